@@ -1,0 +1,198 @@
+"""Device drivers: one file per device, each registering itself by name.
+
+A driver module defines a subclass of :class:`Driver` decorated with
+:func:`register`; the config's ``driver = "bme280"`` picks it.  Third-party
+packages add drivers through the ``pibridge.drivers`` entry-point group
+(``name = "package.module:DriverClass"``).  Nothing here imports hardware
+libraries: a driver imports gpiozero, smbus2 or the DHT library inside
+:meth:`Driver.open`, so the core runs on a laptop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, ClassVar, Mapping
+
+from pibridge.readings import Quantity, Value
+
+ENTRY_POINT_GROUP = "pibridge.drivers"
+
+_REQUIRED = object()
+
+
+class DriverError(Exception):
+    """A device could not be read.  The message says which device and what to check."""
+
+
+class DeviceNotFound(DriverError):
+    """The device does not answer at all (not wired, wrong address or pin, no permission)."""
+
+
+class ReadFailed(DriverError):
+    """One read failed (I/O error, checksum, timeout); a later read may succeed."""
+
+
+class ValueRejected(DriverError):
+    """The device answered with a value that cannot be physically right."""
+
+
+class OptionError(ValueError):
+    """A driver option in the config is wrong.  ``key`` names the option."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One config key a driver accepts: its type, default and a line of help."""
+
+    type: type | tuple[type, ...]
+    default: Any = _REQUIRED
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+class Driver:
+    """Base class of all drivers.
+
+    A subclass sets ``name`` (the config's ``driver`` value) and ``options``,
+    and implements :meth:`quantities`, :meth:`open`, :meth:`read` and
+    :meth:`close`.  The constructor only validates options; hardware is
+    touched in :meth:`open`.  ``read`` returns one value per quantity, in the
+    quantity's canonical unit, or raises a :class:`DriverError`.
+
+    Threading: the bridge calls ``open``, ``read`` and ``close`` from one
+    worker thread per sensor, never concurrently for the same driver.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    options: ClassVar[Mapping[str, Option]] = {}
+    #: How many times the bridge retries a :class:`ReadFailed` at once before counting a failure.
+    retries: ClassVar[int] = 0
+
+    def __init__(self, sensor: str, options: Mapping[str, Any] | None = None):
+        self.sensor = sensor
+        self.config = self.validate_options(dict(options or {}))
+
+    @classmethod
+    def validate_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """Check *given* against :attr:`options`; return it with defaults filled in."""
+        unknown = sorted(set(given) - set(cls.options))
+        if unknown:
+            known = ", ".join(sorted(cls.options)) or "none"
+            raise OptionError(
+                unknown[0],
+                f"unknown option {unknown[0]!r} for driver {cls.name!r}; its options are: {known}",
+            )
+        result: dict[str, Any] = {}
+        for key, option in cls.options.items():
+            if key not in given:
+                if option.required:
+                    raise OptionError(key, f"driver {cls.name!r} needs option {key!r} ({option.help})")
+                result[key] = option.default
+                continue
+            value = given[key]
+            types = option.type if isinstance(option.type, tuple) else (option.type,)
+            if float in types and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, bool) and bool not in types:
+                ok = False
+            else:
+                ok = isinstance(value, types)
+            if not ok:
+                expected = " or ".join(t.__name__ for t in types)
+                raise OptionError(
+                    key, f"option {key!r} must be {expected}, not {type(value).__name__} ({value!r})"
+                )
+            result[key] = value
+        return result
+
+    def quantities(self) -> list[Quantity]:
+        """What this device reports, given its options."""
+        raise NotImplementedError
+
+    def min_interval(self) -> float:
+        """The shortest time between two reads the device allows, in seconds."""
+        return 0.0
+
+    def resources(self) -> list[str]:
+        """Exclusive resources this device uses (``"gpio:17"``, ``"i2c:1:0x76"``) so two
+        sensors configured on the same pin or address are caught before start."""
+        return []
+
+    def open(self) -> None:
+        """Acquire the hardware.  Raise :class:`DeviceNotFound` if it is not there."""
+
+    def read(self) -> dict[str, Value]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the hardware.  Safe to call twice or after a failed open."""
+
+    def watch(self, notify: Callable[[], None]) -> None:
+        """Ask to be told of changes between reads (edge-triggered inputs).
+
+        A driver that can see changes calls ``notify()`` from whatever thread
+        noticed them; the bridge then reads and pushes at once.  ``notify``
+        never blocks.  The default does nothing: the device is only read on
+        its interval.
+        """
+
+
+_registry: dict[str, type[Driver]] = {}
+_discovered = False
+
+
+def register(cls: type[Driver]) -> type[Driver]:
+    """Class decorator: make *cls* available under ``cls.name``."""
+    if not cls.name:
+        raise TypeError(f"{cls.__qualname__} has no driver name")
+    existing = _registry.get(cls.name)
+    if existing is not None and existing is not cls:
+        raise TypeError(f"driver name {cls.name!r} is used by both {existing.__module__} and {cls.__module__}")
+    _registry[cls.name] = cls
+    return cls
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if cls.name != ep.name:
+            raise TypeError(f"entry point {ep.name!r} loads driver named {cls.name!r}")
+        register(cls)
+
+
+def available() -> dict[str, type[Driver]]:
+    """Every known driver, by name."""
+    _discover()
+    return dict(sorted(_registry.items()))
+
+
+def driver_class(name: str) -> type[Driver]:
+    """The driver registered as *name*, or KeyError with the list of known names."""
+    drivers = available()
+    try:
+        return drivers[name]
+    except KeyError:
+        raise KeyError(f"unknown driver {name!r}; known drivers: {', '.join(drivers)}") from None
+
+
+def create(name: str, sensor: str, options: Mapping[str, Any] | None = None) -> Driver:
+    """Build the driver *name* for the sensor called *sensor* (no hardware touched yet)."""
+    return driver_class(name)(sensor, options)

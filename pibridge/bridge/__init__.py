@@ -1,0 +1,1 @@
+"""Bridge core: config, mapping of readings onto agent sensors and metrics, scheduling."""

@@ -1,0 +1,1 @@
+"""The on-disk outbox: readings not yet acknowledged by the agent."""
