@@ -14,7 +14,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from pibridge.readings import Quantity, Value
 
@@ -78,6 +78,9 @@ class Driver:
     options: ClassVar[Mapping[str, Option]] = {}
     #: How many times the bridge retries a :class:`ReadFailed` at once before counting a failure.
     retries: ClassVar[int] = 0
+    #: Every quantity this driver can report; :meth:`quantities` picks from these by option.
+    #: ``pibridge drivers`` lists them without building a driver.
+    provides: ClassVar[Sequence[Quantity]] = ()
 
     def __init__(self, sensor: str, options: Mapping[str, Any] | None = None):
         self.sensor = sensor
