@@ -1,1 +1,8 @@
-"""Client of the TeamViewer IoT Agent's MQTT API: provisioning, mutual TLS and every request."""
+"""Client of the TeamViewer IoT Agent's MQTT API: provisioning, mutual TLS and every request.
+
+* :mod:`pibridge.agent.identity` — key, CSR, :func:`provision`, :func:`load_identity`;
+* :mod:`pibridge.agent.client` — :class:`AgentClient`, one blocking method per request;
+* :mod:`pibridge.agent.errors` — :class:`AgentError` (with the agent's :class:`ErrorCode`),
+  :class:`AgentTimeout`, :class:`AgentConnectionLost`, :class:`ProtocolError`,
+  :class:`ProvisioningError`.
+"""
