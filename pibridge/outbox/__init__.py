@@ -1,1 +1,17 @@
-"""The on-disk outbox: readings not yet acknowledged by the agent."""
+"""The on-disk outbox: readings not yet acknowledged by the agent.
+
+See :mod:`pibridge.outbox.store` for the API and its threading, and
+docs/delivery.md for what it guarantees.
+"""
+
+from pibridge.outbox.store import (
+    Outbox,
+    OutboxClosed,
+    OutboxEntry,
+    OutboxError,
+    OutboxInUse,
+    OutboxStats,
+    read_stats,
+)
+
+__all__ = ["Outbox", "OutboxClosed", "OutboxEntry", "OutboxError", "OutboxInUse", "OutboxStats", "read_stats"]

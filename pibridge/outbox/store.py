@@ -1,0 +1,887 @@
+"""The outbox: a bounded, ordered SQLite buffer of readings the agent has not acknowledged.
+
+How the bridge uses it::
+
+    outbox = Outbox(storage_dir / "outbox.sqlite")
+    outbox.append(readings_not_acknowledged_in_time)   # cheap, memory only
+    ...                                                 # durable within commit_interval
+    for entry in outbox.peek(100):                      # oldest first
+        publish(entry.reading)                          # QoS 1
+    outbox.remove(ids_whose_puback_arrived)             # only now do they leave
+    outbox.close()
+
+Threads.  Every public method may be called from any thread.  ``append``,
+``remove``, ``peek`` and ``stats`` hold the memory lock only for
+microseconds; they never wait for the disk (``peek`` and ``stats`` read the
+file through their own WAL reader connection, which does not wait for a
+commit in progress).  The disk is written only by ``commit``, which the
+background thread ``pibridge-outbox`` calls every ``commit_interval`` seconds
+(or the owner calls ``maybe_commit()`` from its loop, with
+``auto_commit=False``).  ``append`` commits in the caller's thread only when
+more than ``memory_limit`` readings wait and the disk is healthy, which is
+back-pressure, not the normal path.
+
+What is durable when: a reading is on disk once the ``commit`` that wrote it
+has returned (a committed WAL transaction with ``synchronous=FULL``: the WAL
+is fsynced before the commit returns).  ``append`` alone is memory only.  See
+docs/delivery.md for the delivery guarantee and the loss bounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import quote
+
+from pibridge.outbox.codec import Codec, Encoded, UndecodablePayload
+from pibridge.readings import Reading
+
+log = logging.getLogger("pibridge.outbox")
+
+FORMAT = 1
+PAGE_SIZE = 4096
+#: Files up to this size get a full ``PRAGMA quick_check`` on open; larger
+#: ones a lighter check (schema, first and last row), because quick_check
+#: reads every page, which takes seconds on an SD card.
+QUICK_CHECK_LIMIT = 16 * 2**20
+#: Checkpoint the WAL into the database every this many pages (4 MiB) and
+#: truncate it back to at most this size afterwards.
+WAL_PAGES = 1024
+MIN_BYTES = 64 * 1024
+
+# Why a reading left the outbox without being acknowledged.
+MAX_BYTES = "max_bytes"
+MAX_AGE = "max_age"
+MEMORY_LIMIT = "memory_limit"
+CORRUPT = "corrupt"
+UNDECODABLE = "undecodable"
+UNWRITABLE_AT_CLOSE = "unwritable_at_close"
+
+_CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_REOPEN_CODES = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
+#: A run of drops ends (and its total is logged) after this long without one.
+EPISODE_QUIET = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schema (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, fields TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reading (id INTEGER PRIMARY KEY, schema INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, schema INTEGER, ts INTEGER, payload BLOB, reason TEXT);
+"""
+
+
+class OutboxError(Exception):
+    """The outbox cannot be used at all (not raised for disk errors, which degrade to memory)."""
+
+
+class OutboxInUse(OutboxError):
+    """Another process (or another Outbox in this one) already has this outbox open."""
+
+
+class OutboxClosed(OutboxError):
+    """The outbox was closed."""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One reading waiting in the outbox; ``id`` is what :meth:`Outbox.remove` takes."""
+
+    id: int
+    reading: Reading
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    """What ``pibridge status`` shows about the outbox.
+
+    ``depth``: readings waiting (on disk and in memory).  ``bytes``: bytes
+    the file's live pages take.  ``oldest_timestamp_ms``: timestamp of the
+    next reading to be delivered.  ``dropped``: readings that left without
+    being acknowledged, since the file was created (it survives restarts);
+    ``dropped_reason`` splits it by reason (``max_bytes``, ``max_age``,
+    ``memory_limit``, ``corrupt``, ``undecodable``, ``unwritable_at_close``).
+    ``write_errors``: failed commits.  ``last_error``: the most recent disk
+    problem (kept after recovery, so you can see what happened);
+    ``healthy``: whether the file is being written right now.
+    ``in_memory``: readings not yet on disk.
+    """
+
+    depth: int
+    bytes: int
+    oldest_timestamp_ms: int | None
+    dropped: int
+    dropped_reason: dict[str, int]
+    write_errors: int
+    last_error: str | None
+    healthy: bool
+    in_memory: int = 0
+
+
+@dataclass
+class _Episode:
+    """A run of drops for one reason; logged at its start and at its end, never per reading."""
+
+    dropped: int
+    started: float = field(default_factory=time.monotonic)
+    last_drop: float = field(default_factory=time.monotonic)
+
+
+class Outbox:
+    """A bounded FIFO of readings on disk, in SQLite, in WAL mode.
+
+    ``path`` is the database file (its directory is created if missing).
+    ``max_bytes`` bounds the file's live pages, ``max_age`` (seconds, or
+    None) how old the head of the queue may get; both drop the oldest
+    readings first, at commit time, and count them.  ``memory_limit`` bounds
+    the readings held in memory while they cannot be written.  Raises
+    :class:`OutboxInUse` when another process has the file open; disk
+    problems never raise: see :meth:`stats`.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_bytes: int = 64 * 2**20,
+        max_age: float | None = 7 * 86400,
+        commit_interval: float = 1.0,
+        memory_limit: int = 10_000,
+        auto_commit: bool = True,
+    ) -> None:
+        if max_bytes < MIN_BYTES:
+            raise ValueError(f"outbox max_bytes must be at least {MIN_BYTES} bytes, not {max_bytes}")
+        if max_age is not None and max_age <= 0:
+            raise ValueError(f"outbox max_age must be positive seconds or None, not {max_age}")
+        if commit_interval <= 0:
+            raise ValueError(f"outbox commit_interval must be positive seconds, not {commit_interval}")
+        if memory_limit < 1:
+            raise ValueError(f"outbox memory_limit must be at least 1 reading, not {memory_limit}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.commit_interval = commit_interval
+        self.memory_limit = memory_limit
+
+        # Lock order: _db_lock, then _read_lock, then _lock.  _lock is never
+        # held while waiting for the disk.
+        self._lock = threading.Lock()
+        self._db_lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._wake = threading.Condition(threading.Lock())
+
+        self._codec = Codec()
+        self._pending: dict[int, Encoded] = {}  # appended, not yet handed to a commit
+        self._writing: dict[int, Encoded] = {}  # in the commit running now
+        self._removed: set[int] = set()  # acknowledged; their rows go at the next commit
+        self._undecodable: set[int] = set()  # rows peek could not decode; moved to `rejected`
+        self._renumbered: dict[int, int] = {}  # old id -> id, after adopting a file (see _adopt_ids)
+        self._next_id = 1
+
+        self._db: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._checked = False
+        self._corrupt_seen: str | None = None
+        self._disk_depth = 0
+        self._stored_next_id = 0
+
+        self._dropped: Counter[str] = Counter()  # totals, including those not yet persisted
+        self._dropped_unsaved: Counter[str] = Counter()
+        self._write_errors = 0
+        self._last_error: str | None = None
+        self._healthy = True
+        self._episodes: dict[str, _Episode] = {}
+        self._episode_lock = threading.Lock()
+        self._last_commit = time.monotonic()
+        self._closed = False  # no more appends
+        self._shut = False  # file closed for good
+        self._stopping = False
+
+        self._open(at_start=True)
+        self._thread: threading.Thread | None = None
+        if auto_commit:
+            self._thread = threading.Thread(target=self._run, name="pibridge-outbox", daemon=True)
+            self._thread.start()
+
+    # -- the public API --------------------------------------------------------------------------
+
+    def append(self, readings: Iterable[Reading]) -> None:
+        """Queue readings (memory only until the next commit).
+
+        Raises TypeError, before queueing any of them, when a value is not
+        float, int, bool or str.  Never raises for disk problems.
+        """
+        encoded = [self._codec.encode(r) for r in readings]
+        if not encoded:
+            return
+        with self._lock:
+            if self._closed:
+                raise OutboxClosed(f"outbox {self.path} is closed")
+            for e in encoded:
+                self._pending[self._next_id] = e
+                self._next_id += 1
+            backlog = len(self._pending) + len(self._writing)
+            healthy = self._healthy
+        if backlog > self.memory_limit // 2 and self._thread is not None:
+            with self._wake:
+                self._wake.notify()
+        if backlog > self.memory_limit:
+            if healthy:
+                self.commit()
+            self._shed_memory()
+
+    def commit(self) -> None:
+        """Write everything appended and remove everything acknowledged, in one durable transaction.
+
+        Also enforces ``max_bytes``/``max_age``.  Never raises for disk
+        problems: the readings stay in memory and the next commit retries.
+        """
+        with self._db_lock:
+            if self._shut:
+                return
+            self._last_commit = time.monotonic()
+            if self._db is None or self._corrupt_seen:
+                if self._corrupt_seen:
+                    self._quarantine_open_file(self._corrupt_seen)
+                if not self._open():
+                    self._shed_memory()
+                    return
+            with self._lock:
+                batch, self._pending = self._pending, {}
+                self._writing = batch
+                deletes, self._removed = self._removed, set()
+                rejects, self._undecodable = self._undecodable, set()
+                drops = Counter(self._dropped_unsaved)
+            layouts = self._codec.unsaved()
+            try:
+                result = self._write(list(batch.items()), deletes, rejects, drops, layouts)
+            except (sqlite3.Error, OSError) as exc:
+                with self._lock:
+                    self._pending = {**self._writing, **self._pending}
+                    self._writing = {}
+                    self._removed |= deletes
+                    self._undecodable |= rejects
+                self._write_failed(exc)
+                self._shed_memory()
+                return
+            with self._lock:
+                self._writing = {}
+                self._dropped_unsaved -= drops
+            if result is not None:
+                for layout in layouts:
+                    layout.saved = True
+            for reason in (MAX_BYTES, MAX_AGE, UNDECODABLE):
+                self._episode(reason, result.get(reason, 0) if result else 0)
+            if not self._healthy:
+                self._recovered()
+
+    def maybe_commit(self) -> None:
+        """Commit if ``commit_interval`` has passed since the last commit (for ``auto_commit=False``)."""
+        if time.monotonic() - self._last_commit >= self.commit_interval:
+            self.commit()
+
+    def peek(self, limit: int, after_id: int = 0) -> list[OutboxEntry]:
+        """The oldest ``limit`` readings, oldest first, committed or not.
+
+        ``after_id`` skips entries up to that id (to page past readings
+        already in flight).  Peeking does not take them out: only
+        :meth:`remove` does.
+        """
+        if limit <= 0:
+            return []
+        with self._lock:
+            removed = self._removed | self._undecodable
+            memory = [(i, e.reading) for i, e in self._writing.items() if i > after_id]
+            memory += [(i, e.reading) for i, e in self._pending.items() if i > after_id]
+            del memory[limit:]
+        disk = self._read_head(limit, after_id, removed)
+        seen: set[int] = set()
+        out: list[OutboxEntry] = []
+        for entry_id, reading in sorted(disk + memory, key=lambda item: item[0]):
+            if entry_id not in seen and entry_id not in removed:
+                seen.add(entry_id)
+                out.append(OutboxEntry(entry_id, reading))
+        return out[:limit]
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Acknowledged: these readings leave the outbox (on disk at the next commit)."""
+        with self._lock:
+            for entry_id in ids:
+                entry_id = self._renumbered.pop(entry_id, entry_id)
+                if self._pending.pop(entry_id, None) is not None:
+                    continue  # never reached the disk, and now never will
+                if self._writing.pop(entry_id, None) is not None:
+                    self._removed.add(entry_id)  # its row is being written right now
+                    continue
+                self._removed.add(entry_id)
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            in_memory = len(self._pending) + len(self._writing)
+            depth = max(0, self._disk_depth - len(self._removed) - len(self._undecodable)) + in_memory
+            dropped = dict(self._dropped)
+            write_errors, last_error, healthy = self._write_errors, self._last_error, self._healthy
+        head = self.peek(1)
+        return OutboxStats(
+            depth=depth,
+            bytes=self._live_bytes(),
+            oldest_timestamp_ms=head[0].reading.timestamp_ms if head else None,
+            dropped=sum(dropped.values()),
+            dropped_reason=dropped,
+            write_errors=write_errors,
+            last_error=last_error,
+            healthy=healthy,
+            in_memory=in_memory,
+        )
+
+    def close(self) -> None:
+        """Commit what is pending, stop the background thread and close the file."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._thread is not None:
+            with self._wake:
+                self._stopping = True
+                self._wake.notify()
+            self._thread.join()
+        with self._db_lock:
+            self.commit()
+            with self._lock:
+                lost = len(self._pending)
+                self._pending = {}
+            if lost:
+                self._dropped[UNWRITABLE_AT_CLOSE] += lost
+                log.error(
+                    "outbox %s: %d readings could not be written before closing and are lost (%s)",
+                    self.path, lost, self._last_error,
+                )
+            self._close_connections()
+            self._release_lock_file()
+            self._shut = True
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the background thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                self._wake.wait(self.commit_interval)
+                if self._stopping:
+                    return
+            try:
+                self.commit()
+            except Exception:  # the thread must outlive any bug in one commit
+                log.exception("outbox %s: commit failed unexpectedly", self.path)
+
+    # -- opening, checking, moving aside ---------------------------------------------------------
+
+    def _open(self, at_start: bool = False) -> bool:
+        """Open (or create) the file; on a disk problem stay in memory and return False.
+
+        Raises OutboxInUse only ``at_start``: later (retrying after a disk
+        problem) another process having taken the file is one more reason
+        to keep the readings in memory and report it.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._take_lock_file()
+            if not self._checked:
+                problem = self._check_file()
+                if problem:
+                    self._quarantine(problem)
+                self._checked = True
+            self._db = self._connect()
+            self._load()
+            self._reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
+            return True
+        except OutboxInUse as exc:
+            if at_start:
+                raise
+            self._write_failed(exc, opening=True)
+            return False
+        except (sqlite3.Error, OSError) as exc:
+            self._close_connections()
+            self._write_failed(exc, opening=True)
+            return False
+
+    def _take_lock_file(self) -> None:
+        if self._lock_fd is not None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutboxInUse(
+                f"outbox {self.path} is already open in another pibridge process (lock {lock_path}); "
+                "stop the other one, or give this one its own storage dir"
+            ) from None
+        self._lock_fd = fd
+
+    def _release_lock_file(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _check_file(self) -> str | None:
+        """Why the existing file cannot be used as an outbox, or None when it can (or does not exist)."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size == 0:
+            return None
+        con = sqlite3.connect(str(self.path), isolation_level=None, timeout=5)
+        try:
+            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return None
+            if not {"meta", "schema", "reading"} <= tables:
+                return f"it is an SQLite database but not a pibridge outbox (tables: {', '.join(sorted(tables))})"
+            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if row is None or row[0] != FORMAT:
+                return f"its outbox format is {row[0] if row else 'unknown'}, this pibridge reads format {FORMAT}"
+            if size <= QUICK_CHECK_LIMIT:
+                result = [r for (r,) in con.execute("PRAGMA quick_check(5)")]
+                if result != ["ok"]:
+                    return "SQLite's quick_check found damage: " + "; ".join(result)
+            else:
+                con.execute("SELECT * FROM reading ORDER BY id LIMIT 1").fetchall()
+                con.execute("SELECT * FROM reading ORDER BY id DESC LIMIT 1").fetchall()
+                con.execute("SELECT count(*) FROM schema").fetchall()
+            return None
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) in _CORRUPT_CODES:
+                return f"SQLite cannot read it ({exc})"
+            raise
+        finally:
+            con.close()
+
+    def _quarantine_open_file(self, problem: str) -> None:
+        """The open file turned out damaged: move it aside and start a fresh one."""
+        self._corrupt_seen = None
+        self._close_connections()
+        with self._lock:
+            lost = max(0, self._disk_depth - len(self._removed))
+            self._removed.clear()
+            self._undecodable.clear()
+            self._disk_depth = 0
+        if lost:
+            self._dropped[CORRUPT] += lost
+            self._dropped_unsaved[CORRUPT] += lost
+        try:
+            self._quarantine(problem, lost)
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _quarantine(self, problem: str, readings: int | None = None) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stem = self.path.stem
+        target = self.path.with_name(f"{stem}.corrupt-{stamp}.sqlite")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{stem}.corrupt-{stamp}-{n}.sqlite")
+        os.rename(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(f"{self.path}{suffix}", f"{target}{suffix}")
+        self._codec.forget_saved()
+        held = f" It held about {readings} readings." if readings else ""
+        log.error(
+            "outbox %s cannot be used: %s. Moved it to %s and started an empty outbox.%s "
+            "Nothing in it was deleted: inspect it with `sqlite3 %s 'SELECT count(*) FROM reading'`, "
+            "and delete it once you no longer need it.",
+            self.path, problem, target, held, target,
+        )
+        self._last_error = f"{_now()}: moved unusable outbox aside to {target}: {problem}"
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
+        try:
+            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes effect on a new file
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise sqlite3.OperationalError(f"cannot switch {self.path} to WAL mode (it stays in {mode!r} mode)")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+            db.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * PAGE_SIZE}")
+            db.execute("BEGIN IMMEDIATE")
+            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _load(self) -> None:
+        db = self._db
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        self._codec.load(db.execute("SELECT id, sensor, fields FROM schema").fetchall())
+        (max_id,) = db.execute("SELECT max(id) FROM (SELECT max(id) AS id FROM reading UNION ALL SELECT max(id) FROM rejected)").fetchone()
+        depth = meta.get("depth")
+        if depth is None:
+            (depth,) = db.execute("SELECT count(*) FROM reading").fetchone()
+        stored_drops = Counter({k.removeprefix("dropped:"): v for k, v in meta.items() if k.startswith("dropped:")})
+        with self._lock:
+            self._disk_depth = depth
+            self._stored_next_id = max(int(meta.get("next_id", 1)), (max_id or 0) + 1)
+            self._dropped = stored_drops + self._dropped_unsaved
+            self._write_errors = max(self._write_errors, int(meta.get("write_errors", 0)))
+            self._adopt_ids(self._stored_next_id)
+
+    def _adopt_ids(self, first_free: int) -> None:
+        """Give readings kept in memory ids after the file's own, keeping their order (holds _lock)."""
+        waiting = list(self._writing.items()) + list(self._pending.items())
+        if not waiting or waiting[0][0] >= first_free:
+            self._next_id = max(self._next_id, first_free)
+            return
+        self._pending = {}
+        for old_id, entry in waiting:
+            self._pending[first_free] = entry
+            self._renumbered[old_id] = first_free
+            first_free += 1
+        self._writing = {}
+        self._next_id = first_free
+
+    def _close_connections(self) -> None:
+        with self._read_lock:
+            for con in (self._reader, self._db):
+                if con is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.close()
+            self._reader = self._db = None
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _write(self, items, deletes, rejects, drops, layouts) -> Counter[str] | None:
+        """One transaction; the readings it dropped for max_bytes/max_age, or None when there was nothing to do."""
+        db = self._db
+        now_ms = int(time.time() * 1000)
+        expired = self._head_expired(db, now_ms)
+        if not (items or deletes or rejects or drops or layouts or expired):
+            return None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if layouts:
+                db.executemany(
+                    "INSERT OR REPLACE INTO schema (id, sensor, fields) VALUES (?, ?, ?)",
+                    [(lay.id, lay.sensor, lay.fields_json) for lay in layouts],
+                )
+            depth = self._disk_depth
+            limited: Counter[str] = Counter()
+            if items:
+                db.executemany(
+                    "INSERT INTO reading (id, schema, ts, payload) VALUES (?, ?, ?, ?)",
+                    [(i, e.layout.id, e.reading.timestamp_ms, e.payload) for i, e in items],
+                )
+                depth += len(items)
+            if rejects:
+                marks = [(i,) for i in rejects]
+                db.executemany(
+                    "INSERT OR IGNORE INTO rejected SELECT id, schema, ts, payload, 'undecodable' FROM reading WHERE id = ?",
+                    marks,
+                )
+                limited[UNDECODABLE] = db.executemany("DELETE FROM reading WHERE id = ?", marks).rowcount
+                depth -= limited[UNDECODABLE]
+            if deletes:
+                depth -= db.executemany("DELETE FROM reading WHERE id = ?", [(i,) for i in deletes]).rowcount
+            if expired:
+                limited[MAX_AGE] = self._drop_expired(db, now_ms)
+                depth -= limited[MAX_AGE]
+            limited[MAX_BYTES] = self._drop_over_size(db, depth)
+            depth -= limited[MAX_BYTES]
+            total = self._dropped_in_file(db) + drops + limited
+            next_id = max(self._stored_next_id, (items[-1][0] + 1) if items else 0)
+            values = [("depth", depth), ("next_id", next_id), ("write_errors", self._write_errors)]
+            values += [(f"dropped:{reason}", n) for reason, n in total.items()]
+            if self._last_error:
+                values.append(("last_error", self._last_error))
+            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._disk_depth = depth
+            self._stored_next_id = next_id
+            self._dropped += limited
+        return limited
+
+    @staticmethod
+    def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:
+        rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
+        return Counter({k.removeprefix("dropped:"): v for k, v in rows})
+
+    def _head_expired(self, db: sqlite3.Connection, now_ms: int) -> bool:
+        if self.max_age is None:
+            return False
+        row = db.execute("SELECT ts FROM reading ORDER BY id LIMIT 1").fetchone()
+        return row is not None and row[0] < now_ms - self.max_age * 1000
+
+    def _drop_expired(self, db: sqlite3.Connection, now_ms: int) -> int:
+        """Drop from the head while the head is older than max_age.
+
+        The queue is in arrival order, so this stops at the first reading
+        young enough; an older one further back (a clock that jumped) goes
+        when it reaches the head.  That keeps the check to the rows dropped.
+        """
+        cutoff = now_ms - self.max_age * 1000
+        last_old = None
+        cur = db.execute("SELECT id, ts FROM reading ORDER BY id")
+        try:
+            for entry_id, ts in cur:
+                if ts >= cutoff:
+                    break
+                last_old = entry_id
+        finally:
+            cur.close()
+        if last_old is None:
+            return 0
+        return db.execute("DELETE FROM reading WHERE id <= ?", (last_old,)).rowcount
+
+    def _drop_over_size(self, db: sqlite3.Connection, depth: int) -> int:
+        dropped = 0
+        for _ in range(16):
+            used = _used_bytes(db)
+            rows = depth - dropped
+            if used <= self.max_bytes or rows <= 0:
+                break
+            count = max(1, math.ceil((used - self.max_bytes) / (used / rows)))
+            dropped += db.execute(
+                "DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)", (count,)
+            ).rowcount
+        return dropped
+
+    def _episode(self, reason: str, dropped: int, ended: bool = False) -> None:
+        """Log the first drop of a run, and the run's total once it is over.
+
+        A run is over when ``ended`` (the disk is back, for memory_limit) or
+        after EPISODE_QUIET seconds without a drop, so a limit that bites
+        every few commits does not log every few commits.
+        """
+        now = time.monotonic()
+        with self._episode_lock:
+            episode = self._episodes.get(reason)
+            if dropped and episode is None:
+                self._episodes[reason] = _Episode(dropped)
+                log.warning(
+                    "outbox %s: %s: dropped the oldest %d readings, and will drop the oldest until %s",
+                    self.path, self._limit_text(reason), dropped, _UNTIL[reason],
+                )
+            elif dropped:
+                episode.dropped += dropped
+                episode.last_drop = now
+            elif episode is not None and (ended or now - episode.last_drop > EPISODE_QUIET):
+                del self._episodes[reason]
+                log.warning(
+                    "outbox %s: stopped dropping (%s): %d readings dropped in %.0f s, %d in total since the "
+                    "file was created",
+                    self.path, reason, episode.dropped, episode.last_drop - episode.started, self._dropped[reason],
+                )
+
+    def _limit_text(self, reason: str) -> str:
+        if reason == MAX_BYTES:
+            return f"full (max_bytes = {self.max_bytes} bytes)"
+        if reason == MAX_AGE:
+            return f"holds readings older than max_age = {self.max_age:g} s"
+        if reason == UNDECODABLE:
+            return "holds readings that cannot be decoded (moved to the table `rejected`)"
+        return f"cannot write to disk and already holds memory_limit = {self.memory_limit} readings in memory"
+
+    def _shed_memory(self) -> None:
+        """Keep at most memory_limit readings in memory, dropping the oldest of them."""
+        with self._lock:
+            over = len(self._pending) + len(self._writing) - self.memory_limit
+            for _ in range(max(0, over)):
+                if not self._pending:
+                    break
+                del self._pending[next(iter(self._pending))]
+            shed = max(0, over)
+            if shed:
+                self._dropped[MEMORY_LIMIT] += shed
+                self._dropped_unsaved[MEMORY_LIMIT] += shed
+        if shed:
+            self._episode(MEMORY_LIMIT, shed)
+
+    def _write_failed(self, exc: BaseException, opening: bool = False) -> None:
+        if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _CORRUPT_CODES:
+            self._quarantine_open_file(f"SQLite reported damage while using it ({exc})")
+            return
+        if isinstance(exc, sqlite3.Error) and _code(exc) in _REOPEN_CODES:
+            self._close_connections()
+        action = "open" if opening else "write"
+        message = f"{_now()}: cannot {action} {self.path}: {_describe(exc)}"
+        with self._lock:
+            was_healthy = self._healthy
+            self._healthy = False
+            self._write_errors += 1
+            self._last_error = message
+            in_memory = len(self._pending) + len(self._writing)
+        if was_healthy:
+            log.error(
+                "outbox: %s. Keeping readings in memory (%d now, at most %d, the oldest dropped beyond that) "
+                "and retrying every %g s. Fix: %s",
+                message, in_memory, self.memory_limit, self.commit_interval, _fix_for(exc, self.path),
+            )
+
+    def _recovered(self) -> None:
+        with self._lock:
+            self._healthy = True
+            depth = self._disk_depth
+        log.warning("outbox %s: writable again; %d readings on disk, %d dropped for memory_limit so far",
+                    self.path, depth, self._dropped[MEMORY_LIMIT])
+        self._episode(MEMORY_LIMIT, 0, ended=True)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read_head(self, limit: int, after_id: int, removed: set[int]) -> list[tuple[int, Reading]]:
+        out: list[tuple[int, Reading]] = []
+        with self._read_lock:
+            reader = self._reader
+            if reader is None:
+                return out
+            try:
+                rows = reader.execute(
+                    "SELECT id, schema, ts, payload FROM reading WHERE id > ? ORDER BY id LIMIT ?",
+                    (after_id, limit + len(removed)),
+                ).fetchall()
+                if any(not self._codec.knows(schema) for _, schema, _, _ in rows):
+                    self._codec.load(reader.execute("SELECT id, sensor, fields FROM schema").fetchall())
+            except sqlite3.DatabaseError as exc:
+                if _code(exc) in _CORRUPT_CODES:
+                    self._corrupt_seen = f"SQLite reported damage while reading ({exc})"
+                log.error("outbox %s: cannot read: %s", self.path, exc)
+                return out
+        bad = []
+        for entry_id, schema, ts, payload in rows:
+            if entry_id in removed:
+                continue
+            try:
+                out.append((entry_id, self._codec.decode(schema, ts, payload)))
+            except UndecodablePayload as exc:
+                bad.append(entry_id)
+                log.error("outbox %s: reading %d cannot be decoded (%s); moving it to the table `rejected`",
+                          self.path, entry_id, exc)
+        if bad:
+            with self._lock:
+                self._undecodable.update(bad)
+        return out
+
+    def _live_bytes(self) -> int:
+        with self._read_lock:
+            if self._reader is None:
+                return 0
+            try:
+                return _used_bytes(self._reader)
+            except sqlite3.Error:
+                return 0
+
+
+_UNTIL = {
+    MAX_BYTES: "the agent takes readings again (or raise storage max_bytes)",
+    MAX_AGE: "the queue holds only younger readings (or raise storage max_age)",
+    MEMORY_LIMIT: "the disk can be written again (free space, or make the storage dir writable)",
+    UNDECODABLE: "they are all moved (see the error above for each)",
+}
+
+
+def _code(exc: sqlite3.Error) -> int:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+
+
+def _describe(exc: BaseException) -> str:
+    name = getattr(exc, "sqlite_errorname", None)
+    return f"{exc} ({name})" if name else str(exc)
+
+
+def _fix_for(exc: BaseException, path: Path) -> str:
+    code = _code(exc) if isinstance(exc, sqlite3.Error) else 0
+    err = exc.errno if isinstance(exc, OSError) else None
+    if code == sqlite3.SQLITE_FULL or err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"free space on the file system of {path.parent} (df -h {path.parent})"
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN) or err in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"make {path.parent} writable by the user pibridge runs as (mount it read-write, check its owner)"
+    return f"check the storage device of {path.parent} (dmesg shows I/O errors)"
+
+
+def _used_bytes(con: sqlite3.Connection) -> int:
+    (pages,) = con.execute("PRAGMA page_count").fetchone()
+    (free,) = con.execute("PRAGMA freelist_count").fetchone()
+    (size,) = con.execute("PRAGMA page_size").fetchone()
+    return (pages - free) * size
+
+
+def read_stats(path: Path | str) -> OutboxStats | None:
+    """The outbox's figures as stored in the file, for ``pibridge status``; None when there is no file.
+
+    Safe while the daemon has the file open (a WAL reader never blocks the
+    writer), and it creates nothing: when the daemon is not running (no
+    ``-wal`` file) the file is opened immutable.  ``healthy`` here says
+    whether the file could be read; ``depth`` and ``dropped`` are as of the
+    daemon's last commit.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True, timeout=2)
+    except sqlite3.Error as exc:
+        return _unreadable(path, exc)
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta"))
+        head = con.execute("SELECT ts FROM reading ORDER BY id LIMIT 1").fetchone()
+        depth = meta.get("depth")
+        if depth is None:
+            (depth,) = con.execute("SELECT count(*) FROM reading").fetchone()
+        dropped = {k.removeprefix("dropped:"): v for k, v in meta.items() if k.startswith("dropped:") and v}
+        return OutboxStats(
+            depth=int(depth),
+            bytes=_used_bytes(con),
+            oldest_timestamp_ms=head[0] if head else None,
+            dropped=sum(dropped.values()),
+            dropped_reason=dropped,
+            write_errors=int(meta.get("write_errors", 0)),
+            last_error=meta.get("last_error"),
+            healthy=True,
+        )
+    except sqlite3.Error as exc:
+        return _unreadable(path, exc)
+    finally:
+        con.close()
+
+
+def _unreadable(path: Path, exc: sqlite3.Error) -> OutboxStats:
+    return OutboxStats(
+        depth=0, bytes=0, oldest_timestamp_ms=None, dropped=0, dropped_reason={}, write_errors=0,
+        last_error=f"cannot read {path}: {exc}", healthy=False,
+    )
