@@ -63,12 +63,10 @@ class Delivery:
         *,
         ack_window: float = 5.0,
         replay_window: int = 64,
-        commit_interval: float = 2.0,
     ):
         self.outbox = outbox
         self.ack_window = float(ack_window)
         self.replay_window = max(1, int(replay_window))
-        self.commit_interval = float(commit_interval)
         self.mode = OFFLINE
         #: readings acknowledged by the broker (live and replayed)
         self.delivered = 0
@@ -84,11 +82,9 @@ class Delivery:
         self._seq = 0
         self._live: dict[int, tuple[Reading, float]] = {}
         self._replay: dict[int, tuple[int, float]] = {}
-        self._replay_ids: set[int] = set()
+        self._replay_after = 0
         self._acked_ids: list[int] = []
         self._pending: list[Reading] = []
-        self._dirty_since: float | None = None
-        self._outbox_failing = False
         self._warned_routes: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
 
@@ -166,8 +162,6 @@ class Delivery:
         if self._live:
             oldest = next(iter(self._live.values()))[1]
             wait = min(wait, oldest + self.ack_window - now)
-        if self._dirty_since is not None:
-            wait = min(wait, self._dirty_since + self.commit_interval - now)
         return max(wait, 0.001)
 
     def _control(self, item: tuple) -> None:
@@ -175,8 +169,7 @@ class Delivery:
         if kind == _ATTACH:
             self._client, self._routes = item[1], item[2]
             self._warned_routes.clear()
-            self._replay.clear()
-            self._replay_ids.clear()
+            self._forget_replay()
             self.mode = REPLAY
             log.info("delivering to the agent (%d sensors)", len(self._routes))
         elif kind == _DETACH:
@@ -192,8 +185,7 @@ class Delivery:
             return
         spilled = self._spill_live()
         self._client = None
-        self._replay.clear()
-        self._replay_ids.clear()
+        self._forget_replay()
         self.mode = OFFLINE
         if spilled:
             log.warning("%s: buffering; %d unacknowledged readings moved to the outbox", why, spilled)
@@ -258,7 +250,6 @@ class Delivery:
             return
         replayed = self._replay.pop(seq, None)
         if replayed is not None:
-            self._replay_ids.discard(replayed[0])
             self._acked_ids.append(replayed[0])
             self.delivered += 1
 
@@ -275,54 +266,35 @@ class Delivery:
                 )
                 self.mode = REPLAY if self._client is not None else OFFLINE
         if self._pending or self._acked_ids:
-            self._write_outbox(now)
-        if self.mode is REPLAY and not self._outbox_failing:
+            self._write_outbox()
+        if self.mode is REPLAY:
             self._replay_some(now)
-        if self._dirty_since is not None and now - self._dirty_since >= self.commit_interval:
-            self._commit()
 
-    def _write_outbox(self, now: float) -> None:
-        try:
-            if self._pending:
-                self.outbox.append(self._pending)
-                self._pending = []
-            if self._acked_ids:
-                self.outbox.remove(self._acked_ids)
-                self._acked_ids = []
-        except Exception as exc:
-            # Keep the readings in memory and try again on the next round.
-            if not self._outbox_failing:
-                log.error("the outbox cannot be written (%s); keeping readings in memory and retrying", exc)
-            self._outbox_failing = True
-            return
-        if self._outbox_failing:
-            log.info("the outbox is writable again")
-            self._outbox_failing = False
-        if self._dirty_since is None:
-            self._dirty_since = now
+    def _write_outbox(self) -> None:
+        # The outbox keeps appended readings in memory and commits them itself
+        # every commit_interval; it degrades to memory on disk errors, never raises.
+        if self._pending:
+            self.outbox.append(self._pending)
+            self._pending = []
+        if self._acked_ids:
+            self.outbox.remove(self._acked_ids)
+            self._acked_ids = []
 
-    def _commit(self) -> None:
-        try:
-            self.outbox.commit()
-        except Exception as exc:
-            if not self._outbox_failing:
-                log.error("committing the outbox failed (%s); retrying", exc)
-            self._outbox_failing = True
-            return
-        self._dirty_since = None
+    def _forget_replay(self) -> None:
+        """Resend from the head of the outbox: outstanding replays will not be acknowledged now."""
+        self._replay.clear()
+        self._replay_after = 0
 
     def _replay_some(self, now: float) -> None:
         if self._replay:
             oldest = next(iter(self._replay.values()))[1]
             if now - oldest > 2 * self.ack_window + 10:
                 # Acknowledgements lost: send the window again (at-least-once).
-                self._replay.clear()
-                self._replay_ids.clear()
+                self._forget_replay()
         room = self.replay_window - len(self._replay)
         if self._replay and room < self.replay_window // 2:
             return
-        entries = self.outbox.peek(self.replay_window + len(self._replay_ids))
-        fresh = [e for e in entries if e.id not in self._replay_ids][:room]
+        fresh = self.outbox.peek(room, after_id=self._replay_after)
         if not fresh:
             if not self._replay and not self._pending:
                 self.mode = LIVE
@@ -334,6 +306,7 @@ class Delivery:
             target = self._values(entry.reading)
             if target is None:
                 dropped.append(entry.id)
+                self._replay_after = entry.id
                 continue
             self._seq = seq = self._seq + 1
             try:
@@ -346,9 +319,10 @@ class Delivery:
             except (PibridgeAgentError, ValueError, TypeError) as exc:
                 log.error("buffered reading of sensor %r cannot be sent and is dropped: %s", entry.reading.sensor, exc)
                 dropped.append(entry.id)
+                self._replay_after = entry.id
                 continue
             self._replay[seq] = (entry.id, now)
-            self._replay_ids.add(entry.id)
+            self._replay_after = entry.id
         if dropped:
             self._acked_ids.extend(dropped)
 
@@ -381,7 +355,7 @@ class Delivery:
         spilled = self._spill_live()
         self._client = None
         self.mode = OFFLINE
-        self._write_outbox(time.monotonic())
-        self._commit()
+        self._write_outbox()
+        self.outbox.commit()
         if spilled:
             log.info("%d unacknowledged readings kept in the outbox", spilled)

@@ -1,0 +1,463 @@
+"""``pibridge run``: the bridge daemon.
+
+What it does, in order:
+
+1. reads the config (a bad config stops it here, with every problem listed);
+2. opens the outbox, starts one reader thread per sensor and the delivery
+   thread, and tells systemd it is ready: from here on no reading is lost,
+   whether the agent answers or not;
+3. gets a client certificate if it has none (``provision``), connects to the
+   agent and makes the agent's sensors and metrics match the config
+   (:mod:`pibridge.bridge.reconcile`), then delivers buffered and live
+   readings.  An unreachable agent is retried for as long as it takes;
+4. on SIGTERM or SIGINT stops the readers, puts every reading the agent has
+   not acknowledged into the outbox and exits 0.
+
+Threads: the main thread is the *control thread* (connection events,
+reconciliation, provisioning, sensor online/offline updates, the state file
+for ``pibridge status``, the systemd watchdog); one reader thread per sensor;
+the delivery thread; paho's network thread.  Paho's callbacks only put
+events on the control queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pibridge import sdnotify
+from pibridge.agent.cli import identity_directory
+from pibridge.bridge.config import Config, ConfigError, config_path, load_config
+from pibridge.bridge.delivery import Delivery
+from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
+from pibridge.bridge.registry import Registry, RegistryError, write_atomically
+from pibridge.bridge.scheduler import SensorReader
+
+log = logging.getLogger("pibridge")
+
+#: Names inside the storage directory.
+OUTBOX_FILE = "outbox.sqlite"
+STATE_FILE = "state.json"
+
+#: How often the state file for ``pibridge status`` is rewritten (seconds): rarely, to spare the SD card.
+STATE_INTERVAL = 5.0
+#: Longest pause between attempts to provision or to connect.
+RETRY_MAX = 60.0
+
+_SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    """``<6>pibridge.delivery: message``: journald reads the priority and adds the time itself."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
+        text = f"<{priority}>{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info).replace("\n", f"\n<{priority}>")
+        return text
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr: plain lines with a time stamp in a terminal, syslog priorities under systemd."""
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+class Bridge:
+    """The whole daemon, usable in-process (``pibridge demo``, tests) as well as by :func:`main`.
+
+    ``start()`` returns at once; ``run(stop_event)`` is the control loop
+    (call it from the thread that owns the bridge, usually the main thread);
+    ``close()`` shuts everything down and keeps every unacknowledged reading.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.storage = Path(config.storage.dir)
+        self.client: Any = None
+        self.client_id: str | None = None
+        self.connected = False
+        self.last_contact: float | None = None
+        self.problem: str | None = None
+        self.revoked = False
+        self.started_at = time.time()
+        self.readers: list[SensorReader] = []
+        self.mappings: dict[str, Any] = {}
+        self.push_errors = 0
+        self._control: queue.SimpleQueue = queue.SimpleQueue()
+        self._reported_online: dict[str, bool] = {}
+        self._next_attempt = 0.0
+        self._backoff = 1.0
+        self._reconcile_due = False
+        self._next_state = 0.0
+        self._closed = False
+        self.outbox: Any = None
+        self.registry: Registry | None = None
+        self.delivery: Delivery | None = None
+
+    # -- start ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the outbox and registry, start readers and delivery.  Does not touch the network."""
+        from pibridge.bridge.mapping import SensorMapping
+        from pibridge.outbox import Outbox
+
+        storage = self.config.storage
+        try:
+            self.storage.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot create the storage directory {self.storage}: {exc.strerror}; "
+                "create it and make it writable for the user pibridge runs as"
+            ) from None
+        self.registry = Registry(self.storage / REGISTRY_FILE)
+        self.outbox = Outbox(
+            self.storage / OUTBOX_FILE,
+            max_bytes=storage.outbox_max_bytes,
+            max_age=storage.outbox_max_age,
+            commit_interval=storage.commit_interval,
+        )
+        self.delivery = Delivery(self.outbox, ack_window=storage.ack_window)
+        for sensor in self.config.enabled_sensors:
+            driver = sensor.create_driver()
+            mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
+            self.mappings[sensor.name] = mapping
+            self.readers.append(
+                SensorReader(
+                    sensor.name,
+                    driver,
+                    interval=sensor.interval,
+                    sink=self.delivery.submit,
+                    mapping=mapping,
+                    offline_after=sensor.offline_after,
+                    on_online_change=self._online_changed,
+                )
+            )
+        log.info(
+            "starting %d sensors; the outbox %s holds %d readings",
+            len(self.readers),
+            self.storage / OUTBOX_FILE,
+            self.outbox.stats().depth,
+        )
+        self.delivery.start()
+        for reader in self.readers:
+            reader.start()
+
+    # -- control loop -------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """The control loop: until *stop* is set, keep the connection and the state file going."""
+        watchdog = sdnotify.watchdog_interval()
+        ping_every = watchdog / 2 if watchdog else None
+        next_ping = 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            if ping_every is not None and now >= next_ping:
+                sdnotify.watchdog()
+                next_ping = now + ping_every
+            self._tick(now)
+            timeout = max(0.05, min(self._next_state, self._next_attempt if self.client is None else 1e9) - now)
+            if ping_every is not None:
+                timeout = min(timeout, max(0.05, next_ping - now))
+            try:
+                event = self._control.get(timeout=min(timeout, 1.0))
+            except queue.Empty:
+                continue
+            self._handle(event)
+
+    def wake(self) -> None:
+        """Make :meth:`run` look at its stop event now (safe from a signal handler)."""
+        self._control.put(("wake",))
+
+    def _tick(self, now: float) -> None:
+        if self.client is None and not self.revoked and now >= self._next_attempt:
+            self._connect()
+        elif self.client is not None and self.client.revoked and not self.revoked:
+            self._client_revoked()
+        if self._reconcile_due and self.connected:
+            self._reconcile()
+        if now >= self._next_state:
+            self.write_state()
+            self._next_state = now + STATE_INTERVAL
+
+    def _handle(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "connection":
+            client, up = event[1], event[2]
+            if client is not self.client:
+                return
+            if up:
+                self.connected = True
+                self.last_contact = time.time()
+                self.problem = None
+                log.info("connected to the agent at %s:%d", self.config.agent.host, self.config.agent.api_port)
+                self._reconcile()
+            elif self.connected:
+                self.connected = False
+                self.delivery.detach()
+                log.warning("lost the connection to the agent; buffering readings until it is back")
+        elif kind == "online":
+            self._report_online(event[1])
+        elif kind == "push_error":
+            self._push_error(event[1], event[2])
+
+    # -- connection -----------------------------------------------------------------
+
+    def _connect(self) -> None:
+        from pibridge.agent.client import AgentClient
+        from pibridge.agent.errors import PibridgeAgentError
+        from pibridge.agent.identity import provision
+
+        agent = self.config.agent
+        try:
+            identity = provision(
+                identity_directory(self.storage),
+                host=agent.host,
+                port=agent.provision_port,
+                ca_file=agent.ca_file,
+                client_name=agent.client_name,
+                timeout=agent.timeout,
+            )
+        except PibridgeAgentError as exc:
+            self._retry_later(f"cannot get a client certificate from the agent: {exc}")
+            return
+        if self.registry.bind(identity.client_id):
+            log.info("client ID changed to %s: sensors and metrics are set up again", identity.client_id)
+        self.client_id = identity.client_id
+        client = AgentClient(
+            identity,
+            host=agent.host,
+            port=agent.api_port,
+            ca_file=agent.ca_file,
+            timeout=agent.timeout,
+            on_connection_change=lambda up: self._control.put(("connection", client, up)),
+        )
+        client.on_push_error = lambda sensor_id, error: self._control.put(("push_error", sensor_id, error))
+        try:
+            client.start()
+        except PibridgeAgentError as exc:
+            client.stop()
+            self._retry_later(f"cannot connect to the agent: {exc}")
+            return
+        self.client = client
+        self._backoff = 1.0
+
+    def _retry_later(self, problem: str) -> None:
+        if problem != self.problem:
+            log.warning("%s; retrying (readings are kept in the outbox meanwhile)", problem)
+        self.problem = problem
+        self._next_attempt = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, RETRY_MAX)
+
+    def _reconcile(self) -> None:
+        from pibridge.agent.errors import AgentConnectionLost, PibridgeAgentError
+        from pibridge.bridge.reconcile import reconcile
+
+        self._reconcile_due = False
+        wanted = [(name, mapping.definitions()) for name, mapping in self.mappings.items()]
+        try:
+            report = reconcile(self.client, self.registry, wanted)
+        except AgentConnectionLost:
+            return
+        except (PibridgeAgentError, OSError) as exc:
+            log.warning("setting up sensors on the agent failed (%s); trying again", exc)
+            self._reconcile_due = True
+            return
+        if report.changed:
+            log.info("sensors and metrics on the agent match the config now")
+        self.delivery.attach(self.client, self.registry.routes())
+        self._reported_online.clear()
+        for reader in self.readers:
+            if not reader.health.online:
+                self._report_online(reader.name)
+
+    def _client_revoked(self) -> None:
+        from pibridge.agent.identity import remove_identity
+
+        client, self.client = self.client, None
+        self.connected = False
+        self.delivery.detach()
+        client.stop()
+        identity_dir = identity_directory(self.storage)
+        if self.config.agent.reprovision:
+            log.warning(
+                "the agent no longer accepts client %s (it was deleted there); "
+                "getting a new certificate because reprovision = true",
+                self.client_id,
+            )
+            remove_identity(identity_dir)
+            self._next_attempt = 0.0
+            return
+        self.revoked = True
+        self.problem = f"client {self.client_id} was deleted on the agent"
+        log.error(
+            "the agent no longer accepts client %s (it was deleted there). Readings are kept in the outbox. "
+            "To carry on under a new client ID, set reprovision = true in the [agent] section of %s "
+            "(or delete %s) and restart pibridge",
+            self.client_id,
+            self.config.path,
+            identity_dir,
+        )
+
+    # -- sensor state ---------------------------------------------------------------
+
+    def _online_changed(self, name: str, online: bool) -> None:
+        """Reader thread: a sensor went offline or recovered."""
+        self._control.put(("online", name))
+
+    def _report_online(self, name: str) -> None:
+        from pibridge.agent.client import SensorState
+        from pibridge.agent.errors import PibridgeAgentError
+
+        reader = next((r for r in self.readers if r.name == name), None)
+        entry = self.registry.sensor(name) if self.registry else None
+        if reader is None or entry is None or not self.connected:
+            return
+        online = reader.health.online
+        if self._reported_online.get(name, True) == online:
+            return
+        try:
+            self.client.update_sensor(
+                entry.sensor_id, name=name, state=SensorState.ONLINE if online else SensorState.OFFLINE
+            )
+        except PibridgeAgentError as exc:
+            log.warning("could not tell the agent that sensor %r is %s: %s", name, "online" if online else "offline", exc)
+            return
+        self._reported_online[name] = online
+
+    def _push_error(self, sensor_id: str, error: Any) -> None:
+        from pibridge.agent.errors import ErrorCode
+
+        self.push_errors += 1
+        name = next((n for n, r in self.registry.routes().items() if r.sensor_id == sensor_id), sensor_id)
+        if self.push_errors <= 10 or self.push_errors % 1000 == 0:
+            log.error("the agent refused values of sensor %r: %s (%d refusals so far)", name, error, self.push_errors)
+        if getattr(error, "code", None) in (ErrorCode.UNKNOWN_SENSOR_ID, ErrorCode.UNKNOWN_METRIC_ID):
+            self._reconcile_due = True
+
+    # -- state file ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """What ``pibridge status`` shows, as JSON-ready data."""
+        if self.connected:
+            self.last_contact = time.time()
+        routes = self.registry.routes() if self.registry else {}
+        delivery = self.delivery
+        return {
+            "pid": os.getpid(),
+            "written_at": time.time(),
+            "started_at": self.started_at,
+            "client_id": self.client_id,
+            "agent": {
+                "host": self.config.agent.host,
+                "port": self.config.agent.api_port,
+                "connected": self.connected,
+                "last_contact": self.last_contact,
+                "revoked": self.revoked,
+                "problem": self.problem,
+            },
+            "delivery": {
+                "mode": delivery.mode if delivery else "offline",
+                "delivered": delivery.delivered if delivery else 0,
+                "spilled": delivery.spilled if delivery else 0,
+                "in_flight": delivery.in_flight if delivery else 0,
+                "unroutable": delivery.unroutable if delivery else 0,
+                "refused": self.push_errors,
+            },
+            "sensors": {
+                r.name: {**r.health.to_json(), "sensor_id": routes[r.name].sensor_id if r.name in routes else None}
+                for r in self.readers
+            },
+        }
+
+    def write_state(self) -> None:
+        try:
+            write_atomically(self.storage / STATE_FILE, json.dumps(self.snapshot(), default=str), durable=False)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.storage / STATE_FILE, exc)
+
+    # -- stop -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop readers, keep every unacknowledged reading in the outbox, disconnect.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for reader in self.readers:
+            reader.stop()
+        deadline = time.monotonic() + 3.0
+        for reader in self.readers:
+            reader.join(max(0.1, deadline - time.monotonic()))
+        if self.delivery is not None:
+            drain = min(self.config.storage.ack_window, 2.0) if self.connected else 0.0
+            if not self.delivery.stop(drain_timeout=drain):
+                log.error("the delivery thread did not finish in time; the last readings may be lost")
+        if self.client is not None:
+            self.client.stop()
+            self.client = None
+        self.connected = False
+        if self.outbox is not None:
+            depth = self.outbox.stats().depth
+            self.write_state()
+            self.outbox.close()
+            log.info("stopped; %d readings wait in the outbox", depth)
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pibridge run", description="Run the bridge until SIGTERM or SIGINT.")
+    parser.add_argument("--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides [log] level")
+    args = parser.parse_args(argv)
+    path = config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"pibridge run: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(args.log_level or config.log_level)
+
+    stop = threading.Event()
+    bridge = Bridge(config)
+
+    def on_signal(signum, _frame):
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+        bridge.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        bridge.start()
+    except (StartupError, RegistryError) as exc:
+        log.error("%s", exc)
+        bridge.close()
+        return 1
+    sdnotify.ready()
+    try:
+        bridge.run(stop)
+    finally:
+        sdnotify.stopping()
+        bridge.close()
+    return 0
