@@ -1,0 +1,178 @@
+"""``pibridge status``: how the bridge is doing, without asking the agent.
+
+It reads two files in the storage directory: ``state.json``, which the
+running daemon rewrites every few seconds (client ID, connection, per-sensor
+health), and the outbox (depth, oldest reading, dropped readings).  So it
+works whether the daemon runs or not, and whether the agent answers or not.
+
+Exit code: 0 when the daemon runs and the agent is connected, 1 otherwise
+(so scripts and monitoring can use it), 2 for a bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pibridge.bridge.config import ConfigError, config_path, load_config
+
+#: The daemon counts as running when its state file is younger than this (it rewrites it every 5 s).
+FRESH_SECONDS = 20.0
+
+
+def read_state(storage_dir: Path) -> dict | None:
+    """The daemon's last state file, or None if there is none (or it cannot be parsed)."""
+    from pibridge.bridge.daemon import STATE_FILE
+
+    try:
+        data = json.loads((Path(storage_dir) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def collect(storage_dir: Path) -> dict:
+    """Everything ``pibridge status`` shows, as JSON-ready data."""
+    from pibridge.bridge.daemon import OUTBOX_FILE
+    from pibridge.outbox import read_stats
+
+    now = time.time()
+    state = read_state(storage_dir)
+    running = bool(
+        state
+        and _pid_alive(state.get("pid"))
+        and now - float(state.get("written_at") or 0) < FRESH_SECONDS
+    )
+    stats = read_stats(Path(storage_dir) / OUTBOX_FILE)
+    outbox = None
+    if stats is not None:
+        outbox = {
+            "depth": stats.depth,
+            "bytes": stats.bytes,
+            "oldest_timestamp_ms": stats.oldest_timestamp_ms,
+            "oldest_age_s": (now - stats.oldest_timestamp_ms / 1000) if stats.oldest_timestamp_ms else None,
+            "dropped": stats.dropped,
+            "dropped_reason": stats.dropped_reason,
+            "last_error": stats.last_error,
+            "healthy": stats.healthy,
+        }
+    return {"storage_dir": str(storage_dir), "running": running, "state": state, "outbox": outbox}
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} days ago"
+
+
+def _values(values: dict) -> str:
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, float):
+            value = f"{value:g}"
+        parts.append(f"{key}={value}")
+    return " ".join(parts) or "-"
+
+
+def render(info: dict) -> str:
+    """The human-readable report."""
+    now = time.time()
+    state = info["state"] or {}
+    agent = state.get("agent") or {}
+    lines = []
+    if info["running"]:
+        lines.append(f"daemon:     running (pid {state.get('pid')})")
+    elif state:
+        lines.append(f"daemon:     not running (last state written {_ago(now - float(state.get('written_at') or 0))})")
+    else:
+        lines.append(f"daemon:     not running (no state file in {info['storage_dir']} yet)")
+    lines.append(f"client ID:  {state.get('client_id') or '(not provisioned yet)'}")
+    if agent:
+        where = f"{agent.get('host')}:{agent.get('port')}"
+        if agent.get("revoked"):
+            reach = f"REFUSED our certificate at {where}: the client was deleted on the agent"
+        elif agent.get("connected"):
+            reach = f"reachable at {where} (last contact {_ago(now - float(agent.get('last_contact') or now))})"
+        else:
+            last = agent.get("last_contact")
+            reach = f"UNREACHABLE at {where} (last contact {_ago(now - last) if last else 'never'})"
+            if agent.get("problem"):
+                reach += f": {agent['problem']}"
+        if not info["running"] and state:
+            reach += " [when the daemon last ran]"
+        lines.append(f"agent:      {reach}")
+    outbox = info["outbox"]
+    if outbox is None:
+        lines.append("outbox:     empty (no outbox file yet)")
+    else:
+        text = f"{outbox['depth']} readings waiting"
+        if outbox["oldest_age_s"] is not None:
+            text += f", oldest taken {_ago(outbox['oldest_age_s'])}"
+        text += f", {outbox['bytes'] / 1024:.0f} KiB"
+        if outbox["dropped"]:
+            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(outbox["dropped_reason"].items()))
+            text += f"; {outbox['dropped']} dropped ({reasons})"
+        else:
+            text += "; 0 dropped"
+        if not outbox["healthy"] or outbox["last_error"]:
+            text += f"; last disk problem: {outbox['last_error']}"
+        lines.append(f"outbox:     {text}")
+    delivery = state.get("delivery")
+    if delivery:
+        lines.append(
+            f"delivery:   {delivery.get('mode')}, {delivery.get('delivered', 0)} readings acknowledged, "
+            f"{delivery.get('in_flight', 0)} in flight, {delivery.get('refused', 0)} refused by the agent"
+        )
+    sensors = state.get("sensors") or {}
+    if sensors:
+        lines.append("sensors:")
+        width = max(len(name) for name in sensors)
+        for name, s in sensors.items():
+            health = "online " if s.get("online") else "OFFLINE"
+            when = s.get("last_timestamp_ms")
+            age = f"({_ago(now - when / 1000)})" if when else "(no reading yet)"
+            line = f"  {name.ljust(width)}  {health}  {_values(s.get('last_values') or {})} {age}"
+            if s.get("error_streak"):
+                line += f"; {s['error_streak']} failed reads in a row: {s.get('last_error')}"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pibridge status", description="Show identity, outbox depth and sensor health.")
+    parser.add_argument("--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(config_path(args.config))
+    except ConfigError as exc:
+        print(f"pibridge status: {exc}", file=sys.stderr)
+        return 2
+    info = collect(Path(config.storage.dir))
+    print(json.dumps(info, indent=2) if args.json else render(info))
+    agent = (info["state"] or {}).get("agent") or {}
+    return 0 if info["running"] and agent.get("connected") else 1
