@@ -31,6 +31,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pibridge.agent.identity import Identity, write_private
+
+
+CLIENT_ID = "0123456789abcdef0123456789abcdef"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -243,3 +248,13 @@ class CsrSigner:
             answers = [(f"/certBack/{digest}", self.pki.sign_csr(csr, self.client_id))]
         for topic, payload in answers:
             client.publish(topic, payload, qos=1)
+
+
+def issue_identity(pki: Pki, directory: Path, client_id: str = CLIENT_ID, **validity) -> Identity:
+    """Write a key and a certificate signed by *pki* as provisioning would."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = pki.sign(key.public_key(), client_id, **validity)
+    write_private(directory / "client.key", _key_pem(key))
+    write_private(directory / "client.crt", _pem(cert))
+    return Identity(client_id, directory / "client.key", directory / "client.crt", cert.not_valid_after_utc)
