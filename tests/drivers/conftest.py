@@ -1,0 +1,20 @@
+"""Fixtures for driver tests: a fake I2C bus in place of /dev/i2c-N."""
+
+import pytest
+
+from pibridge.drivers import _i2c
+from tests.support.smbus_fake import BusFactory
+
+
+@pytest.fixture
+def buses(monkeypatch):
+    """Every driver's and ``pibridge scan``'s bus comes from here; bus 1 exists, empty."""
+    factory = BusFactory()
+    factory.bus(1)
+    monkeypatch.setattr(_i2c, "open_bus", factory)
+    return factory
+
+
+@pytest.fixture
+def bus(buses):
+    return buses.bus(1)
