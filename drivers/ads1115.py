@@ -107,5 +107,5 @@ class ADS1115(I2CDriver):
                     f"{self.where()}: input {self._input_name(mux)} is at the end of the ±{self.full_scale} V range; "
                     "the real voltage may be beyond it: use a smaller gain (and keep inputs below VDD + 0.3 V)"
                 )
-            values[name] = round(code * self.full_scale / 32768, 7)
+            values[name] = round(code * self.full_scale / 32768, 9)
         return values

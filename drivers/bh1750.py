@@ -56,7 +56,8 @@ class BH1750(I2CDriver):
         time.sleep(duration)
         high, low = self.receive(2)
         counts = high << 8 | low
-        if counts == 0xFFFF:
+        # In low resolution the two lowest bits carry no information, so the top is 0xFFFC.
+        if counts >= 0xFFFC:
             raise ValueRejected(
                 f"{self.where()}: the light sensor is saturated (above {0xFFFF * lux_per_count:.0f} lx); "
                 + ("use resolution = \"high\" for bright light" if self.config["resolution"] == "high2"
