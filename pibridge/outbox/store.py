@@ -451,7 +451,8 @@ class Outbox:
             return None
         if size == 0:
             return None
-        con = sqlite3.connect(str(self.path), isolation_level=None, timeout=5)
+        # Read-only, so that closing it cannot checkpoint a -wal into a damaged file.
+        con = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, isolation_level=None, timeout=5)
         try:
             tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables:
@@ -608,7 +609,7 @@ class Outbox:
                 depth -= limited[UNDECODABLE]
             if deletes:
                 depth -= db.executemany("DELETE FROM reading WHERE id = ?", [(i,) for i in deletes]).rowcount
-            if expired:
+            if self.max_age is not None:
                 limited[MAX_AGE] = self._drop_expired(db, now_ms)
                 depth -= limited[MAX_AGE]
             limited[MAX_BYTES] = self._drop_over_size(db, depth)
