@@ -269,8 +269,10 @@ _BAD = object()  # a value that failed its check; dependent checks are skipped
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w)\s*", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3, "tb": 1000**4, "tib": 1024**4,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", re.IGNORECASE)
 
 
 def _type_name(value: Any) -> str:
@@ -455,12 +457,17 @@ def _number(value: Any) -> float:
     return result
 
 
-def _positive(what: str = "") -> Callable[[float], str | None]:
-    return lambda v: None if v > 0 else f"must be greater than 0{what}, not {v:g}"
+def _num(value: float) -> str:
+    """A number for a message: floats short, integers of any size without overflow."""
+    return f"{value:g}" if isinstance(value, float) else _show(value)
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else f"must be greater than 0, not {_num(v)}"
 
 
 def _in_range(low: float, high: float) -> Callable[[float], str | None]:
-    return lambda v: None if low <= v <= high else f"must be between {low:g} and {high:g}, not {v:g}"
+    return lambda v: None if low <= v <= high else f"must be between {_num(low)} and {_num(high)}, not {_num(v)}"
 
 
 def _host(value: Any) -> str:
@@ -591,7 +598,7 @@ class _Parser:
             api_port=t.get("api_port", _integer, d.api_port, fix="api_port = 18884", check=port),
             ca_file=t.get("ca_file", self._path_value, d.ca_file, fix=f'ca_file = "{d.ca_file}"'),
             client_name=t.get("client_name", _client_name, d.client_name, fix='client_name = "pibridge"'),
-            timeout=t.get("timeout", parse_seconds, d.timeout, fix="timeout = 10.0", check=_positive()),
+            timeout=t.get("timeout", parse_seconds, d.timeout, fix="timeout = 10.0", check=_positive),
             reprovision=t.get("reprovision", _boolean, d.reprovision, fix="reprovision = false"),
         )
         t.unknown(list(values), "[agent]")
@@ -614,18 +621,18 @@ class _Parser:
                 parse_size,
                 d.outbox_max_bytes,
                 fix='outbox_max_bytes = "64 MiB"',
-                check=lambda v: None if v >= 1024 * 1024 else f"must be at least 1 MiB, not {v} bytes",
+                check=lambda v: None if 1024**2 <= v <= 1024**4 else f"must be between 1 MiB and 1 TiB, not {_num(v)} bytes",
             ),
             outbox_max_age=t.get(
                 "outbox_max_age",
                 _max_age,
                 d.outbox_max_age,
                 fix='outbox_max_age = "7d" (or "never")',
-                check=lambda v: None if v is None or v > 0 else f"must be greater than 0, not {v:g}",
+                check=lambda v: None if v is None else _positive(v),
             ),
-            ack_window=t.get("ack_window", parse_seconds, d.ack_window, fix="ack_window = 2.0", check=_positive()),
+            ack_window=t.get("ack_window", parse_seconds, d.ack_window, fix="ack_window = 2.0", check=_positive),
             commit_interval=t.get(
-                "commit_interval", parse_seconds, d.commit_interval, fix="commit_interval = 1.0", check=_positive()
+                "commit_interval", parse_seconds, d.commit_interval, fix="commit_interval = 1.0", check=_positive
             ),
         )
         t.unknown(list(values), "[storage]")
@@ -693,7 +700,7 @@ class _Parser:
                 seen[name] = index
         driver_name = t.get("driver", _string, fix='driver = "mock" (see `pibridge drivers` for the list)')
         interval = t.get(
-            "interval", parse_seconds, fix="interval = 10.0 (seconds between readings)", check=_positive()
+            "interval", parse_seconds, fix="interval = 10.0 (seconds between readings)", check=_positive
         )
         enabled = t.get("enabled", _boolean, True, fix="enabled = true")
         offline_after = t.get(
@@ -701,7 +708,7 @@ class _Parser:
             _integer,
             3,
             fix="offline_after = 3",
-            check=lambda v: None if v >= 1 else f"must be at least 1, not {v}",
+            check=lambda v: None if v >= 1 else f"must be at least 1, not {_num(v)}",
         )
         metric_tables = t.raw("metric")
         options = {k: v for k, v in data.items() if k not in SENSOR_KEYS}
@@ -840,8 +847,8 @@ class _Parser:
                       check=lambda v: None if v != 0 else "must not be 0 (every value would be 0)")
         offset = m.get("offset", _number, 0.0, fix="offset = 0.0")
         digits = m.get("round", _integer, None, fix="round = 1 (digits after the point)", check=_in_range(-9, 15))
-        threshold = m.get("threshold", _number, None, fix="threshold = 0.5", check=_positive())
-        heartbeat = m.get("heartbeat", parse_seconds, None, fix='heartbeat = "15m"', check=_positive())
+        threshold = m.get("threshold", _number, None, fix="threshold = 0.5", check=_positive)
+        heartbeat = m.get("heartbeat", parse_seconds, None, fix='heartbeat = "15m"', check=_positive)
         m.unknown(METRIC_KEYS, f"[sensors.metric.{q}]")
         if not numeric:
             kind = "on/off" if quantity.agent_unit.value_type is ValueType.BOOL else "text"
