@@ -175,7 +175,7 @@ def test_disk_full_keeps_readings_in_memory_and_writes_them_when_space_returns(t
         assert timestamps(ob.peek(10_000)) == [NOW_MS + i for i in kept]
     logged = messages(caplog)
     assert sum("Keeping readings in memory" in m for m in logged) == 1, logged
-    assert sum("free space" in m for m in logged) == 1
+    assert sum("Fix: free space on the file system" in m for m in logged) == 1
     assert sum("memory_limit = 3000" in m for m in logged) == 1
     assert sum("writable again" in m for m in logged) == 1
 
