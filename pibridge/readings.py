@@ -76,6 +76,7 @@ UNITS: dict[str, AgentUnit] = {
     "µg/m³": _custom(ValueType.DOUBLE, "µg/m³"),
     "count": _custom(ValueType.INTEGER, "count"),
     "1/min": _custom(ValueType.DOUBLE, "1/min"),
+    "L": _custom(ValueType.DOUBLE, "L"),
     "L/min": _custom(ValueType.DOUBLE, "L/min"),
     "mm": _si(ValueUnit.METER, 1e-3),
     "mm/h": _custom(ValueType.DOUBLE, "mm/h"),
