@@ -76,6 +76,7 @@ _CERT_REFUSED_ALERTS = (
     "ACCESS_DENIED",
     "CERTIFICATE_REQUIRED",
     "UNSUPPORTED_CERTIFICATE",
+    "DECRYPT_ERROR",
 )
 
 
@@ -159,9 +160,11 @@ def decode_answer(payload: bytes, topic: str) -> object:
             "this client accepts in one answer"
         )
     try:
-        return json.loads(payload)
+        text = bytes(payload).decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(f"the agent sent bytes that are not UTF-8 text on {topic}: {_snippet(payload)}") from None
+    try:
+        return json.loads(text)
     except ValueError as exc:
         raise ProtocolError(f"the agent sent something that is not JSON on {topic} ({exc}): {_snippet(payload)}") from None
 
@@ -554,11 +557,11 @@ class AgentClient:
             log.debug("next connection attempt to %s:%d in %.2f s", self.host, self.port, delay)
             self._stopping.wait(delay)
 
-    def _report_problem(self, text: str) -> None:
-        # The same problem on every retry is logged once, then quietly.
-        if text != self._last_problem:
+    def _report_problem(self, kind: str, text: str) -> None:
+        # The same kind of problem on every retry is logged once, then quietly.
+        if kind != self._last_problem:
             log.warning("%s; retrying with backoff", text)
-            self._last_problem = text
+            self._last_problem = kind
         else:
             log.debug("%s; retrying", text)
 
@@ -567,7 +570,8 @@ class AgentClient:
             if any(alert in str(exc).upper() for alert in _CERT_REFUSED_ALERTS):
                 self._mark_revoked(str(exc))
                 return
-        self._report_problem(describe_tls_failure(exc, self.host, self.port, self.ca_file))
+        kind = "untrusted agent" if isinstance(exc, ssl.SSLCertVerificationError) else type(exc).__name__
+        self._report_problem(kind, describe_tls_failure(exc, self.host, self.port, self.ca_file))
 
     def _mark_revoked(self, detail: str) -> None:
         if not self._revoked:
@@ -606,7 +610,7 @@ class AgentClient:
             if reason_code.getName() in ("Not authorized", "Bad user name or password"):
                 self._mark_revoked(f"CONNACK: {reason_code}")
             else:
-                self._report_problem(f"the agent at {self.host}:{self.port} refused the connection: {reason_code}")
+                self._report_problem("refused", f"the agent at {self.host}:{self.port} refused the connection: {reason_code}")
             return
         self._session_up = True
         self._last_problem = None
@@ -627,10 +631,16 @@ class AgentClient:
             elif not self._session_up and self._attempt_error:
                 if any(alert in self._attempt_error.upper() for alert in _CERT_REFUSED_ALERTS):
                     self._mark_revoked(self._attempt_error)
+                elif self._revoked:
+                    # After a refusal the broker often just closes the socket
+                    # before its alert can be read: still the same refusal.
+                    log.debug("connection closed again before CONNACK: %s", self._attempt_error)
                 else:
-                    self._report_problem(f"connection to {self.host}:{self.port} failed: {self._attempt_error}")
-            elif not self._session_up and not self._stopping.is_set():
-                self._report_problem(f"the agent at {self.host}:{self.port} closed the connection before accepting it")
+                    self._report_problem("lost", f"connection to {self.host}:{self.port} failed: {self._attempt_error}")
+            elif not self._session_up and not self._stopping.is_set() and not self._revoked:
+                self._report_problem(
+                    "closed", f"the agent at {self.host}:{self.port} closed the connection before accepting it"
+                )
             elif self._session_up and not self._stopping.is_set():
                 log.warning("lost the connection to the agent at %s:%d (%s)", self.host, self.port, reason_code)
             with self._sub_lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -68,13 +67,3 @@ def client(make_client, identity) -> AgentClient:
     client.start()
     assert client.wait_connected(5), "client did not connect to the test broker"
     return client
-
-
-def answer(topic_suffix: str, body) -> callable:
-    """A handler answering every request with *body* (JSON-encoded unless bytes) on request topic + suffix."""
-    payload = body if isinstance(body, (bytes, str)) else json.dumps(body)
-
-    def handler(topic: str, request: bytes):
-        return [(topic + topic_suffix, payload)]
-
-    return handler

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import socket
 import subprocess
@@ -183,6 +184,7 @@ class ScriptedAgent:
         self.client.on_message = self._on_message
 
     def start(self) -> "ScriptedAgent":
+        self._ready.clear()
         self.client.connect("127.0.0.1", self.broker.agent_port)
         self.client.loop_start()
         assert self._ready.wait(5), "scripted agent did not subscribe"
@@ -258,3 +260,13 @@ def issue_identity(pki: Pki, directory: Path, client_id: str = CLIENT_ID, **vali
     write_private(directory / "client.key", _key_pem(key))
     write_private(directory / "client.crt", _pem(cert))
     return Identity(client_id, directory / "client.key", directory / "client.crt", cert.not_valid_after_utc)
+
+
+def answer(topic_suffix: str, body) -> Handler:
+    """A handler answering every request with *body* (JSON-encoded unless bytes) on request topic + suffix."""
+    payload = body if isinstance(body, bytes) else json.dumps(body)
+
+    def handler(topic: str, request: bytes):
+        return [(topic + topic_suffix, payload)]
+
+    return handler

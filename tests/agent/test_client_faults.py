@@ -1,0 +1,384 @@
+"""AgentClient against a scripted agent that answers what each test wants, including garbage.
+
+Real Mosquitto, real mutual TLS; only the agent's answers are scripted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from pibridge.agent.client import MAX_ANSWER_BYTES, MetricUpdate, SensorState
+from pibridge.agent.errors import AgentConnectionLost, AgentError, AgentTimeout, ErrorCode, ProtocolError
+from pibridge.units import MetricDefinition, ValueType, ValueUnit
+from support.agent_broker import CLIENT_ID, Pki, answer, issue_identity, wait_until
+
+PREFIX = f"/v1.0/{CLIENT_ID}"
+
+
+def echo_ping(topic, payload):
+    return [(topic + "/info/inbox", json.dumps({"answer": json.loads(payload)["request"]}))]
+
+
+# ---------------------------------------------------------------- what is sent, what comes back
+
+
+def test_ping_sends_the_reference_request_and_returns_the_echo(client, agent):
+    agent.on(f"{PREFIX}/ping", echo_ping)
+    assert client.ping("are you there") == "are you there"
+    assert json.loads(agent.requests_on("/ping")[0]) == {"request": "are you there"}
+
+
+def test_create_metrics_returns_ids_in_the_given_order_matched_by_matching_id(client, agent):
+    def reversed_answer(topic, payload):
+        metrics = json.loads(payload)["metrics"]
+        return [(topic.rsplit("/", 1)[0] + "/inbox",
+                 json.dumps([{"matchingId": m["matchingId"], "metricId": f"id-{m['name']}"} for m in metrics[::-1]]))]
+
+    agent.on(f"{PREFIX}/sensor/+/metric/create", reversed_answer)
+    ids = client.create_metrics("s1", [
+        MetricDefinition("temperature", ValueUnit.CELSIUS),
+        MetricDefinition("light", value_type=ValueType.DOUBLE, annotation="lx"),
+    ])
+    assert ids == ["id-temperature", "id-light"]
+    sent = json.loads(agent.requests_on("/metric/create")[0])["metrics"]
+    assert sent[0]["valueUnit"] == "SI.Temperature.CELSIUS" and "valueType" not in sent[0]
+    assert sent[1]["valueType"] == "double" and sent[1]["valueAnnotation"] == "lx"
+    assert len({m["matchingId"] for m in sent}) == 2
+
+
+def test_update_sensor_sends_name_and_state(client, agent):
+    agent.on(f"{PREFIX}/sensor/+/update", answer("/info/inbox", "Sensor was changed."))
+    assert client.update_sensor("s1", name="porch", state=SensorState.OFFLINE) == "Sensor was changed."
+    assert json.loads(agent.requests_on("/s1/update")[0]) == {"name": "porch", "state": 1}
+
+
+def test_update_metrics_sends_only_what_changes(client, agent):
+    agent.on(f"{PREFIX}/sensor/+/metric/update", answer("/info/inbox", "All metrics were successfully modified."))
+    client.update_metrics("s1", [MetricUpdate("m1", name="t"), MetricUpdate("m2", annotation="lx")])
+    assert json.loads(agent.requests_on("/metric/update")[0]) == {
+        "metrics": [{"metricId": "m1", "name": "t"}, {"metricId": "m2", "valueAnnotation": "lx"}]}
+
+
+def test_push_values_sends_all_metrics_with_one_timestamp(client, agent):
+    agent.on(f"{PREFIX}/sensor/+/metric/pushValues",
+             lambda t, p: [(t.rsplit("/metric/", 1)[0] + "/info/inbox", json.dumps("Sensor was updated."))])
+    client.push_values("weather", {"temp": 21.5, "door": True, "label": "ok", "count": 3}, timestamp_ms=1590394246545)
+    assert json.loads(agent.requests_on("/weather/metric/pushValues")[0]) == {
+        "metrics": [{"metricId": "temp", "value": 21.5}, {"metricId": "door", "value": True},
+                    {"metricId": "label", "value": "ok"}, {"metricId": "count", "value": 3}],
+        "timestamp": 1590394246545}
+
+
+# ---------------------------------------------------------------- the agent's errors
+
+
+def test_agent_error_carries_code_message_and_metrics(client, agent):
+    agent.on(f"{PREFIX}/sensor/+/metric/create", lambda t, p: [(t.rsplit("/", 1)[0] + "/error/inbox", json.dumps(
+        {"errorMessage": "Failed to create the following metrics.", "errorcode": 26, "metrics": ["humidity"]}))])
+    with pytest.raises(AgentError) as err:
+        client.create_metrics("s1", [MetricDefinition("humidity", ValueUnit.PERCENT)])
+    assert err.value.code is ErrorCode.CREATE_METRICS_FAILED
+    assert err.value.message == "Failed to create the following metrics."
+    assert err.value.metrics == ["humidity"]
+    assert "26" in str(err.value) and "CREATE_METRICS_FAILED" in str(err.value)
+
+
+@pytest.mark.parametrize("code", list(ErrorCode))
+def test_every_error_code_is_typed(client, agent, code):
+    agent.on(f"{PREFIX}/sensor/+/delete", answer("/error/inbox", {"errorMessage": "no", "errorcode": int(code)}))
+    with pytest.raises(AgentError) as err:
+        client.delete_sensor("s1")
+    assert err.value.code is code
+
+
+def test_error_without_message_uses_the_reference_description(client, agent):
+    agent.on(f"{PREFIX}/sensor/+/delete", answer("/error/inbox", {"errorcode": 15}))
+    with pytest.raises(AgentError, match="The provided sensor ID does not exist"):
+        client.delete_sensor("s1")
+
+
+# ---------------------------------------------------------------- answers that break the contract
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"Sensor was deleted.", "not JSON"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b'{"sensorId": ', "not JSON"),
+])
+def test_non_json_answer_is_a_protocol_error(client, agent, payload, message):
+    agent.on(f"{PREFIX}/sensor/+/delete", answer("/info/inbox", payload))
+    with pytest.raises(ProtocolError, match=message):
+        client.delete_sensor("s1")
+
+
+@pytest.mark.parametrize("method, pattern, suffix, body", [
+    ("create_sensor", "/sensor/create", "/../inbox", ["not", "an", "object"]),
+    ("create_sensor", "/sensor/create", "/../inbox", {"name": "porch"}),
+    ("list_sensors", "/sensor/list", "/../../inventory/inbox", {"sensorId": "x"}),
+    ("list_sensors", "/sensor/list", "/../../inventory/inbox", [{"sensorId": "x", "name": "n", "metrics": "m"}]),
+    ("ping", "/ping", "/info/inbox", "ping"),
+    ("describe_metric", "/sensor/s1/metric/m1/inventory", "/inbox", {"metricId": "m1", "name": "t",
+                                                                     "valueUnit": "SI.Mass.GRAM"}),
+    ("describe_metric", "/sensor/s1/metric/m1/inventory", "/inbox", {"metricId": "m1"}),
+    ("create_metrics", "/sensor/s1/metric/create", "/../inbox", {"matchingId": "1"}),
+    ("delete_sensor", "/sensor/s1/delete", "/info/inbox", {"deleted": True}),
+])
+def test_answer_of_the_wrong_shape_is_a_protocol_error(client, agent, method, pattern, suffix, body):
+    def handler(topic, payload):
+        target = topic + suffix
+        while "/../" in target:
+            head, tail = target.split("/../", 1)
+            target = head.rsplit("/", 1)[0] + "/" + tail
+        return [(target, json.dumps(body))]
+
+    agent.on(PREFIX + pattern, handler)
+    call = {
+        "create_sensor": lambda: client.create_sensor("porch"),
+        "list_sensors": client.list_sensors,
+        "ping": client.ping,
+        "describe_metric": lambda: client.describe_metric("s1", "m1"),
+        "create_metrics": lambda: client.create_metrics("s1", [MetricDefinition("t", ValueUnit.CELSIUS)]),
+        "delete_sensor": lambda: client.delete_sensor("s1"),
+    }[method]
+    with pytest.raises(ProtocolError, match="unexpected answer"):
+        call()
+
+
+def test_malformed_error_payload_is_a_protocol_error(client, agent):
+    agent.on(f"{PREFIX}/sensor/+/delete", answer("/error/inbox", {"errorMessage": "x", "errorcode": "15"}))
+    with pytest.raises(ProtocolError, match="expected an error object"):
+        client.delete_sensor("s1")
+
+
+def test_answer_on_an_unexpected_topic_is_a_protocol_error(client, agent):
+    # The Node.js SDK's topic for this answer, not the reference's.
+    agent.on(f"{PREFIX}/sensor/+/metric/delete", answer("/inbox", "All metrics were successfully deleted."))
+    with pytest.raises(ProtocolError, match=r"answered on .*/metric/delete/inbox.*reference answers this request on"):
+        client.delete_metrics("s1", ["m1"])
+
+
+def test_huge_answer_is_refused_unparsed(client, agent):
+    agent.on(f"{PREFIX}/sensor/list", lambda t, p: [(f"{PREFIX}/inventory/inbox", b"[" + b" " * MAX_ANSWER_BYTES + b"]")])
+    with pytest.raises(ProtocolError, match="more than the"):
+        client.list_sensors()
+
+
+def test_stale_answer_for_another_request_is_skipped(client, agent):
+    agent.on(f"{PREFIX}/ping", lambda t, p: [(t + "/info/inbox", json.dumps({"answer": "an older ping"})),
+                                            *echo_ping(t, p)])
+    assert client.ping("this one") == "this one"
+
+
+def test_garbage_while_nobody_waits_is_ignored_and_the_client_carries_on(client, agent, caplog):
+    caplog.set_level(logging.DEBUG, logger="pibridge.agent.client")
+    agent.on(f"{PREFIX}/ping", echo_ping)
+    client.subscribe_livedata(lambda sensor_id, payload: None)
+    assert client.ping("first") == "first"
+    agent.client.publish(f"{PREFIX}/ping/info/inbox", b"\x00\x01 not json", qos=1)
+    agent.client.publish(f"{PREFIX}/sensor/s1/livedata", b"{{{", qos=1)
+    agent.client.publish(f"{PREFIX}/sensor/s1/error/inbox", b"[]", qos=1)
+    wait_until(lambda: "no request waits for it" in caplog.text and "ignoring live data" in caplog.text
+               and "ignoring a malformed push error" in caplog.text, 5, "all three messages handled")
+    assert client.ping("second") == "second"
+    assert client.connected
+    assert "Traceback" not in caplog.text
+
+
+# ---------------------------------------------------------------- timeouts and lost connections
+
+
+def test_silent_agent_is_a_timeout_after_the_configured_time(make_client, identity, agent):
+    client = make_client(identity, timeout=0.4)
+    client.start()
+    assert client.wait_connected(5)
+    start = time.monotonic()
+    with pytest.raises(AgentTimeout, match="no answer"):
+        client.list_sensors()
+    assert 0.35 < time.monotonic() - start < 2.0
+
+
+def test_request_while_disconnected_fails_at_once(make_client, identity):
+    client = make_client(identity)
+    start = time.monotonic()
+    with pytest.raises(AgentConnectionLost, match="not connected"):
+        client.ping()
+    with pytest.raises(AgentConnectionLost):
+        client.publish_values("s1", {"m": 1.0}, 1)
+    assert time.monotonic() - start < 0.5
+
+
+def test_bad_arguments_are_refused_before_sending(client, agent):
+    with pytest.raises(ValueError, match="sensor ID 'a/b' is not valid"):
+        client.delete_sensor("a/b")
+    with pytest.raises(ValueError, match="NaN"):
+        client.push_values("s1", {"m": float("nan")})
+    with pytest.raises(ValueError, match="unknown valueUnit 'SI.Mass.GRAM'"):
+        client.create_metrics("s1", [MetricDefinition("w", "SI.Mass.GRAM")])
+    with pytest.raises(ValueError, match="is not a MetricDefinition"):
+        client.create_metrics("s1", [{"name": "w"}])
+    with pytest.raises(ValueError, match="metric ID '#' is not valid"):
+        client.delete_metrics("s1", ["#"])
+    assert agent.requests == []
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_concurrent_requests_on_one_topic_each_get_their_own_answer(client, agent):
+    def slow_echo(topic, payload):
+        time.sleep(0.01)
+        return echo_ping(topic, payload)
+
+    agent.on(f"{PREFIX}/ping", slow_echo)
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def worker(n):
+        try:
+            for i in range(5):
+                results[n * 100 + i] = client.ping(f"worker {n} call {i}")
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert results == {n * 100 + i: f"worker {n} call {i}" for n in range(6) for i in range(5)}
+
+
+def test_concurrent_requests_on_different_topics_run_in_parallel(client, agent):
+    agent.on(f"{PREFIX}/sensor/create",
+             lambda t, p: [(f"{PREFIX}/sensor/inbox", json.dumps({"name": json.loads(p)["name"], "sensorId": "new"}))])
+    agent.on(f"{PREFIX}/ping", echo_ping)
+    out = {}
+    threads = [threading.Thread(target=lambda: out.__setitem__("s", client.create_sensor("porch"))),
+               threading.Thread(target=lambda: out.__setitem__("p", client.ping("x")))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert out["s"].sensor_id == "new" and out["s"].name == "porch" and out["p"] == "x"
+
+
+# ---------------------------------------------------------------- hot path, asynchronous errors, live data
+
+
+def test_publish_values_calls_on_ack_for_every_push(client, agent):
+    acked = []
+    lock = threading.Lock()
+
+    def make_ack(i):
+        def on_ack():
+            with lock:
+                acked.append(i)
+        return on_ack
+
+    for i in range(300):
+        client.publish_values("s1", {"m": float(i)}, 1_700_000_000_000 + i, on_ack=make_ack(i))
+    wait_until(lambda: len(acked) == 300, 10, "300 PUBACKs")
+    assert sorted(acked) == list(range(300))
+    wait_until(lambda: len(agent.requests_on("/s1/metric/pushValues")) == 300, 10, "300 pushes at the agent")
+    first = json.loads(agent.requests_on("/s1/metric/pushValues")[0])
+    assert first == {"metrics": [{"metricId": "m", "value": 0.0}], "timestamp": 1_700_000_000_000}
+
+
+def test_asynchronous_push_errors_reach_on_push_error(client, agent):
+    errors = []
+    client.on_push_error = lambda sensor_id, error: errors.append((sensor_id, error))
+    agent.on(f"{PREFIX}/sensor/+/metric/pushValues",
+             lambda t, p: [(t.rsplit("/metric/", 1)[0] + "/error/inbox",
+                            json.dumps({"errorMessage": "Failed to push values to some metrics.", "errorcode": 27,
+                                        "metrics": ["m"]}))])
+    client.publish_values("porch", {"m": "x"}, 1)
+    wait_until(lambda: errors, 5, "the push error")
+    [(sensor_id, error)] = errors
+    assert sensor_id == "porch" and error.code is ErrorCode.PUSH_VALUES_FAILED and error.metrics == ["m"]
+
+
+def test_live_data_reaches_the_callback_and_a_raising_callback_harms_nothing(client, agent):
+    seen = []
+
+    def callback(sensor_id, payload):
+        seen.append((sensor_id, payload))
+        raise RuntimeError("a careless callback")
+
+    client.subscribe_livedata(callback, "porch")
+    agent.client.publish(f"{PREFIX}/sensor/porch/livedata", json.dumps({"metrics": [{"metricId": "m", "value": 1}]}))
+    agent.client.publish(f"{PREFIX}/sensor/other/livedata", json.dumps({"metrics": []}))
+    wait_until(lambda: seen, 5, "live data")
+    agent.on(f"{PREFIX}/ping", echo_ping)
+    assert client.ping("still alive") == "still alive"
+    assert seen == [("porch", {"metrics": [{"metricId": "m", "value": 1}]})]
+
+
+# ---------------------------------------------------------------- TLS: wrong CA, refused certificate
+
+
+def test_agent_with_a_certificate_from_another_ca_is_never_trusted(make_client, identity, tmp_path, caplog):
+    stranger = Pki(tmp_path / "stranger", name="Somebody Else's CA")
+    changes = []
+    client = make_client(identity, ca_file=stranger.ca_file, on_connection_change=changes.append)
+    client.start()
+    wait_until(lambda: "does not vouch for" in caplog.text, 5, "the CA warning")
+    assert not client.connected and not client.revoked and changes == []
+
+
+def test_certificate_the_broker_refuses_marks_the_client_revoked(make_client, tmp_path, caplog):
+    foreign = issue_identity(Pki(tmp_path / "other-ca", name="Another CA"), tmp_path / "foreign")
+    client = make_client(foreign)
+    client.start()
+    wait_until(lambda: client.revoked, 5, "revoked")
+    assert not client.connected
+    assert "refused our client certificate" in caplog.text
+    with pytest.raises(AgentConnectionLost, match="pibridge provision"):
+        client.ping()
+
+
+# ---------------------------------------------------------------- broker restart
+
+
+def test_broker_restart_mid_session(make_client, identity, broker, agent, caplog):
+    caplog.set_level(logging.INFO)
+    changes = []
+    live = []
+    client = make_client(identity, on_connection_change=changes.append)
+    client.start()
+    assert client.wait_connected(5)
+    client.subscribe_livedata(lambda s, p: live.append(s))
+    agent.on(f"{PREFIX}/ping", echo_ping)
+    assert client.ping("before") == "before"
+
+    waiting = threading.Event()
+    outcome = []
+
+    def slow_request():
+        waiting.set()
+        try:
+            client.list_sensors()
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    waiting.wait(5)
+    wait_until(lambda: agent.requests_on("/sensor/list"), 5, "the list request at the agent")
+    broker.stop()
+    thread.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], AgentConnectionLost)
+    wait_until(lambda: not client.connected, 5, "disconnect noticed")
+    broker.start()
+    agent.stop()
+    agent.start()
+    assert client.wait_connected(10), "the client did not reconnect"
+    assert client.ping("after") == "after"
+    assert changes[:3] == [True, False, True]
+    agent.client.publish(f"{PREFIX}/sensor/porch/livedata", json.dumps({"metrics": []}))
+    wait_until(lambda: live == ["porch"], 5, "live data after the restart")
