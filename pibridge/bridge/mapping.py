@@ -15,8 +15,8 @@ pushed values in this order:
 5. convert to the agent's unit (hPa -> Pa is x100).
 
 It does no I/O and keeps only the last pushed value of each thresholded
-quantity, so it is cheap and easy to test.  Not thread-safe: the bridge
-thread owns it.
+quantity, so it is cheap and easy to test.  Not thread-safe: one thread at
+a time uses it (the sensor's reader thread).
 """
 
 from __future__ import annotations
