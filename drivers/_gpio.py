@@ -1,0 +1,64 @@
+"""What the GPIO drivers share: the ``pin`` options and gpiozero's errors turned into advice.
+
+Pins are BCM GPIO numbers (``pin = 17`` is GPIO17 on physical pin 11), as
+gpiozero numbers them.  gpiozero picks its pin library itself (lgpio on
+current Raspberry Pi OS); tests set ``gpiozero.Device.pin_factory`` to a
+``MockFactory``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from . import DeviceNotFound, Option, OptionError
+
+PULL_HELP = 'true = internal pull-up (switch to GND), false = pull-down (switch to 3.3 V), "off" = none (the device drives the line)'
+
+
+def pin_option(help_: str = "BCM GPIO number (GPIO17 = physical pin 11)") -> Option:
+    return Option(int, help=help_)
+
+
+def check_pin(sensor: str, key: str, pin: int) -> None:
+    if not 0 <= pin <= 27:
+        raise OptionError(
+            key, f"sensor {sensor!r}: {key} = {pin} is not a GPIO of the 40-pin header; use a BCM number 0..27"
+        )
+
+
+def pull_up_argument(sensor: str, value: bool | str) -> bool | None:
+    """gpiozero's ``pull_up`` for the config's ``pull_up`` (true, false or "off")."""
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("off", "none", "floating"):
+        return None
+    raise OptionError("pull_up", f'sensor {sensor!r}: pull_up must be true, false or "off", not {value!r}')
+
+
+def check_bounce(sensor: str, value: float | None) -> None:
+    if value is not None and not 0 < value <= 10:
+        raise OptionError("bounce_time", f"sensor {sensor!r}: bounce_time is in seconds, between 0 and 10 (e.g. 0.05)")
+
+
+@contextmanager
+def gpio_errors(who: str, pins: str) -> Iterator[None]:
+    """Turn gpiozero's failures while claiming *pins* into :class:`DeviceNotFound` with advice."""
+    from gpiozero.exc import BadPinFactory, GPIOPinInUse, GPIOZeroError
+
+    try:
+        yield
+    except BadPinFactory:
+        raise DeviceNotFound(
+            f"{who}: no GPIO access on this machine (no pin library such as lgpio found); "
+            "on a Raspberry Pi install python3-lgpio, elsewhere use driver = \"mock\""
+        ) from None
+    except GPIOPinInUse:
+        raise DeviceNotFound(f"{who}: {pins} is already in use by another sensor or program") from None
+    except PermissionError:
+        raise DeviceNotFound(
+            f"{who}: no permission to use {pins}: add the user running pibridge to the 'gpio' group "
+            "(sudo usermod -aG gpio USER) or install udev/99-pibridge.rules"
+        ) from None
+    except (GPIOZeroError, OSError, ValueError) as exc:
+        raise DeviceNotFound(f"{who}: cannot use {pins}: {exc}") from None
