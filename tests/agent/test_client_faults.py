@@ -229,7 +229,12 @@ def test_bad_arguments_are_refused_before_sending(client, agent):
 # ---------------------------------------------------------------- concurrency
 
 
-def test_concurrent_requests_on_one_topic_each_get_their_own_answer(client, agent):
+def test_concurrent_requests_on_one_topic_each_get_their_own_answer(make_client, identity, agent):
+    # Requests on one topic queue behind each other; the timeout covers the wait in the queue.
+    client = make_client(identity, timeout=20)
+    client.start()
+    assert client.wait_connected(5)
+
     def slow_echo(topic, payload):
         time.sleep(0.01)
         return echo_ping(topic, payload)

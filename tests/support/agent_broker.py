@@ -129,7 +129,7 @@ class Mosquitto:
                "tls_version tlsv1.2\n")
         user = "user root\n" if os.geteuid() == 0 else ""
         self.config_file.write_text(
-            f"{user}per_listener_settings true\nlog_dest file {self.log_file}\nlog_type all\n"
+            f"{user}set_tcp_nodelay true\nper_listener_settings true\nlog_dest file {self.log_file}\nlog_type all\n"
             f"listener {self.provision_port} 127.0.0.1\nallow_anonymous true\n{tls}"
             f"listener {self.api_port} 127.0.0.1\nallow_anonymous true\n{tls}"
             "require_certificate true\nuse_identity_as_username true\n"
