@@ -28,6 +28,7 @@ import json
 import struct
 import threading
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pibridge.readings import Reading, Value
 
@@ -113,8 +114,7 @@ class Layout:
             raise UndecodablePayload(str(exc)) from exc
 
 
-@dataclass(frozen=True)
-class Encoded:
+class Encoded(NamedTuple):
     """A reading ready for its row: the reading itself is kept so it can be handed back unchanged."""
 
     reading: Reading
@@ -129,11 +129,28 @@ class Codec:
         self._lock = threading.Lock()
         self._by_key: dict[tuple[str, tuple[str, ...], str], Layout] = {}
         self._by_id: dict[int, Layout] = {}
+        # (sensor, names, Python types of the values) -> layout: one lookup per
+        # reading instead of classifying every value.  An int beyond int64
+        # does not fit the layout its type suggests and takes the slow path.
+        self._by_types: dict[tuple[str, tuple[str, ...], tuple[type, ...]], Layout] = {}
         self._next_id = 1
 
     def encode(self, reading: Reading) -> Encoded:
         """Raise TypeError naming the sensor and quantity when a value is not float, int, bool or str."""
         values = list(reading.values.values())
+        fast_key = (reading.sensor, tuple(reading.values), tuple(map(type, values)))
+        layout = self._by_types.get(fast_key)
+        if layout is not None and type(reading.timestamp_ms) is int:
+            try:
+                return Encoded(reading, layout, layout.pack(values))
+            except struct.error:
+                pass
+        encoded = self._encode_checked(reading, values)
+        if "n" not in encoded.layout.kinds:
+            self._by_types[fast_key] = encoded.layout
+        return encoded
+
+    def _encode_checked(self, reading: Reading, values: list[Value]) -> Encoded:
         kinds = "".join(map(kind_of, values))
         if len(kinds) != len(values):
             for name, value in reading.values.items():

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import fcntl
 import logging
 import math
@@ -195,6 +196,7 @@ class Outbox:
         self._corrupt_seen: str | None = None
         self._disk_depth = 0
         self._stored_next_id = 0
+        self._floor = 0  # every row with an id up to this is deleted or acknowledged (see _read_head)
 
         self._dropped: Counter[str] = Counter()  # totals, including those not yet persisted
         self._dropped_unsaved: Counter[str] = Counter()
@@ -302,9 +304,8 @@ class Outbox:
             return []
         with self._lock:
             removed = self._removed | self._undecodable
-            memory = [(i, e.reading) for i, e in self._writing.items() if i > after_id]
-            memory += [(i, e.reading) for i, e in self._pending.items() if i > after_id]
-            del memory[limit:]
+            waiting = itertools.chain(self._writing.items(), self._pending.items())
+            memory = [(i, e.reading) for i, e in itertools.islice(((i, e) for i, e in waiting if i > after_id), limit)]
         disk = self._read_head(limit, after_id, removed)
         seen: set[int] = set()
         out: list[OutboxEntry] = []
@@ -574,6 +575,7 @@ class Outbox:
                     with contextlib.suppress(sqlite3.Error):
                         con.close()
             self._reader = self._db = None
+            self._floor = 0
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -608,7 +610,7 @@ class Outbox:
                 limited[UNDECODABLE] = db.executemany("DELETE FROM reading WHERE id = ?", marks).rowcount
                 depth -= limited[UNDECODABLE]
             if deletes:
-                depth -= db.executemany("DELETE FROM reading WHERE id = ?", [(i,) for i in deletes]).rowcount
+                depth -= db.executemany("DELETE FROM reading WHERE id BETWEEN ? AND ?", _runs(deletes)).rowcount
             if self.max_age is not None:
                 limited[MAX_AGE] = self._drop_expired(db, now_ms)
                 depth -= limited[MAX_AGE]
@@ -761,33 +763,47 @@ class Outbox:
     # -- reading ---------------------------------------------------------------------------------
 
     def _read_head(self, limit: int, after_id: int, removed: set[int]) -> list[tuple[int, Reading]]:
+        """Up to ``limit`` committed rows after ``after_id`` that are not in ``removed``, decoded."""
         out: list[tuple[int, Reading]] = []
+        bad: list[int] = []
         with self._read_lock:
             reader = self._reader
             if reader is None:
                 return out
+            # Rows below the floor are all deleted or acknowledged: start there,
+            # not at the head, so that a drain does not step over its own
+            # acknowledged rows again on every peek until the next commit.
+            floor = self._floor
+            start = max(after_id, floor)
             try:
-                rows = reader.execute(
-                    "SELECT id, schema, ts, payload FROM reading WHERE id > ? ORDER BY id LIMIT ?",
-                    (after_id, limit + len(removed)),
-                ).fetchall()
-                if any(not self._codec.knows(schema) for _, schema, _, _ in rows):
-                    self._codec.load(reader.execute("SELECT id, sensor, fields FROM schema").fetchall())
+                while len(out) < limit:
+                    rows = reader.execute(
+                        "SELECT id, schema, ts, payload FROM reading WHERE id > ? ORDER BY id LIMIT ?",
+                        (start, limit),
+                    ).fetchall()
+                    for entry_id, schema, ts, payload in rows:
+                        if entry_id in removed:
+                            if floor == start:
+                                floor = entry_id
+                        elif len(out) < limit:
+                            if not self._codec.knows(schema):
+                                self._codec.load(reader.execute("SELECT id, sensor, fields FROM schema").fetchall())
+                            try:
+                                out.append((entry_id, self._codec.decode(schema, ts, payload)))
+                            except UndecodablePayload as exc:
+                                bad.append(entry_id)
+                                log.error("outbox %s: reading %d cannot be decoded (%s); moving it to the table "
+                                          "`rejected`", self.path, entry_id, exc)
+                        start = entry_id
+                    if len(rows) < limit:
+                        break
             except sqlite3.DatabaseError as exc:
                 if _code(exc) in _CORRUPT_CODES:
                     self._corrupt_seen = f"SQLite reported damage while reading ({exc})"
                 log.error("outbox %s: cannot read: %s", self.path, exc)
-                return out
-        bad = []
-        for entry_id, schema, ts, payload in rows:
-            if entry_id in removed:
-                continue
-            try:
-                out.append((entry_id, self._codec.decode(schema, ts, payload)))
-            except UndecodablePayload as exc:
-                bad.append(entry_id)
-                log.error("outbox %s: reading %d cannot be decoded (%s); moving it to the table `rejected`",
-                          self.path, entry_id, exc)
+                return []
+            if after_id <= self._floor:
+                self._floor = max(self._floor, floor)
         if bad:
             with self._lock:
                 self._undecodable.update(bad)
@@ -809,6 +825,17 @@ _UNTIL = {
     MEMORY_LIMIT: "the disk can be written again (free space, or make the storage dir writable)",
     UNDECODABLE: "they are all moved (see the error above for each)",
 }
+
+
+def _runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive ids as (first, last) ranges: acknowledgements mostly come in runs."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
 
 
 def _code(exc: sqlite3.Error) -> int:

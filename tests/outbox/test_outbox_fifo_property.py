@@ -54,6 +54,12 @@ class OutboxQueue(RuleBasedStateMachine):
         self.outbox.remove(gone)
         self.model = [(i, r) for i, r in self.model if i not in gone]
 
+    @rule(data=st.data(), limit=st.integers(min_value=1, max_value=5))
+    def peek_a_page(self, data: st.DataObject, limit: int) -> None:
+        after = data.draw(st.sampled_from([0] + [i for i, _ in self.model]))
+        page = self.outbox.peek(limit, after_id=after)
+        assert [(e.id, e.reading) for e in page] == [(i, r) for i, r in self.model if i > after][:limit]
+
     @rule()
     def commit(self) -> None:
         self.outbox.commit()
