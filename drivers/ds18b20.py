@@ -1,0 +1,156 @@
+"""DS18B20 (and other Maxim 1-Wire thermometers) through the kernel's w1 sysfs interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pibridge.readings import Quantity
+
+from . import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
+from ._crc import maxim_crc8
+
+DEFAULT_ROOT = "/sys/bus/w1/devices"
+#: 1-Wire family codes of thermometers the kernel's w1_therm module reads
+THERMOMETER_FAMILIES = ("28", "10", "22", "3b", "42")
+#: What the DS18B20 holds before its first conversion; seen when power is marginal.
+POWER_ON_MILLIDEGREES = 85000
+ENABLE_HINT = (
+    "enable 1-Wire: add dtoverlay=w1-gpio (data on GPIO4, pin 7; gpiopin=N for another) to "
+    "/boot/firmware/config.txt and reboot, with a 4.7 kΩ pull-up between DATA and 3.3 V"
+)
+
+
+@register
+class DS18B20(Driver):
+    """A DS18B20 waterproof probe or TO-92 chip: temperature in °C.
+
+    Wire red to 3.3 V (pin 1), black to GND, yellow (DATA) to GPIO4 (pin 7)
+    and put a 4.7 kΩ resistor between DATA and 3.3 V.  Enable the bus with
+    ``dtoverlay=w1-gpio`` in /boot/firmware/config.txt.  Several probes can
+    share the three wires; give each sensor its ``device_id`` (the
+    ``28-...`` names in /sys/bus/w1/devices).  With one probe on the bus
+    ``device_id`` can be left out.
+
+    Readings whose CRC fails, the 85 °C power-on value and an all-zero
+    scratchpad (a probe losing power) are refused instead of reported.
+    """
+
+    name = "ds18b20"
+    summary = "DS18B20 1-Wire temperature probe (kernel w1 driver)"
+    options = {
+        "device_id": Option(str, "", "the probe's id, e.g. 28-0316a2790d2e (may be left out with one probe)"),
+        "sysfs_root": Option(str, DEFAULT_ROOT, "where the kernel lists 1-Wire devices"),
+    }
+    provides = (Quantity("temperature", "°C", "temperature at the probe"),)
+    retries = 2
+
+    def __init__(self, sensor, options=None):
+        super().__init__(sensor, options)
+        device_id = self.config["device_id"]
+        if device_id and not device_id.lower().startswith(tuple(f + "-" for f in THERMOMETER_FAMILIES)):
+            raise OptionError(
+                "device_id",
+                f"sensor {sensor!r}: {device_id!r} is not a 1-Wire thermometer id; they look like 28-0316a2790d2e",
+            )
+        self._device_id = device_id
+        self._file: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        return Path(self.config["sysfs_root"])
+
+    def where(self) -> str:
+        return f"sensor {self.sensor!r} (1-Wire {self._device_id or 'thermometer'})"
+
+    def quantities(self) -> list[Quantity]:
+        return list(self.provides)
+
+    def min_interval(self) -> float:
+        return 0.75  # one 12-bit conversion
+
+    def resources(self) -> list[str]:
+        return [f"w1:{self.config['device_id'] or 'auto'}"]
+
+    def present_ids(self) -> list[str]:
+        """Thermometer ids the kernel lists, from every bus master's w1_master_slaves (or the folder)."""
+        ids: list[str] = []
+        for listing in sorted(self.root.glob("w1_bus_master*/w1_master_slaves")):
+            try:
+                ids += listing.read_text(encoding="ascii").split()
+            except OSError:
+                continue
+        if not ids:
+            ids = [p.name for p in self.root.iterdir() if "-" in p.name]
+        return sorted({i for i in ids if i.lower().startswith(tuple(f + "-" for f in THERMOMETER_FAMILIES))})
+
+    def open(self) -> None:
+        if not self.root.is_dir():
+            raise DeviceNotFound(f"{self.where()}: {self.root} does not exist: {ENABLE_HINT}")
+        found = self.present_ids()
+        if not self.config["device_id"]:
+            if len(found) != 1:
+                problem = "no thermometer is listed" if not found else f"several probes are listed: {', '.join(found)}"
+                raise DeviceNotFound(
+                    f"{self.where()}: {problem} on the 1-Wire bus; "
+                    + ("set device_id to the one this sensor is" if found else f"check the wiring; {ENABLE_HINT}")
+                )
+            self._device_id = found[0]
+        path = self.root / self._device_id / "w1_slave"
+        if not path.exists():
+            listed = ", ".join(found) or "none"
+            raise DeviceNotFound(
+                f"{self.where()}: not on the 1-Wire bus (listed: {listed}); check the probe's wiring and the "
+                "4.7 kΩ pull-up, and the id in the config"
+            )
+        self._file = path
+
+    def read(self) -> dict[str, float]:
+        if self._file is None:
+            raise DriverError(f"{self.where()}: read before open() or after close()")
+        try:
+            text = self._file.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise DeviceNotFound(f"{self.where()}: the probe has left the 1-Wire bus; check its wiring") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReadFailed(f"{self.where()}: reading {self._file} failed: {exc}") from None
+        return {"temperature": self.parse(text)}
+
+    def parse(self, text: str) -> float:
+        """Temperature in °C from the two lines of ``w1_slave``::
+
+            72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
+            72 01 4b 46 7f ff 0e 10 57 t=23125
+        """
+        lines = text.strip().splitlines()
+        if len(lines) != 2 or " t=" not in lines[1] or "crc=" not in lines[0]:
+            raise ReadFailed(f"{self.where()}: unexpected w1_slave contents {text[:80]!r}")
+        head, _, verdict = lines[0].partition(" : ")
+        if not verdict.strip().endswith("YES"):
+            raise ReadFailed(
+                f"{self.where()}: CRC mismatch ({verdict.strip()}): noise on the 1-Wire line; check the "
+                "4.7 kΩ pull-up, shorten or twist the cable, avoid parasite power on long runs"
+            )
+        try:
+            scratchpad = bytes.fromhex(head)
+            millidegrees = int(lines[1].rpartition(" t=")[2])
+        except ValueError:
+            raise ReadFailed(f"{self.where()}: unexpected w1_slave contents {text[:80]!r}") from None
+        if len(scratchpad) != 9 or maxim_crc8(scratchpad[:8]) != scratchpad[8]:
+            raise ReadFailed(f"{self.where()}: the scratchpad {head.strip()} fails its CRC")
+        if not any(scratchpad):
+            raise ReadFailed(
+                f"{self.where()}: the probe answered with all zeros: it lost power during the read; "
+                "check the 3.3 V wire"
+            )
+        if millidegrees == POWER_ON_MILLIDEGREES:
+            raise ValueRejected(
+                f"{self.where()}: 85 °C is the DS18B20's power-on value: the conversion did not run "
+                "(power dropped, or parasite power without a strong pull-up); wire VDD to 3.3 V"
+            )
+        celsius = millidegrees / 1000.0
+        if not -55.0 <= celsius <= 125.0:
+            raise ValueRejected(f"{self.where()}: {celsius} °C is outside the DS18B20's range (-55 to 125 °C)")
+        return celsius
+
+    def close(self) -> None:
+        self._file = None
