@@ -789,10 +789,9 @@ class _Parser:
                 if message.startswith(prefix):
                     message = message[len(prefix):]
             if key in options and key not in cls.options:
-                own = ", ".join(sorted(cls.options)) or "none"
                 fix = (
-                    f"{_did_you_mean(key, list(SENSOR_KEYS) + sorted(cls.options))}remove it; "
-                    f"sensor keys are {', '.join(SENSOR_KEYS)}; driver {cls.name!r} options are {own}"
+                    f"{_did_you_mean(key, list(SENSOR_KEYS) + sorted(cls.options))}remove it, or use one of the "
+                    f"sensor keys ({', '.join(SENSOR_KEYS)}) or of the driver's options"
                 )
             elif key in cls.options and cls.options[key].help:
                 fix = f"{key}: {cls.options[key].help} (see `pibridge drivers {cls.name}`)"

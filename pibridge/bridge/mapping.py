@@ -42,6 +42,7 @@ class BadValue(ValueError):
         self.sensor = sensor
         self.quantity = quantity
         self.value = value
+        self.problem = problem
         shown = repr(value)
         if len(shown) > 40:
             shown = shown[:37] + "..."

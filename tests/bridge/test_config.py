@@ -364,7 +364,7 @@ def test_sensor_key_problems(extra, key, words):
 def test_unknown_sensor_key_suggests_a_sensor_key_or_driver_option():
     error = the_error(mock("enabeld = false"), "enabeld")
     assert "did you mean 'enabled'" in error.fix
-    assert "interval" in error.fix and "metrics" in error.fix  # both kinds of key are listed
+    assert "interval" in error.fix and "metrics" in error.message  # both kinds of key are listed
 
 
 def test_driver_message_is_not_prefixed_twice_with_the_sensor():

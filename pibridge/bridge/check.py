@@ -1,0 +1,305 @@
+"""``pibridge check``: validate the config and read every sensor once, without the agent.
+
+Run it after wiring a device or editing the config::
+
+    $ pibridge check --config /etc/pibridge/config.toml
+
+It prints every problem in the config (exit status 2), or reads each
+enabled sensor once and prints what would be sent: the value in the
+driver's unit after calibration, and the same value in the agent's unit.
+Exit status 0 means every sensor answered with good values, 1 that at least
+one did not.  Nothing is sent anywhere.
+
+Each sensor is read in its own daemon thread with a deadline, so a device
+that hangs (a wedged I2C bus, a DHT22 that never answers) is reported as
+such instead of hanging the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_path, load_config
+from pibridge.bridge.mapping import BadValue, SensorMapping
+from pibridge.drivers import Driver, DriverError, ReadFailed
+from pibridge.readings import Value
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass
+class Row:
+    """One line of the table: a quantity with its values, or a whole sensor's error."""
+
+    quantity: str = ""
+    metric: str = ""
+    value: str = ""
+    agent: str = ""
+    error: str = ""
+
+
+@dataclass
+class SensorResult:
+    """What reading one sensor once gave: a row per quantity, or an error."""
+
+    sensor: SensorConfig
+    rows: list[Row] = field(default_factory=list)
+    ok: bool = False
+    seconds: float = 0.0
+
+
+class _OneRead:
+    """Opens, reads (with the driver's retries) and closes one driver in a daemon thread."""
+
+    def __init__(self, sensor: SensorConfig):
+        self.sensor = sensor
+        self.done = threading.Event()
+        self.cancelled = threading.Event()
+        self.values: dict[str, Value] | None = None
+        self.error: str | None = None
+        self.driver: Driver | None = None
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"check-{sensor.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.driver = self.sensor.create_driver()
+            self.driver.open()
+            try:
+                self.values = self._read(self.driver)
+            finally:
+                self.driver.close()
+        except DriverError as e:
+            self.error = str(e) or type(e).__name__
+        except Exception as e:  # a driver bug is reported in the table, not as a traceback
+            self.error = f"{type(e).__name__} from the driver: {e}"
+        finally:
+            self.finished = time.monotonic()
+            self.done.set()
+
+    def _read(self, driver: Driver) -> dict[str, Value]:
+        attempts = 1 + max(0, int(driver.retries))
+        for attempt in range(1, attempts + 1):
+            try:
+                values = driver.read()
+            except ReadFailed:
+                if attempt == attempts or self.cancelled.is_set():
+                    raise
+                # The device's own rate limit (a DHT22 needs 2 s between reads), not a guess.
+                self.cancelled.wait(driver.min_interval())
+                continue
+            if not isinstance(values, dict):
+                raise TypeError(f"the driver returned {type(values).__name__}, not a dict of values")
+            return values
+        raise AssertionError("unreachable")
+
+    def abandon(self) -> None:
+        """Give up on a hanging read: ask the driver to close, from a thread of its own."""
+        self.cancelled.set()
+        driver = self.driver
+        if driver is not None:
+            threading.Thread(target=_close_quietly, args=(driver,), name=f"check-close-{self.sensor.name}",
+                             daemon=True).start()
+
+
+def _close_quietly(driver: Driver) -> None:
+    try:
+        driver.close()
+    except Exception:
+        pass  # the read already failed; a second error from close adds nothing
+
+
+def read_sensors(sensors: list[SensorConfig], timeout: float = DEFAULT_TIMEOUT) -> list[SensorResult]:
+    """Read every sensor once, all at the same time, each with *timeout* seconds to answer."""
+    reads = [_OneRead(s) for s in sensors]
+    for read in reads:
+        read.start()
+    deadline = time.monotonic() + timeout
+    results = []
+    for read in reads:
+        answered = read.done.wait(max(0.0, deadline - time.monotonic()))
+        if not answered:
+            read.abandon()
+            results.append(
+                SensorResult(
+                    read.sensor,
+                    [Row(error=f"no answer within {timeout:g} s: the device hangs (check wiring, power, bus)")],
+                    seconds=timeout,
+                )
+            )
+            continue
+        results.append(_describe(read))
+    return results
+
+
+def _describe(read: _OneRead) -> SensorResult:
+    sensor = read.sensor
+    result = SensorResult(sensor, seconds=(read.finished or read.started) - read.started)
+    if read.error is not None:
+        # Driver messages start with the sensor, which the table already shows.
+        message = read.error
+        for prefix in (f"sensor {sensor.name!r} ({sensor.driver}): ", f"sensor {sensor.name!r}: "):
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+        result.rows.append(Row(error=message))
+        return result
+    mapping = SensorMapping(sensor, list(sensor.quantities))
+    values = read.values or {}
+    ok = True
+    for quantity in sensor.quantities:
+        name = quantity.name
+        metric = sensor.metrics.get(name)
+        row = Row(quantity=name, metric=metric.name if metric else name)
+        if metric is not None and metric.drop:
+            row.metric = "(dropped)"
+        if name not in values:
+            row.error = "no value: the driver did not report this quantity"
+            ok = False
+        else:
+            try:
+                calibrated = mapping.calibrate(name, values[name])
+                unit = "" if quantity.unit in ("bool", "text") else f" {quantity.unit}"
+                row.value = _format(calibrated) + unit
+                if metric is not None and metric.drop:
+                    row.agent = "not sent (drop = true)"
+                else:
+                    row.agent = _agent_text(mapping.to_agent(name, calibrated), quantity.agent_unit)
+            except BadValue as e:
+                row.error = f"refused {_short(values[name])}: {e.problem}"
+                ok = False
+        result.rows.append(row)
+    for name in values:
+        if name not in mapping.quantities:
+            result.rows.append(Row(quantity=name, error="the driver reported a quantity it does not declare"))
+            ok = False
+    result.ok = ok
+    return result
+
+
+def _format(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def _agent_text(value: Value, agent) -> str:
+    if agent.unit is not None:
+        return f"{_format(value)} {agent.unit.value}"
+    return f"{_format(value)} {agent.annotation} (custom {agent.value_type.value})"
+
+
+def format_table(results: list[SensorResult], disabled: list[SensorConfig]) -> str:
+    """The results as aligned columns: sensor, driver, quantity -> metric, value, value sent."""
+    header = ("SENSOR", "DRIVER", "QUANTITY", "METRIC", "VALUE", "SENT TO THE AGENT")
+    lines: list[tuple[str, ...]] = []
+    for result in results:
+        first = True
+        for row in result.rows:
+            sensor = (result.sensor.name, result.sensor.driver) if first else ("", "")
+            first = False
+            if row.quantity:
+                last = row.agent if not row.error else f"ERROR {row.error}"
+                lines.append((*sensor, row.quantity, row.metric, row.value, last))
+            else:
+                lines.append((*sensor, f"FAILED: {row.error}"))
+    for sensor in disabled:
+        lines.append((sensor.name, sensor.driver, "(disabled: enabled = false, not read)"))
+    widths = [len(h) for h in header]
+    for line in lines:
+        if len(line) == len(header):
+            widths = [max(w, len(cell)) for w, cell in zip(widths, line)]
+    for line in lines:
+        if len(line) < len(header):  # a sensor-wide message: size the first two columns only
+            widths[:2] = [max(w, len(cell)) for w, cell in zip(widths[:2], line[:2])]
+    out = []
+    for line in [header] + lines:
+        cells = [cell.ljust(width) for cell, width in zip(line[:-1], widths)] + [line[-1]]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def _print_config_errors(path, error: ConfigError) -> None:
+    count = len(error.errors)
+    print(f"pibridge check: {path} has {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
+    for problem in error.errors:
+        print(f"  - {problem.describe()}", file=sys.stderr)
+    print("Nothing was read. Fix the config and run `pibridge check` again.", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pibridge check",
+        description="Validate the config and read every enabled sensor once. Needs no agent; sends nothing.",
+        epilog="Exit status: 0 every sensor read OK, 1 a sensor failed, 2 the config has problems.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $PIBRIDGE_CONFIG, "
+                        "else /etc/pibridge/config.toml)")
+    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"how long each sensor may take to answer (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--sensor", metavar="NAME", action="append",
+                        help="read only this sensor (may be given more than once)")
+    args = parser.parse_args(argv)
+    if not args.timeout > 0:
+        parser.error("--timeout must be a positive number of seconds")
+    if hasattr(sys.stdout, "reconfigure"):
+        # Units such as °C and µg/m³ must not crash a console that cannot show them.
+        sys.stdout.reconfigure(errors="replace")
+
+    path = config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        _print_config_errors(path, e)
+        return 2
+    chosen = _choose(config, args.sensor)
+    if chosen is None:
+        return 2
+    enabled = [s for s in chosen if s.enabled]
+    disabled = [s for s in chosen if not s.enabled]
+
+    agent = config.agent
+    print(f"Config {path} is valid: {len(config.sensors)} sensor{'s' if len(config.sensors) != 1 else ''}, "
+          f"{len(config.enabled_sensors)} enabled.")
+    print(f"Agent {agent.host}:{agent.api_port} as client {agent.client_name!r} (not contacted by check).")
+    print()
+    results = read_sensors(enabled, args.timeout)
+    print(format_table(results, disabled))
+    print()
+    failed = [r.sensor.name for r in results if not r.ok]
+    if not enabled:
+        print("No enabled sensor to read.")
+        return 0
+    if failed:
+        print(f"{len(results) - len(failed)} of {len(results)} sensors read OK; failed: {', '.join(failed)}.")
+        return 1
+    print(f"All {len(results)} sensor{'s' if len(results) != 1 else ''} read OK. Nothing was sent to the agent.")
+    return 0
+
+
+def _choose(config: Config, names: list[str] | None) -> list[SensorConfig] | None:
+    if not names:
+        return list(config.sensors)
+    known = {s.name: s for s in config.sensors}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        print(f"pibridge check: no sensor named {', '.join(map(repr, unknown))} in {config.path}; "
+              f"sensors are: {', '.join(map(repr, known))}", file=sys.stderr)
+        return None
+    return [known[n] for n in dict.fromkeys(names)]

@@ -1,0 +1,200 @@
+"""``pibridge check``: config errors (exit 2), one read per sensor with a table (exit 0), failures (exit 1).
+
+The sensors are real mock-driver devices, including its injected faults:
+failed reads, hangs, absent devices and garbage values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pibridge.bridge import check
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sensor(name: str, extra: str = "") -> str:
+    return f'[[sensors]]\nname = "{name}"\ndriver = "mock"\ninterval = 5.0\n{extra}\n'
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = check.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The table's lines split on the column gaps (two or more spaces)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("SENSOR"))
+    rows = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def test_good_sensors_are_read_and_shown_in_both_units(tmp_path, capsys):
+    path = write(
+        tmp_path,
+        sensor("greenhouse", 'metrics = ["temperature", "pressure", "illuminance", "contact"]\nseed = 1\n'
+               '[sensors.metric.illuminance]\nname = "light"\n')
+        + sensor("shed", 'metrics = ["distance", "counter"]\n[sensors.metric.counter]\ndrop = true\n'),
+    )
+    code, out, err = run(capsys, "--config", str(path))
+    assert code == 0, out + err
+    assert f"Config {path} is valid: 2 sensors, 2 enabled." in out
+    assert "not contacted" in out and "All 2 sensors read OK" in out
+    rows = table_rows(out)
+    assert rows[0] == ["SENSOR", "DRIVER", "QUANTITY", "METRIC", "VALUE", "SENT TO THE AGENT"]
+    by_quantity = {row[-4]: row for row in rows[1:]}
+    assert rows[1][:2] == ["greenhouse", "mock"]
+
+    temperature = by_quantity["temperature"]
+    value, unit = temperature[-2].split()
+    assert unit == "°C"
+    assert temperature[-1] == f"{value} SI.Temperature.CELSIUS"
+
+    pressure = by_quantity["pressure"]
+    hpa, unit = pressure[-2].split()
+    pa, agent_unit = pressure[-1].split()
+    assert (unit, agent_unit) == ("hPa", "SI.Pressure.PASCAL")
+    assert float(pa) == pytest.approx(float(hpa) * 100)  # 1 hPa = 100 Pa
+
+    light = by_quantity["illuminance"]
+    assert light[-3] == "light" and light[-2].endswith(" lx") and light[-1].endswith("lx (custom double)")
+    assert by_quantity["contact"][-2] in ("true", "false")
+
+    distance = by_quantity["distance"]
+    cm, _ = distance[-2].split()
+    m, agent_unit = distance[-1].split()
+    assert agent_unit == "SI.Length.METER" and float(m) == pytest.approx(float(cm) / 100)
+
+    counter = by_quantity["counter"]
+    assert counter[-3] == "(dropped)" and counter[-2].endswith(" count") and counter[-1] == "not sent (drop = true)"
+
+
+def test_columns_are_aligned(tmp_path, capsys):
+    path = write(tmp_path, sensor("greenhouse", 'metrics = ["temperature", "humidity"]') + sensor("a-much-longer-name"))
+    code, out, _ = run(capsys, "--config", str(path))
+    assert code == 0
+    lines = [line for line in out.splitlines() if "mock" in line or line.startswith("SENSOR")]
+    header = next(line for line in out.splitlines() if line.startswith("SENSOR"))
+    for title in ("DRIVER", "QUANTITY", "METRIC"):
+        column = header.index(title)
+        assert all(line[column - 2:column] == "  " for line in lines)
+
+
+def test_a_failing_sensor_makes_exit_status_1_and_shows_the_driver_message(tmp_path, capsys):
+    path = write(tmp_path, sensor("greenhouse") + sensor("shed", "fail_every = 1") + sensor("cellar", "absent = true"))
+    code, out, _ = run(capsys, "--config", str(path))
+    assert code == 1
+    rows = {row[0]: row for row in table_rows(out)[1:] if row[0] in ("shed", "cellar")}
+    assert rows["shed"][2].startswith("FAILED: injected read failure")
+    assert "absent = true" in rows["cellar"][2]
+    assert "1 of 3 sensors read OK; failed: shed, cellar." in out
+
+
+def test_a_hanging_device_does_not_hang_check(tmp_path, capsys):
+    path = write(tmp_path, sensor("greenhouse") + sensor("attic", "hang_every = 1\nhang_seconds = 60.0"))
+    started = time.monotonic()
+    code, out, _ = run(capsys, "--config", str(path), "--timeout", "0.5")
+    assert time.monotonic() - started < 10
+    assert code == 1
+    assert "FAILED: no answer within 0.5 s" in out
+    assert "temperature" in out  # the good sensor was still read
+
+
+def test_garbage_values_are_refused_per_quantity(tmp_path, capsys):
+    path = write(tmp_path, sensor("cellar", 'metrics = ["temperature", "humidity", "co2"]\ngarbage_every = 1\nseed = 5'))
+    code, out, _ = run(capsys, "--config", str(path))
+    rows = table_rows(out)[1:]
+    refused = [row for row in rows if row[-1].startswith("ERROR refused")]
+    # The mock mixes NaN, infinities and text with absurd but finite numbers; seed 5 gives some of each.
+    assert refused and code == 1
+    assert all(re.search(r"expected a (finite )?number", row[-1]) for row in refused)
+
+
+def test_disabled_sensors_are_listed_but_not_read(tmp_path, capsys):
+    path = write(tmp_path, sensor("greenhouse") + sensor("garage", "enabled = false\nabsent = true"))
+    code, out, _ = run(capsys, "--config", str(path))
+    assert code == 0
+    assert ["garage", "mock", "(disabled: enabled = false, not read)"] in table_rows(out)
+
+
+def test_only_the_chosen_sensor_is_read(tmp_path, capsys):
+    path = write(tmp_path, sensor("greenhouse") + sensor("shed", "fail_every = 1"))
+    code, out, _ = run(capsys, "--config", str(path), "--sensor", "greenhouse")
+    assert code == 0 and "shed" not in out.split("SENSOR", 1)[1]
+    code, _, err = run(capsys, "--config", str(path), "--sensor", "barn")
+    assert code == 2 and "no sensor named 'barn'" in err and "'greenhouse'" in err
+
+
+def test_config_errors_are_listed_with_exit_status_2(tmp_path, capsys):
+    path = write(tmp_path, '[agent]\napi_port = "x"\n' + sensor("greenhouse", "colour = 1") + sensor("greenhouse"))
+    code, out, err = run(capsys, "--config", str(path))
+    assert code == 2
+    assert out == ""
+    assert f"pibridge check: {path} has 3 problems:" in err
+    assert f"  - {path}: key 'agent.api_port': must be an integer" in err
+    assert f"  - {path}: sensor 'greenhouse': key 'colour': unknown option" in err
+    assert f"  - {path}: sensor 'greenhouse': key 'name': the name 'greenhouse' is already used" in err
+    assert "Traceback" not in err
+
+
+def test_missing_config_file(tmp_path, capsys):
+    code, _, err = run(capsys, "--config", str(tmp_path / "none.toml"))
+    assert code == 2 and "does not exist" in err and "examples/config.toml" in err
+
+
+def test_config_from_the_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PIBRIDGE_CONFIG", str(write(tmp_path, sensor("greenhouse"))))
+    code, out, _ = run(capsys)
+    assert code == 0 and "greenhouse" in out
+
+
+def test_bad_timeout_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        check.main(["--timeout", "0"])
+    assert info.value.code == 2
+    assert "--timeout must be a positive number" in capsys.readouterr().err
+
+
+def test_the_starter_config_checks_out(capsys):
+    code, out, err = run(capsys, "--config", str(ROOT / "examples" / "config.toml"))
+    assert code == 0, out + err
+
+
+def test_pibridge_check_command_end_to_end(tmp_path):
+    """The installed command, in a real process: exit codes and output as a user sees them."""
+    good = write(tmp_path, sensor("greenhouse", 'metrics = ["pressure"]'))
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pibridge.cli", "check", "--config", str(good)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SI.Pressure.PASCAL" in done.stdout and done.stderr == ""
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[sensors]]\nname = 3\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pibridge.cli", "check", "--config", str(bad)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert done.returncode == 2
+    assert "key 'name': must be a string" in done.stderr and "Traceback" not in done.stderr
