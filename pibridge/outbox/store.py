@@ -490,7 +490,8 @@ class Outbox:
             self._disk_depth = 0
         if lost:
             self._dropped[CORRUPT] += lost
-            self._dropped_unsaved[CORRUPT] += lost
+        # The fresh file starts with the totals so far, so that `dropped` never goes down.
+        self._dropped_unsaved = Counter(self._dropped)
         try:
             self._quarantine(problem, lost)
         except OSError as exc:

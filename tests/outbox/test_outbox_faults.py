@@ -13,6 +13,7 @@ import textwrap
 from outbox_support import NOW_MS, child_env, make_readings, timestamps
 
 from pibridge.outbox import Outbox, read_stats
+from pibridge.readings import Reading
 
 LOGGER = "pibridge.outbox"
 
@@ -101,6 +102,8 @@ def test_an_outbox_with_damaged_pages_is_moved_aside_with_its_wal(tmp_path, capl
 def test_damage_found_while_running_moves_the_file_aside_and_keeps_new_readings(tmp_path, caplog):
     path = tmp_path / "outbox.sqlite"
     with Outbox(path, auto_commit=False) as ob:
+        ob.append([Reading("probe", NOW_MS - 30 * 86_400_000, {"t": 1.0})] * 2)  # older than max_age
+        ob.commit()
         ob.append(make_readings(5000))
     caplog.set_level(logging.ERROR, logger=LOGGER)
     with Outbox(path, auto_commit=False) as ob:
@@ -110,10 +113,10 @@ def test_damage_found_while_running_moves_the_file_aside_and_keeps_new_readings(
         ob.commit()
         (moved,) = corrupt_copies(tmp_path)
         stats = ob.stats()
-        assert stats.dropped_reason.get("corrupt") == 5000
+        assert stats.dropped_reason == {"corrupt": 5000, "max_age": 2}
         assert timestamps(ob.peek(100)) == [NOW_MS + 9000 + i for i in range(4)]
     assert read_stats(path).depth == 4
-    assert read_stats(path).dropped_reason == {"corrupt": 5000}
+    assert read_stats(path).dropped_reason == {"corrupt": 5000, "max_age": 2}, "totals carry over to the new file"
     assert any(str(tmp_path / moved) in m for m in messages(caplog, logging.ERROR))
 
 
