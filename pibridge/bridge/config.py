@@ -526,8 +526,8 @@ class _Parser:
     def __init__(self, file: Path | None):
         self.file = file
         self.errors: list[ConfigError] = []
-        # sensor name -> (the resources its driver claims, the options that chose them)
-        self._resources: dict[str, tuple[list[str], dict]] = {}
+        # sensor name -> (the resources its driver claims, the options given, the driver's option names)
+        self._resources: dict[str, tuple[list[str], dict, list[str]]] = {}
 
     def _path(self, text: str) -> Path:
         path = Path(text).expanduser()
@@ -743,7 +743,7 @@ class _Parser:
         metrics = self._metrics(t, metric_tables, quantities, driver_name, interval)
         if len(self.errors) > errors_before or name is _BAD:
             return None
-        self._resources[name] = (resources, options)
+        self._resources[name] = (resources, options, list(driver_cls.options))
         return SensorConfig(
             name=name,
             driver=driver_name,
@@ -885,13 +885,13 @@ class _Parser:
             owner.setdefault(metric.name, metric.quantity)
 
     def _claim(self, sensor: SensorConfig, claimed: dict[str, str]) -> None:
-        resources, options = self._resources.get(sensor.name, ([], {}))
+        resources, options, declared = self._resources.get(sensor.name, ([], {}, []))
         for resource in resources:
             other = claimed.get(resource)
             if other is None:
                 claimed[resource] = sensor.name
                 continue
-            key = _option_for(resource, options)
+            key = _option_for(resource, options, declared)
             self.errors.append(
                 ConfigError(
                     f"{resource} is also used by sensor {other!r}",
@@ -903,8 +903,12 @@ class _Parser:
             )
 
 
-def _option_for(resource: str, options: dict) -> str | None:
-    """The option that most likely chose *resource* (``"gpio:17"`` <- ``pin = 17``), for messages."""
+def _option_for(resource: str, options: dict, declared: list[str]) -> str | None:
+    """The option that most likely chose *resource* (``"gpio:17"`` <- ``pin = 17``), for messages.
+
+    When no given value matches (``"w1:auto"``: no ``device_id`` given), the
+    driver's first declared option is the one to set.
+    """
     last = resource.rsplit(":", 1)[-1]
     try:
         number = int(last, 0)
@@ -915,7 +919,7 @@ def _option_for(resource: str, options: dict) -> str | None:
             continue
         if value == number or str(value) == last:
             return key
-    return None
+    return declared[0] if declared else None
 
 
 def _ordinal(n: int) -> str:

@@ -575,3 +575,27 @@ def test_messages_without_a_file():
     [error] = errors_of("[agent]\nhost = 1\n" + mock(), path=None)
     assert error.file is None
     assert error.describe().startswith("key 'agent.host': must be a string")
+
+
+# --- with the real drivers -----------------------------------------------------------------
+
+
+def test_dht22_cannot_be_read_faster_than_every_two_seconds():
+    text = '[[sensors]]\nname = "greenhouse"\ndriver = "dht22"\ninterval = 1.5\npin = 4\n'
+    error = the_error(text, "interval")
+    assert "'dht22' cannot be read more often than every 2 s, but interval = 1.5" in error.message
+    parse_config(text.replace("1.5", "2.0"), CONFIG)
+
+
+def test_two_probes_without_ids_on_one_bus_must_say_which_is_which():
+    probe = '[[sensors]]\nname = "{}"\ndriver = "ds18b20"\ninterval = 60\n'
+    error = the_error(probe.format("greenhouse") + probe.format("soil"), "device_id", sensor="soil")
+    assert "w1:auto is also used by sensor 'greenhouse'" in error.message
+
+
+def test_bme280_and_bmp280_on_one_address():
+    def chip(name, driver):
+        return f'[[sensors]]\nname = "{name}"\ndriver = "{driver}"\ninterval = 60\naddress = 0x77\n'
+
+    error = the_error(chip("greenhouse", "bme280") + chip("outside", "bmp280"), "address", sensor="outside")
+    assert "i2c:1:0x77 is also used by sensor 'greenhouse'" in error.message
