@@ -152,6 +152,8 @@ class Driver:
 
 
 _registry: dict[str, type[Driver]] = {}
+#: entry points that failed to load: name -> why (reported when that driver is asked for)
+_broken: dict[str, str] = {}
 _discovered = False
 
 
@@ -167,18 +169,28 @@ def register(cls: type[Driver]) -> type[Driver]:
 
 
 def _discover() -> None:
+    """Import every driver module here (not those starting with ``_``), then the entry points.
+
+    A broken third-party driver must not take the others down: its error is
+    kept and reported when a sensor asks for it.
+    """
     global _discovered
     if _discovered:
         return
-    _discovered = True
     for module in pkgutil.iter_modules(__path__):
         if not module.name.startswith("_"):
             importlib.import_module(f"{__name__}.{module.name}")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        cls = ep.load()
-        if cls.name != ep.name:
-            raise TypeError(f"entry point {ep.name!r} loads driver named {cls.name!r}")
-        register(cls)
+        try:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Driver)):
+                raise TypeError(f"{ep.value} is not a Driver subclass")
+            if cls.name != ep.name:
+                raise TypeError(f"{ep.value} is named {cls.name!r}, not {ep.name!r}")
+            register(cls)
+        except Exception as exc:  # whatever a plugin's import raises
+            _broken[ep.name] = f"{type(exc).__name__}: {exc}"
+    _discovered = True
 
 
 def available() -> dict[str, type[Driver]]:
@@ -193,9 +205,19 @@ def driver_class(name: str) -> type[Driver]:
     try:
         return drivers[name]
     except KeyError:
+        if name in _broken:
+            raise KeyError(
+                f"driver {name!r} is installed (entry point {ENTRY_POINT_GROUP!r}) but failed to load: {_broken[name]}"
+            ) from None
         raise KeyError(f"unknown driver {name!r}; known drivers: {', '.join(drivers)}") from None
 
 
 def create(name: str, sensor: str, options: Mapping[str, Any] | None = None) -> Driver:
     """Build the driver *name* for the sensor called *sensor* (no hardware touched yet)."""
     return driver_class(name)(sensor, options)
+
+
+def load_errors() -> dict[str, str]:
+    """Third-party drivers that are installed but failed to load: name -> the error."""
+    _discover()
+    return dict(_broken)

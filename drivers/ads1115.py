@@ -50,7 +50,8 @@ class ADS1115(I2CDriver):
         "gain": Option(float, 1.0, "2/3 (±6.144 V), 1 (±4.096 V), 2, 4, 8 or 16 (±0.256 V)"),
         "data_rate": Option(int, 128, "samples per second: 8, 16, 32, 64, 128, 250, 475 or 860"),
     }
-    provides = (Quantity("a0", "V", "voltage of each configured channel (a0, a1, a0_a1, ... or your names)"),)
+    #: With the default channels; other channels report under their own names (a0_a1, or yours).
+    provides = tuple(Quantity(f"a{n}", "V", f"voltage on A{n}") for n in range(4))
 
     def __init__(self, sensor, options=None):
         super().__init__(sensor, options)

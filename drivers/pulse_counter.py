@@ -48,10 +48,10 @@ class PulseCounter(Driver):
         "unit": Option(str, "count", "unit of the total: count, mm, L, m, ..."),
         "rate_per": Option(str, "s", "time base of the rate: s, min or h"),
     }
+    #: With the default unit; with e.g. unit = "mm" it also reports total [mm] and rate is in mm/h.
     provides = (
         Quantity("count", "count", "pulses since start"),
-        Quantity("total", "mm", "count x factor, in the configured unit"),
-        Quantity("rate", "mm/h", "total per rate_per, since the previous read"),
+        Quantity("rate", "Hz", "pulses per second since the previous read"),
     )
 
     def __init__(self, sensor, options=None):

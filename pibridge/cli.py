@@ -17,8 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "provision": ("pibridge.agent.cli:provision_main", "get (or reuse) a client certificate and print the client ID"),
     "sim": ("pibridge.sim.cli:main", "run a local stand-in for the TeamViewer IoT Agent"),
     "demo": ("pibridge.demo:main", "run the simulator and the bridge with mock sensors"),
-    "scan": ("pibridge.drivers.scan:main", "list the I2C addresses that answer and which chips they could be"),
-    "drivers": ("pibridge.drivers.listing:main", "list the available drivers, their options and quantities"),
+    "scan": ("pibridge.scan:main", "list the I2C addresses that answer and which chips they could be"),
+    "drivers": ("pibridge.driverlist:main", "list the available drivers, their options and quantities"),
 }
 
 
