@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"{len(results) - len(failed)} of {len(results)} sensors read OK; failed: {', '.join(failed)}.")
         return 1
-    print(f"All {len(results)} sensor{'s' if len(results) != 1 else ''} read OK. Nothing was sent to the agent.")
+    counted = f"All {len(results)} sensors" if len(results) > 1 else "The sensor"
+    print(f"{counted} read OK. Nothing was sent to the agent.")
     return 0
 
 

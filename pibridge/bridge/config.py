@@ -215,8 +215,8 @@ def load_config(path: str | Path) -> Config:
             "the config file does not exist",
             file=path,
             fix=(
-                f"copy the starter config from the pibridge sources: "
-                f"sudo install -D -m 644 examples/config.toml {path} "
+                f"run install.sh, or copy the starter config from the pibridge sources: "
+                f"sudo install -D -m 640 examples/config.toml {path} "
                 f"(or point --config or ${CONFIG_ENV} at your file)"
             ),
         ) from None
