@@ -509,6 +509,7 @@ class Outbox:
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.rename(f"{self.path}{suffix}", f"{target}{suffix}")
+        self._sync_dir()
         self._codec.forget_saved()
         held = f" It held about {readings} readings." if readings else ""
         log.error(
@@ -520,6 +521,7 @@ class Outbox:
         self._last_error = f"{_now()}: moved unusable outbox aside to {target}: {problem}"
 
     def _connect(self) -> sqlite3.Connection:
+        new = not self.path.exists()
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
         try:
             db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes effect on a new file
@@ -534,10 +536,25 @@ class Outbox:
                 db.execute(statement)
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
             db.execute("COMMIT")
+            if new:
+                self._sync_dir()
         except BaseException:
             db.close()
             raise
         return db
+
+    def _sync_dir(self) -> None:
+        """Make a new or renamed file's directory entry durable.
+
+        SQLite syncs the directory when it creates the -wal, not when it
+        creates the database file itself; without this a power cut soon after
+        the first start could lose the file while its -wal survives.
+        """
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _load(self) -> None:
         db = self._db
