@@ -93,7 +93,7 @@ class Machine:
         self.bin.mkdir(exist_ok=True)
         for name in SHIMMED:
             wrapper = self.bin / name
-            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{SHIM}" {name} "$@"\n')
+            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{SHIM}" {name} "$@"\n')
             wrapper.chmod(0o755)
         self.state_file.write_text(json.dumps(machine_state(**state)))
 
@@ -175,9 +175,9 @@ def _requirements():
         pytest.skip(f"install tests build the environment with Debian's {SYSTEM_PYTHON}, which is missing here")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> tuple[Machine, Run]:
-    """One real staged installation per module; tests that change it work on a copy."""
+    """One real staged installation for the whole run; tests that change it work on a copy."""
     machine = Machine(tmp_path_factory.mktemp("installed")).with_target_accounts()
     result = machine.run(*offline_args())
     assert result.returncode == 0, result.output
