@@ -177,9 +177,6 @@ class Codec:
             raise UndecodablePayload(f"unknown schema {schema}")
         return Reading(layout.sensor, timestamp_ms, layout.unpack(payload))
 
-    def knows(self, schema: int) -> bool:
-        return schema in self._by_id
-
     def _intern(self, key: tuple[str, tuple[str, ...], str]) -> Layout:
         with self._lock:
             layout = self._by_key.get(key)

@@ -753,6 +753,13 @@ class Outbox:
         if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _CORRUPT_CODES:
             self._quarantine_open_file(f"SQLite reported damage while using it ({exc})")
             return
+        if isinstance(exc, sqlite3.IntegrityError) and self._db is not None:
+            # Ids taken by rows this process did not write (the file was
+            # written by someone else meanwhile): move ours behind them.
+            with contextlib.suppress(sqlite3.Error):
+                (max_id,) = self._db.execute("SELECT max(id) FROM reading").fetchone()
+                with self._lock:
+                    self._adopt_ids(max(self._stored_next_id, (max_id or 0) + 1))
         if isinstance(exc, sqlite3.Error) and _code(exc) in _REOPEN_CODES:
             self._close_connections()
         action = "open" if opening else "write"
@@ -804,8 +811,6 @@ class Outbox:
                             if floor == start:
                                 floor = entry_id
                         elif len(out) < limit:
-                            if not self._codec.knows(schema):
-                                self._codec.load(reader.execute("SELECT id, sensor, fields FROM schema").fetchall())
                             try:
                                 out.append((entry_id, self._codec.decode(schema, ts, payload)))
                             except UndecodablePayload as exc:

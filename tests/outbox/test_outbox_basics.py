@@ -248,3 +248,13 @@ def test_entries_are_plain_values(path):
         ob.append(make_readings(1))
         (entry,) = ob.peek(1)
     assert entry == OutboxEntry(entry.id, make_readings(1)[0])
+
+
+def test_maybe_commit_commits_only_once_the_interval_has_passed(path):
+    with open_outbox(path, commit_interval=0.2) as ob:
+        ob.commit()
+        ob.append(make_readings(2))
+        ob.maybe_commit()
+        assert ob.stats().in_memory == 2, "committed before the interval passed"
+        wait_until(lambda: ob.maybe_commit() or ob.stats().in_memory == 0, what="maybe_commit to commit")
+        assert read_stats(path).depth == 2

@@ -304,3 +304,38 @@ def test_read_stats_of_a_missing_or_damaged_file(tmp_path):
     stats = read_stats(bad)
     assert not stats.healthy
     assert str(bad) in stats.last_error
+
+
+def test_closing_while_the_disk_is_full_says_how_many_readings_are_lost(tiny_fs, caplog):
+    path = tiny_fs.path / "outbox.sqlite"
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    ob = Outbox(path, auto_commit=False)
+    ob.append(make_readings(10))
+    ob.commit()
+    tiny_fs.fill()
+    ob.append(make_readings(2000, start=10))
+    ob.close()
+    assert ob.stats().dropped_reason == {"unwritable_at_close": 2000}
+    assert any("2000 readings could not be written before closing and are lost" in m for m in messages(caplog))
+    tiny_fs.free()
+    assert read_stats(path).depth == 10
+
+
+def test_rows_written_behind_its_back_do_not_block_the_outbox(tmp_path):
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path, auto_commit=False) as ob:
+        ob.append(make_readings(3))
+        ob.commit()
+        ob.append(make_readings(2, start=3))
+        mine = ob.peek(10)[3]
+        intruder = sqlite3.connect(path)
+        intruder.execute("INSERT INTO reading SELECT ?, schema, ts + 100, payload FROM reading WHERE id = 1", (mine.id,))
+        intruder.commit()
+        intruder.close()
+        ob.commit()
+        assert not ob.stats().healthy
+        ob.commit()
+        assert ob.stats().healthy
+        assert timestamps(ob.peek(10)) == [NOW_MS, NOW_MS + 1, NOW_MS + 2, NOW_MS + 100, NOW_MS + 3, NOW_MS + 4]
+        ob.remove([mine.id])
+        assert timestamps(ob.peek(10)) == [NOW_MS, NOW_MS + 1, NOW_MS + 2, NOW_MS + 100, NOW_MS + 4]
