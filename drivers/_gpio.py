@@ -58,7 +58,7 @@ def gpio_errors(who: str, pins: str) -> Iterator[None]:
     except PermissionError:
         raise DeviceNotFound(
             f"{who}: no permission to use {pins}: add the user running pibridge to the 'gpio' group "
-            "(sudo usermod -aG gpio USER) or install udev/99-pibridge.rules"
+            "(sudo usermod -aG gpio USER) or install udev/60-pibridge.rules (install.sh does)"
         ) from None
     except (GPIOZeroError, OSError, ValueError) as exc:
         raise DeviceNotFound(f"{who}: cannot use {pins}: {exc}") from None

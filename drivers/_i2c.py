@@ -46,7 +46,7 @@ def open_bus_for(bus: int, who: str) -> Any:
     except PermissionError:
         raise DeviceNotFound(
             f"{who}: no permission to open /dev/i2c-{bus}: add the user running pibridge "
-            "to the 'i2c' group (sudo usermod -aG i2c USER) or install udev/99-pibridge.rules"
+            "to the 'i2c' group (sudo usermod -aG i2c USER) or install udev/60-pibridge.rules (install.sh does)"
         ) from None
     except OSError as exc:
         raise DeviceNotFound(f"{who}: cannot open /dev/i2c-{bus}: {exc.strerror or exc}") from None
