@@ -26,5 +26,5 @@ class SensirionDriver(I2CDriver):
 
 
 def celsius(raw: int) -> float:
-    """T = -45 + 175 * S / (2^16 - 1): SHT3x datasheet section 4.13, SHT4x section 4.6."""
+    """T = -45 + 175 * S / (2^16 - 1): SHT3x datasheet section 4.13 and the SHT4x datasheet, "Conversion of Signal Output"."""
     return -45.0 + 175.0 * raw / 65535.0

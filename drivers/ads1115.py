@@ -11,9 +11,9 @@ from ._i2c import I2CDriver, bus_options
 
 REG_CONVERSION = 0x00
 REG_CONFIG = 0x01
-#: input -> MUX[14:12] (datasheet table 8, config register)
+#: input -> MUX bits 14:12 of the config register
 MUX = {"A0-A1": 0b000, "A0-A3": 0b001, "A1-A3": 0b010, "A2-A3": 0b011, "A0": 0b100, "A1": 0b101, "A2": 0b110, "A3": 0b111}
-#: gain -> (PGA[11:9], full-scale range in volts), datasheet table 3
+#: gain -> (PGA bits 11:9, full-scale range in volts), as in the datasheet's full-scale range table
 GAINS = {2 / 3: (0b000, 6.144), 1: (0b001, 4.096), 2: (0b010, 2.048), 4: (0b011, 1.024), 8: (0b100, 0.512), 16: (0b101, 0.256)}
 #: samples per second -> DR[7:5]
 DATA_RATES = {8: 0b000, 16: 0b001, 32: 0b010, 64: 0b011, 128: 0b100, 250: 0b101, 475: 0b110, 860: 0b111}

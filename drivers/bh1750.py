@@ -11,7 +11,8 @@ from ._i2c import I2CDriver, bus_options
 
 POWER_ON = 0x01
 RESET = 0x07
-#: resolution -> (one-time measurement opcode, longest duration in s, lx per count), datasheet p.5 and p.11
+#: resolution -> (one-time measurement opcode, longest duration in s, lx per count), from the
+#: datasheet's instruction set and measurement mode tables
 MODES = {"high": (0x20, 0.180, 1 / 1.2), "high2": (0x21, 0.180, 1 / 2.4), "low": (0x23, 0.024, 1 / 1.2)}
 
 

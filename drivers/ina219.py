@@ -13,7 +13,7 @@ from ._i2c import I2CDriver, bus_options
 
 REG_CONFIG, REG_SHUNT, REG_BUS, REG_POWER, REG_CURRENT, REG_CALIBRATION = range(6)
 RESET = 0x8000
-#: PGA setting -> (PG[12:11], shunt full-scale in volts), datasheet table 4
+#: PGA setting -> (PG bits 12:11 of the configuration register, shunt full-scale in volts)
 SHUNT_RANGES = ((0b00, 0.04), (0b01, 0.08), (0b10, 0.16), (0b11, 0.32))
 ADC_12BIT = 0b0011
 MODE_CONTINUOUS = 0b111

@@ -10,7 +10,8 @@ from . import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, re
 from ._i2c import bus_options
 from ._sensirion import SensirionDriver, celsius
 
-#: repeatability -> (single-shot command without clock stretching, longest duration in s), datasheet table 4 and 9
+#: repeatability -> (single-shot command without clock stretching, longest duration in s),
+#: from the datasheet's measurement commands and timing tables
 SINGLE_SHOT = {"high": (0x2400, 0.0155), "medium": (0x240B, 0.0065), "low": (0x2416, 0.0045)}
 SOFT_RESET = 0x30A2
 READ_STATUS = 0xF32D

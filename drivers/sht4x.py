@@ -10,7 +10,7 @@ from . import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, re
 from ._i2c import bus_options
 from ._sensirion import SensirionDriver, celsius
 
-#: precision -> (measure command, longest duration in s), datasheet section 4.5 and table 7
+#: precision -> (measure command, longest duration in s), from the datasheet's command and timing tables
 MEASURE = {"high": (0xFD, 0.0083), "medium": (0xF6, 0.0045), "low": (0xE0, 0.0016)}
 READ_SERIAL = 0x89
 SOFT_RESET = 0x94
@@ -69,6 +69,6 @@ class SHT4x(SensirionDriver):
             raise ValueRejected(
                 f"{self.where()}: temperature {temperature:.2f} °C is outside the chip's range (-40 to 125 °C)"
             )
-        # RH = -6 + 125 * S / (2^16 - 1) can leave 0..100 %; the datasheet (4.6) says to crop it.
+        # RH = -6 + 125 * S / (2^16 - 1) can leave 0..100 %; the datasheet says to crop it.
         humidity = min(max(-6.0 + 125.0 * rh_raw / 65535.0, 0.0), 100.0)
         return {"temperature": round(temperature, 2), "humidity": round(humidity, 2)}

@@ -116,7 +116,7 @@ def test_library_failure_at_open_is_device_not_found(monkeypatch):
 # --- DS18B20 -----------------------------------------------------------------------------------
 
 KERNEL_SAMPLE = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
-#: DS18B20 datasheet, table "Scratchpad": power-on state 0550h (+85 °C), TH 4Bh, TL 46h, config 7Fh.
+#: DS18B20 datasheet, memory map: power-up state of the scratchpad, 0550h (+85 °C), TH 4Bh, TL 46h, config 7Fh.
 POWER_ON = bytes.fromhex("5005" "4b46" "7fff" "0c10")
 
 

@@ -25,7 +25,7 @@ def opened(name, options=None, sensor="probe"):
 
 
 def test_sensirion_crc_datasheet_example():
-    # SHT3x datasheet section 4.12, table 19: CRC of 0xBEEF is 0x92.
+    # SHT3x datasheet section 4.12 (checksum calculation), example: CRC of 0xBEEF is 0x92.
     assert sensirion_crc8(b"\xbe\xef") == 0x92
 
 
@@ -78,7 +78,7 @@ def test_sht3x_on_an_sht4x_address_is_not_found(bus):
 @pytest.mark.parametrize(
     "rh_raw, humidity",
     [
-        # SHT4x datasheet section 4.6: RH = -6 + 125 * S_RH / (2^16 - 1), cropped to 0..100 %RH
+        # SHT4x datasheet, "Conversion of Signal Output": RH = -6 + 125 * S_RH / (2^16 - 1), cropped to 0..100 %RH
         (0x6666, 44.0),
         (0x0000, 0.0),
         (0xFFFF, 100.0),
@@ -203,7 +203,7 @@ def test_ads1115_io_error_mid_read(bus):
 
 
 def test_ina219_datasheet_example(bus):
-    # INA219 datasheet section 8.5.2, table "Configure/Measure/Calculate Example":
+    # INA219 datasheet (SBOS448) section 8.5, table "Configure/Measure/Calculate Example":
     # 10 A load, 12 V, R_shunt = 2 mΩ, 40 mV shunt range, 16 V bus range:
     # config 019Fh, calibration 20480 (5000h), shunt 07D0h = 20 mV, bus 0BB3h = 11.98 V,
     # current 2710h = 10.0 A, power 1766h = 119.8 W.

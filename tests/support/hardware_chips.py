@@ -17,7 +17,7 @@ from tests.support.smbus_fake import Chip, CommandChip, RegisterChip, io_error
 
 
 def crc8_sensirion(data: bytes) -> int:
-    """Datasheet algorithm (SHT3x section 4.12, SHT4x section 4.4): poly 0x31, init 0xFF."""
+    """The datasheets' checksum (SHT3x section 4.12): poly 0x31, init 0xFF, no reflection."""
     crc = 0xFF
     for byte in data:
         crc ^= byte
@@ -148,9 +148,9 @@ class SensirionChip(CommandChip):
 
 
 class SHT3xChip(SensirionChip):
-    """SHT30/31/35: two-byte commands, single shot without clock stretching (datasheet table 9)."""
+    """SHT30/31/35: two-byte commands, single shot without clock stretching."""
 
-    #: command -> longest measurement time (datasheet table 4)
+    #: command -> longest measurement time
     SINGLE_SHOT = {0x2400: 0.0155, 0x240B: 0.0065, 0x2416: 0.0045}
 
     def __init__(self, address=0x44, t_raw=0x6666, rh_raw=0x8000):
@@ -176,7 +176,7 @@ class SHT3xChip(SensirionChip):
 
 
 class SHT4xChip(SensirionChip):
-    """SHT40/41/45: one-byte commands (datasheet section 4.5)."""
+    """SHT40/41/45: one-byte commands."""
 
     MEASURE = {0xFD: 0.0083, 0xF6: 0.0045, 0xE0: 0.0016}
 
@@ -268,7 +268,7 @@ class WordRegisterChip(Chip):
 
 
 class ADS1115Chip(WordRegisterChip):
-    """ADS1115 (datasheet 9.6): conversion 0x00, config 0x01, reset config 0x8583."""
+    """ADS1115: conversion 0x00, config 0x01, reset config 0x8583."""
 
     FSR = {0: 6.144, 1: 4.096, 2: 2.048, 3: 1.024, 4: 0.512, 5: 0.256, 6: 0.256, 7: 0.256}
     SPS = {0: 8, 1: 16, 2: 32, 3: 64, 4: 128, 5: 250, 6: 475, 7: 860}
@@ -308,7 +308,7 @@ class ADS1115Chip(WordRegisterChip):
 
 
 class INA219Chip(WordRegisterChip):
-    """INA219 (datasheet 8.6): config 0x00, shunt 0x01, bus 0x02, power 0x03, current 0x04, cal 0x05.
+    """INA219: config 0x00, shunt 0x01, bus 0x02, power 0x03, current 0x04, cal 0x05.
 
     Current and power come from the shunt and bus registers and the calibration
     register exactly as section 8.5.1 describes (Current = Shunt x Cal / 4096,
