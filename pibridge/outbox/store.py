@@ -402,6 +402,7 @@ class Outbox:
         problem) another process having taken the file is one more reason
         to keep the readings in memory and report it.
         """
+        self._close_connections()  # a read-only fallback reader, if any
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._take_lock_file()
@@ -411,7 +412,7 @@ class Outbox:
                     self._quarantine(problem)
                 self._checked = True
             self._db = self._connect()
-            self._load()
+            self._load(self._db)
             self._reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
             return True
         except OutboxInUse as exc:
@@ -556,8 +557,7 @@ class Outbox:
         finally:
             os.close(fd)
 
-    def _load(self) -> None:
-        db = self._db
+    def _load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         self._codec.load(db.execute("SELECT id, sensor, fields FROM schema").fetchall())
         (max_id,) = db.execute("SELECT max(id) FROM (SELECT max(id) AS id FROM reading UNION ALL SELECT max(id) FROM rejected)").fetchone()
@@ -770,12 +770,32 @@ class Outbox:
             self._write_errors += 1
             self._last_error = message
             in_memory = len(self._pending) + len(self._writing)
+        if self._reader is None:
+            self._read_only_fallback()
         if was_healthy:
             log.error(
                 "outbox: %s. Keeping readings in memory (%d now, at most %d, the oldest dropped beyond that) "
                 "and retrying every %g s. Fix: %s",
                 message, in_memory, self.memory_limit, self.commit_interval, _fix_for(exc, self.path),
             )
+
+    def _read_only_fallback(self) -> None:
+        """While the file cannot be written, still read it, so that peek keeps delivering oldest first."""
+        try:
+            if not self.path.is_file():
+                return
+            reader = sqlite3.connect(
+                _read_only_uri(self.path), uri=True, isolation_level=None, check_same_thread=False, timeout=5
+            )
+        except (sqlite3.Error, OSError):
+            return
+        try:
+            self._load(reader)
+        except sqlite3.Error:
+            reader.close()
+            return
+        with self._read_lock:
+            self._reader = reader
 
     def _recovered(self) -> None:
         with self._lock:
@@ -903,9 +923,8 @@ def read_stats(path: Path | str) -> OutboxStats | None:
     path = Path(path)
     if not path.exists():
         return None
-    mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
     try:
-        con = sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True, timeout=2)
+        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=2)
     except sqlite3.Error as exc:
         return _unreadable(path, exc)
     try:
@@ -929,6 +948,19 @@ def read_stats(path: Path | str) -> OutboxStats | None:
         return _unreadable(path, exc)
     finally:
         con.close()
+
+
+def _read_only_uri(path: Path) -> str:
+    """A URI that reads the file without creating anything next to it.
+
+    With a -wal present its writer may be running: read through the WAL.
+    Without one, nothing is being written (a writer keeps its -wal while it
+    has the file open), so open it immutable: that needs no -shm, which a
+    read-only directory could not hold and a reader run as root should not
+    leave behind owned by root.
+    """
+    mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
+    return f"file:{quote(str(path))}?mode={mode}"
 
 
 def _unreadable(path: Path, exc: sqlite3.Error) -> OutboxStats:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import textwrap
 
+import pytest
 from outbox_support import NOW_MS, child_env, make_readings, timestamps
 
 from pibridge.outbox import Outbox, read_stats
@@ -248,25 +250,65 @@ def test_storage_dir_that_cannot_exist_keeps_readings_in_memory_until_it_can(tmp
     assert any("cannot open" in m and "Fix:" in m for m in messages(caplog, logging.ERROR))
 
 
+def set_immutable(paths, on: bool) -> None:
+    for p in paths:
+        done = subprocess.run(["chattr", "+i" if on else "-i", str(p)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot set the immutable attribute here ({done.stderr.strip()}): needs root on ext4/xfs")
+
+
+def test_files_that_turn_unwritable_while_open_then_writable_again(tmp_path, caplog):
+    """What an SD card remounted read-only after errors looks like: every write fails, as root too."""
+    if shutil.which("chattr") is None:
+        pytest.skip("no chattr here: cannot make open files unwritable")
+    path = tmp_path / "outbox.sqlite"
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    files = [path, tmp_path / "outbox.sqlite-wal"]
+    with Outbox(path, auto_commit=False) as ob:
+        ob.append(make_readings(10))
+        ob.commit()
+        try:
+            set_immutable(files, True)
+            ob.append(make_readings(10, start=10))
+            ob.remove([ob.peek(1)[0].id])
+            ob.commit()
+            ob.commit()
+            stats = ob.stats()
+            assert not stats.healthy and stats.write_errors == 2
+            assert timestamps(ob.peek(100)) == [NOW_MS + i for i in range(1, 20)]
+        finally:
+            set_immutable(files, False)
+        ob.commit()
+        assert ob.stats().healthy
+        assert ob.stats().in_memory == 0
+    with Outbox(path, auto_commit=False) as ob:
+        assert timestamps(ob.peek(100)) == [NOW_MS + i for i in range(1, 20)]
+    assert sum("Keeping readings in memory" in m for m in messages(caplog)) == 1
+
+
 def test_starting_on_a_read_only_file_system_keeps_order_when_it_comes_back(tiny_fs):
     path = tiny_fs.path / "outbox.sqlite"
     with Outbox(path, auto_commit=False) as ob:
         ob.append(make_readings(5))
     tiny_fs.remount("ro")
     with Outbox(path, auto_commit=False) as ob:
-        assert not ob.stats().healthy
+        stats = ob.stats()
+        assert not stats.healthy
+        assert "read" in stats.last_error.lower()
         ob.append(make_readings(3, start=5))
-        in_memory = ob.peek(10)
-        assert timestamps(in_memory) == [NOW_MS + i for i in range(5, 8)]
+        # The file is still read: delivery goes on oldest first, new readings behind the old ones.
+        before = ob.peek(10)
+        assert timestamps(before) == [NOW_MS + i for i in range(8)]
+        assert ob.stats().depth == 8
+        ob.remove([before[0].id, before[6].id])
         tiny_fs.remount("rw")
         ob.commit()
         assert ob.stats().healthy
-        entries = ob.peek(10)
-        assert timestamps(entries) == [NOW_MS + i for i in range(8)]
-        assert len({e.id for e in entries}) == 8
-        # An id handed out before the file was back still removes the same reading.
-        ob.remove([in_memory[0].id])
-        assert timestamps(ob.peek(10)) == [NOW_MS + i for i in (0, 1, 2, 3, 4, 6, 7)]
+        after = ob.peek(10)
+        assert timestamps(after) == [NOW_MS + i for i in (1, 2, 3, 4, 5, 7)]
+        assert [e.id for e in after] == [e.id for e in before if e.id not in (before[0].id, before[6].id)]
+    with Outbox(path, auto_commit=False) as ob:
+        assert timestamps(ob.peek(10)) == [NOW_MS + i for i in (1, 2, 3, 4, 5, 7)]
 
 
 # -- read_stats ------------------------------------------------------------------------------------
