@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import fcntl
+import itertools
 import logging
 import math
 import os
@@ -305,7 +305,8 @@ class Outbox:
         with self._lock:
             removed = self._removed | self._undecodable
             waiting = itertools.chain(self._writing.items(), self._pending.items())
-            memory = [(i, e.reading) for i, e in itertools.islice(((i, e) for i, e in waiting if i > after_id), limit)]
+            later = ((i, e.reading) for i, e in waiting if i > after_id)
+            memory = list(itertools.islice(later, limit))
         disk = self._read_head(limit, after_id, removed)
         seen: set[int] = set()
         out: list[OutboxEntry] = []
@@ -316,7 +317,11 @@ class Outbox:
         return out[:limit]
 
     def remove(self, ids: Iterable[int]) -> None:
-        """Acknowledged: these readings leave the outbox (on disk at the next commit)."""
+        """Acknowledged: these readings leave the outbox (on disk at the next commit).
+
+        ``ids`` are :attr:`OutboxEntry.id` values from :meth:`peek`; an id
+        that is not (or no longer) in the outbox is ignored.
+        """
         with self._lock:
             for entry_id in ids:
                 entry_id = self._renumbered.pop(entry_id, entry_id)
