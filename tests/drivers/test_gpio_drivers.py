@@ -244,3 +244,27 @@ def test_cpu_temperature_missing_zone(tmp_path):
     driver = create("cpu_temperature", "pi", {"path": str(tmp_path / "nothing")})
     with pytest.raises(DeviceNotFound, match="thermal"):
         driver.open()
+
+
+def _has_gpio():
+    import importlib.util
+    import os
+
+    # gpiozero's own "native" factory works on any Raspberry Pi, even without a pin library.
+    return os.path.exists("/proc/device-tree/model") or any(
+        importlib.util.find_spec(m) for m in ("lgpio", "RPi", "pigpio")
+    )
+
+
+@pytest.mark.skipif(_has_gpio(), reason="this machine has GPIO access")
+def test_no_pin_library_names_the_pin_and_suggests_mock(monkeypatch):
+    previous = Device.pin_factory
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    Device.pin_factory = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(DeviceNotFound, match=r"'door' \(GPIO17\): no GPIO access.*mock"):
+                create("contact", "door", {"pin": 17}).open()
+    finally:
+        Device.pin_factory = previous
