@@ -9,7 +9,16 @@
 # Every step first looks at what is there and changes only what differs, so a
 # second run changes nothing.  docs/install.md describes each step.  Run with
 # --help for all options.
-set -euo pipefail
+set -eEuo pipefail
+# Whatever fails without a message of its own still says where and what.
+on_error() {
+    local status=$?
+    printf 'install.sh: error: line %s: "%s" failed with exit status %s\n' "$1" "$2" "$status" >&2
+    exit "$status"
+}
+trap 'on_error "$LINENO" "$BASH_COMMAND"' ERR
+# The service user reads what root installs here: never inherit a private umask.
+umask 022
 
 readonly SERVICE=pibridge.service
 readonly SERVICE_USER=pibridge
@@ -144,6 +153,7 @@ if [[ -n $ROOT ]]; then
     [[ $ROOT == /* ]] || ROOT="$PWD/$ROOT"
     ROOT=${ROOT%/}
     [[ -n $ROOT ]] || usage_error "--root / is the running system: leave --root out instead"
+    [[ ! -e $ROOT || -d $ROOT ]] || usage_error "--root $ROOT is not a directory"
 elif [[ $(id -u) -ne 0 ]]; then
     die "must run as root to install a system service: sudo $0${ARGS[*]:+ $(quoted "${ARGS[@]}")} (or stage into a directory with --root DIR)"
 fi
@@ -167,7 +177,9 @@ change() {
         return 0
     fi
     note "+ $(quoted "$@")"
-    "$@" || die "'$(quoted "$@")' failed with exit status $?"
+    local status=0
+    "$@" || status=$?
+    ((status == 0)) || die "'$(quoted "$@")' failed with exit status $status"
 }
 
 on_target() {
@@ -283,7 +295,7 @@ choose_python() {
     command -v "$PYTHON" >/dev/null 2>&1 ||
         die "no Python at '$PYTHON': install python3 (sudo apt-get install python3-venv) or set PIBRIDGE_PYTHON"
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
-        die "pibridge needs Python 3.11 or newer; $PYTHON is $("$PYTHON" -c 'import platform; print(platform.python_version())'). Raspberry Pi OS Bookworm or Trixie has it."
+        die "pibridge needs Python 3.11 or newer; $PYTHON is $("$PYTHON" -c 'import platform; print("Python", platform.python_version())' 2>/dev/null || echo "not a working Python"). Raspberry Pi OS Bookworm and Trixie have it; point PIBRIDGE_PYTHON at another if this one is wrong."
 }
 
 # SOURCE: what pip installs.  SOURCE_KIND: checkout, wheel or index.
@@ -477,6 +489,13 @@ install_package() {
 # GPIO on a Pi 5 and on Trixie goes through lgpio; the DHT driver (Blinka)
 # through libgpiod's Python module.  Debian's packages provide both where they
 # exist; elsewhere try the PyPI packages, and say plainly if that fails too.
+# importable PYTHON MODULE: the module and its C library load.  lgpio is probed
+# through its extension _lgpio: importing lgpio itself starts a thread that
+# leaves .lgd-nfy pipes in the current directory.
+importable() {
+    "$1" -c "import ${2/#lgpio/_lgpio}" >/dev/null 2>&1
+}
+
 check_hardware_modules() {
     [[ -z $ROOT ]] || return 0
     grep -qs 'Raspberry Pi' /proc/device-tree/model || return 0
@@ -488,14 +507,14 @@ check_hardware_modules() {
     fi
     for module in lgpio gpiod; do
         [[ $module == lgpio ]] && purpose="GPIO sensors" || purpose="DHT sensors"
-        if "$python" -c "import $module" >/dev/null 2>&1; then
+        if importable "$python" "$module"; then
             note "$module imports"
             continue
         fi
         pip=("$python" -m pip install --disable-pip-version-check --no-input --no-cache-dir --quiet "$module")
         if ((DRY_RUN)); then
             change "${pip[@]}"
-        elif ((!OFFLINE)) && note "+ $(quoted "${pip[@]}")" && "${pip[@]}" && "$python" -c "import $module" >/dev/null 2>&1; then
+        elif ((!OFFLINE)) && note "+ $(quoted "${pip[@]}")" && "${pip[@]}" && importable "$python" "$module"; then
             CHANGES=$((CHANGES + 1))
         else
             warn "$module does not import in $VENV: $purpose will not work. Install Debian's python3-${module/gpiod/libgpiod} and run install.sh again."

@@ -123,6 +123,8 @@ class Machine:
         argv = ["bash", str(install_sh), *(["--root", str(self.root)] if staged else []), *args]
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=self.base)
         calls = [json.loads(line) for line in self.log.read_text().splitlines()]
+        if proc.returncode == 0:
+            assert "install.sh: error" not in proc.stderr, proc.stderr
         return Run(proc.returncode, proc.stdout, proc.stderr, calls)
 
     def copy(self, base: Path) -> Machine:

@@ -309,6 +309,25 @@ class TestSources:
         assert "examples/config.toml is missing: run install.sh from a pibridge checkout" in result.stderr
 
 
+class TestFailures:
+    def test_a_failing_command_stops_the_install_with_its_name(self, tmp_path):
+        machine = Machine(tmp_path, exit_codes={"useradd": 10}).with_target_accounts()
+        result = machine.run(*offline_args())
+        assert result.returncode == 1
+        assert "install.sh: error: 'useradd --prefix" in result.stderr
+        assert "failed with exit status 10" in result.stderr
+        assert not (machine.root / "opt").exists()  # nothing after the failing step ran
+
+    def test_pip_failure_is_explained(self, copy_of_installed, tmp_path):
+        broken = tmp_path / "broken-checkout"
+        broken.mkdir()
+        (broken / "pyproject.toml").write_text("[project\nname = \n")
+        result = copy_of_installed.run("--from", str(broken), "--offline", "--no-deps", "--upgrade")
+        assert result.returncode == 1
+        assert f"pip could not install pibridge from {broken} (its message is above)" in result.stderr
+        assert "Offline, every dependency must be installed already" in result.stderr
+
+
 class TestOptions:
     def test_unknown_option(self, tmp_path):
         result = Machine(tmp_path).run("--frobnicate")
