@@ -691,13 +691,20 @@ class Outbox:
         return db.execute("DELETE FROM reading WHERE id <= ?", (last_old,)).rowcount
 
     def _drop_over_size(self, db: sqlite3.Connection, depth: int) -> int:
+        """Drop from the head until the live pages fit max_bytes.
+
+        Only a page emptied completely is freed, so each round drops at least
+        a page's worth of rows: a few rows over the limit cost one page of
+        readings, not a round per row.
+        """
         dropped = 0
         for _ in range(16):
             used = _used_bytes(db)
             rows = depth - dropped
             if used <= self.max_bytes or rows <= 0:
                 break
-            count = max(1, math.ceil((used - self.max_bytes) / (used / rows)))
+            per_row = used / rows
+            count = math.ceil(max(used - self.max_bytes, PAGE_SIZE) / per_row)
             dropped += db.execute(
                 "DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)", (count,)
             ).rowcount

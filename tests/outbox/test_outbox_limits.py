@@ -40,6 +40,22 @@ def test_max_bytes_drops_the_oldest_and_counts_them(tmp_path, caplog):
     assert f"max_bytes = {max_bytes} bytes" in warnings[0] and "dropped the oldest" in warnings[0]
 
 
+def test_max_bytes_holds_with_small_commits_too(tmp_path):
+    path = tmp_path / "outbox.sqlite"
+    max_bytes = 96 * 1024
+    appended = 0
+    with Outbox(path, max_bytes=max_bytes, max_age=None, auto_commit=False) as ob:
+        while ob.stats().dropped < 2000:
+            ob.append(make_readings(7, start=appended))
+            appended += 7
+            ob.commit()
+            assert ob.stats().bytes <= max_bytes
+        stats = ob.stats()
+        assert stats.depth + stats.dropped == appended
+        # Nearly all of the allowance holds readings: at most a few pages go to dropping in whole pages.
+        assert stats.depth * 59 > max_bytes * 0.7
+
+
 def test_max_age_drops_readings_older_than_the_limit_from_the_head(tmp_path, caplog):
     path = tmp_path / "outbox.sqlite"
     now = int(time.time() * 1000)
