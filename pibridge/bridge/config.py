@@ -526,8 +526,6 @@ class _Parser:
     def __init__(self, file: Path | None):
         self.file = file
         self.errors: list[ConfigError] = []
-        # sensor name -> (the resources its driver claims, the options given, the driver's option names)
-        self._resources: dict[str, tuple[list[str], dict, list[str]]] = {}
 
     def _path(self, text: str) -> Path:
         path = Path(text).expanduser()
@@ -673,15 +671,13 @@ class _Parser:
         seen: dict[str, int] = {}
         claimed: dict[str, str] = {}
         for index, table in enumerate(value, start=1):
-            sensor = self._sensor(index, table, seen)
-            if sensor is None:
-                continue
-            sensors.append(sensor)
-            if sensor.enabled:
-                self._claim(sensor, claimed)
+            sensor = self._sensor(index, table, seen, claimed)
+            if sensor is not None:
+                sensors.append(sensor)
         return sensors
 
-    def _sensor(self, index: int, data: dict, seen: dict[str, int]) -> SensorConfig | None:
+    def _sensor(self, index: int, data: dict, seen: dict[str, int], claimed: dict[str, str]) -> SensorConfig | None:
+        """One [[sensors]] table; *seen* maps names to table numbers, *claimed* resources to sensors."""
         raw_name = data.get("name")
         usable = isinstance(raw_name, str) and name_problem(raw_name) is None
         label = None if usable else f"#{index} (the {_ordinal(index)} [[sensors]] table)"
@@ -693,7 +689,7 @@ class _Parser:
             if name in seen:
                 t.error(
                     "name",
-                    f"the name {name!r} is already used by sensor #{seen[name]}",
+                    f"the name {name!r} is already used by the {_ordinal(seen[name])} [[sensors]] table",
                     "give every sensor its own name (the agent needs unique sensor names)",
                 )
             else:
@@ -733,6 +729,8 @@ class _Parser:
             t.error(None, f"driver {driver_name!r} reports no quantities with these options",
                     f"check its options with `pibridge drivers {driver_name}`")
             return None
+        if enabled is not False:
+            self._claim(t, resources, options, list(driver_cls.options), claimed)
         if interval is not _BAD and interval < min_interval:
             t.error(
                 "interval",
@@ -743,7 +741,6 @@ class _Parser:
         metrics = self._metrics(t, metric_tables, quantities, driver_name, interval)
         if len(self.errors) > errors_before or name is _BAD:
             return None
-        self._resources[name] = (resources, options, list(driver_cls.options))
         return SensorConfig(
             name=name,
             driver=driver_name,
@@ -780,20 +777,30 @@ class _Parser:
         return None
 
     def _build_driver(self, t: _Table, cls: type[Driver], name: str, options: dict) -> Driver | None:
+        """The driver for these options, or None after recording why not.
+
+        Unknown keys are reported one by one and left out, so the remaining
+        options (and the pins they claim) are still checked in the same pass.
+        """
         try:
-            return cls(name, dict(options))
+            declared = list(cls.options)
+            for key in options:
+                if key not in declared:
+                    t.error(
+                        key,
+                        f"unknown option {key!r} for driver {cls.name!r}; "
+                        f"its options are: {', '.join(sorted(declared)) or 'none'}",
+                        f"{_did_you_mean(key, list(SENSOR_KEYS) + sorted(declared))}remove it, or use one of the "
+                        f"sensor keys ({', '.join(SENSOR_KEYS)}) or of the driver's options",
+                    )
+            return cls(name, {k: v for k, v in options.items() if k in declared})
         except OptionError as e:
             key = str(e.key)
             message = str(e)
             for prefix in (f"sensor {name!r}: ", f"sensor {name}: "):
                 if message.startswith(prefix):
                     message = message[len(prefix):]
-            if key in options and key not in cls.options:
-                fix = (
-                    f"{_did_you_mean(key, list(SENSOR_KEYS) + sorted(cls.options))}remove it, or use one of the "
-                    f"sensor keys ({', '.join(SENSOR_KEYS)}) or of the driver's options"
-                )
-            elif key in cls.options and cls.options[key].help:
+            if key in cls.options and cls.options[key].help:
                 fix = f"{key}: {cls.options[key].help} (see `pibridge drivers {cls.name}`)"
             else:
                 fix = f"see `pibridge drivers {cls.name}` for its options"
@@ -884,22 +891,20 @@ class _Parser:
                 )
             owner.setdefault(metric.name, metric.quantity)
 
-    def _claim(self, sensor: SensorConfig, claimed: dict[str, str]) -> None:
-        resources, options, declared = self._resources.get(sensor.name, ([], {}, []))
+    def _claim(
+        self, t: _Table, resources: list[str], options: dict, declared: list[str], claimed: dict[str, str]
+    ) -> None:
+        """Record the pins/addresses of an enabled sensor; report those another sensor already holds."""
+        me = t.sensor if t.sensor is not None else t.sensor_label
         for resource in resources:
             other = claimed.get(resource)
             if other is None:
-                claimed[resource] = sensor.name
+                claimed[resource] = me
                 continue
-            key = _option_for(resource, options, declared)
-            self.errors.append(
-                ConfigError(
-                    f"{resource} is also used by sensor {other!r}",
-                    file=self.file,
-                    sensor=sensor.name,
-                    key=key,
-                    fix="give each sensor its own pin or address (or set enabled = false on one of them)",
-                )
+            t.error(
+                _option_for(resource, options, declared),
+                f"{resource} is also used by sensor {other!r}",
+                "give each sensor its own pin or address (or set enabled = false on one of them)",
             )
 
 

@@ -453,7 +453,7 @@ def test_unnamed_sensor_still_gets_its_other_keys_checked():
 
 def test_duplicate_sensor_names():
     error = the_error(mock(name="greenhouse") + mock(name="shed") + mock(name="greenhouse"), "name")
-    assert "already used by sensor #1" in error.message
+    assert "already used by the 1st [[sensors]] table" in error.message
 
 
 def test_pin_used_twice_names_both_sensors_and_the_key():
@@ -466,6 +466,15 @@ def test_pin_used_twice_names_both_sensors_and_the_key():
     assert "own pin or address" in error.fix
     # A disabled sensor does not hold its pin.
     parse_config(dht("greenhouse", 4) + dht("cellar", 4, enabled="false"), CONFIG)
+
+
+def test_pin_conflict_is_found_alongside_other_mistakes():
+    text = (
+        '[[sensors]]\nname = "greenhouse"\ndriver = "test-hygrometer"\ninterval = 1\npin = 4\n'
+        '[[sensors]]\nname = "shed"\ndriver = "test-hygrometer"\ninterval = 5\npin = 4\nintervall = 5\n'
+    )
+    places = {(e.sensor, e.key) for e in errors_of(text)}
+    assert places == {("greenhouse", "interval"), ("shed", "intervall"), ("shed", "pin")}
 
 
 def test_i2c_address_used_twice():
