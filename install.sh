@@ -50,9 +50,10 @@ usage: sudo ./install.sh [options]
 Installs pibridge as the systemd service pibridge.service, run by the system
 user '$SERVICE_USER' (groups ${HARDWARE_GROUPS[*]}), from a virtual environment in $VENV.
 
-  --from PATH     install the package from a checkout (a directory with
-                  pyproject.toml) or a wheel (.whl); default: the checkout this
-                  script is in, else the package index
+  --from SOURCE   install the package from a checkout (a directory with
+                  pyproject.toml), a wheel (.whl), or the package index
+                  ('pibridge', 'pibridge==0.2.0'); default: the checkout
+                  this script is in
   --offline       do not use the network for Python packages (pip --no-index);
                   dependencies must come from Debian or sit next to the wheel
   --no-deps       install only pibridge itself, not its Python dependencies
@@ -121,7 +122,7 @@ while [[ $# -gt 0 ]]; do
             ;;
         --root=*) ROOT=${1#--root=} ;;
         --from)
-            [[ $# -ge 2 && -n $2 ]] || usage_error "--from needs a checkout directory or a wheel"
+            [[ $# -ge 2 && -n $2 ]] || usage_error "--from needs a checkout directory, a wheel or 'pibridge' (the package index)"
             FROM=$2
             shift
             ;;
@@ -302,7 +303,9 @@ choose_python() {
 SOURCE=""
 SOURCE_KIND=""
 choose_source() {
-    if [[ -n $FROM ]]; then
+    if [[ -n $FROM && ! -e $FROM && $FROM =~ ^pibridge([[:space:]]*[\<\>=!~].*)?$ ]]; then
+        SOURCE=$FROM SOURCE_KIND=index
+    elif [[ -n $FROM ]]; then
         [[ -e $FROM ]] || die "--from $FROM: no such file or directory"
         FROM=$(cd -- "$(dirname -- "$FROM")" && pwd -P)/$(basename -- "$FROM")
         if [[ -d $FROM && -f $FROM/pyproject.toml ]]; then

@@ -147,6 +147,12 @@ def test_upgrade_of_a_running_service_restarts_it(tmp_path):
     assert "systemctl enable pibridge.service" not in planned
 
 
+def test_from_the_package_index(tmp_path):
+    _, planned = plan(tmp_path, "--from", "pibridge==0.1.0")
+    pip = next(p for p in planned if " -m pip install " in p)
+    assert pip.endswith("--quiet pibridge==0.1.0")
+
+
 def test_uninstall_plan(tmp_path):
     machine = Machine(tmp_path, active=["pibridge.service"], enabled=["pibridge.service"])
     result = machine.run("--dry-run", "--purge", staged=False)

@@ -300,6 +300,13 @@ class TestSources:
         assert message in result.stderr
         assert not (machine.root / "opt").exists()
 
+    def test_offline_cannot_use_the_index(self, tmp_path):
+        machine = Machine(tmp_path).with_target_accounts()
+        result = machine.run("--from", "pibridge", "--offline")
+        assert result.returncode == 1
+        assert "--offline cannot reach the package index" in result.stderr
+        assert not (machine.root / "opt").exists()
+
     def test_script_outside_a_checkout_needs_its_templates(self, tmp_path):
         lone = tmp_path / "install.sh"
         lone.write_bytes(INSTALL_SH.read_bytes())
