@@ -185,6 +185,7 @@ class Outbox:
         self._pending: dict[int, Encoded] = {}  # appended, not yet handed to a commit
         self._writing: dict[int, Encoded] = {}  # in the commit running now
         self._removed: set[int] = set()  # acknowledged; their rows go at the next commit
+        self._deleting: set[int] = set()  # acknowledged, their rows being deleted by the commit running now
         self._undecodable: set[int] = set()  # rows peek could not decode; moved to `rejected`
         self._renumbered: dict[int, int] = {}  # old id -> id, after adopting a file (see _adopt_ids)
         self._next_id = 1
@@ -260,25 +261,33 @@ class Outbox:
                     self._shed_memory()
                     return
             with self._lock:
-                batch, self._pending = self._pending, {}
-                self._writing = batch
-                deletes, self._removed = self._removed, set()
+                # _writing keeps the batch visible to peek (and removable)
+                # until it is on disk; _deleting hides the acknowledged rows
+                # until their deletion is.
+                self._writing, self._pending = self._pending, {}
+                items = list(self._writing.items())
+                self._deleting, self._removed = self._removed, set()
                 rejects, self._undecodable = self._undecodable, set()
                 drops = Counter(self._dropped_unsaved)
+            deletes = self._deleting
             layouts = self._codec.unsaved()
             try:
-                result = self._write(list(batch.items()), deletes, rejects, drops, layouts)
-            except (sqlite3.Error, OSError) as exc:
+                result = self._write(items, deletes, rejects, drops, layouts)
+            except BaseException as exc:
                 with self._lock:
                     self._pending = {**self._writing, **self._pending}
                     self._writing = {}
                     self._removed |= deletes
+                    self._deleting = set()
                     self._undecodable |= rejects
+                if not isinstance(exc, (sqlite3.Error, OSError)):
+                    raise
                 self._write_failed(exc)
                 self._shed_memory()
                 return
             with self._lock:
                 self._writing = {}
+                self._deleting = set()
                 self._dropped_unsaved -= drops
             if result is not None:
                 for layout in layouts:
@@ -303,7 +312,7 @@ class Outbox:
         if limit <= 0:
             return []
         with self._lock:
-            removed = self._removed | self._undecodable
+            removed = self._removed | self._deleting | self._undecodable
             waiting = itertools.chain(self._writing.items(), self._pending.items())
             later = ((i, e.reading) for i, e in waiting if i > after_id)
             memory = list(itertools.islice(later, limit))
@@ -327,15 +336,16 @@ class Outbox:
                 entry_id = self._renumbered.pop(entry_id, entry_id)
                 if self._pending.pop(entry_id, None) is not None:
                     continue  # never reached the disk, and now never will
-                if self._writing.pop(entry_id, None) is not None:
-                    self._removed.add(entry_id)  # its row is being written right now
-                    continue
-                self._removed.add(entry_id)
+                if entry_id not in self._deleting:
+                    # On disk, or being written right now: delete at the next commit.
+                    self._writing.pop(entry_id, None)
+                    self._removed.add(entry_id)
 
     def stats(self) -> OutboxStats:
         with self._lock:
             in_memory = len(self._pending) + len(self._writing)
-            depth = max(0, self._disk_depth - len(self._removed) - len(self._undecodable)) + in_memory
+            gone = len(self._removed) + len(self._deleting) + len(self._undecodable)
+            depth = max(0, self._disk_depth - gone) + in_memory
             dropped = dict(self._dropped)
             write_errors, last_error, healthy = self._write_errors, self._last_error, self._healthy
         head = self.peek(1)

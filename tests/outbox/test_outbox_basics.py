@@ -258,3 +258,39 @@ def test_maybe_commit_commits_only_once_the_interval_has_passed(path):
         assert ob.stats().in_memory == 2, "committed before the interval passed"
         wait_until(lambda: ob.maybe_commit() or ob.stats().in_memory == 0, what="maybe_commit to commit")
         assert read_stats(path).depth == 2
+
+
+def test_drain_while_appending_and_committing_removes_exactly_what_was_acknowledged(path):
+    """The bridge's replay: one thread appends, another peeks and removes, commits run in between."""
+    appended: list[int] = []
+    acknowledged: set[int] = set()
+    with Outbox(path, commit_interval=0.002, max_age=None) as ob:
+        done = threading.Event()
+
+        def produce() -> None:
+            for start in range(0, 3000, 30):
+                batch = make_readings(30, start=start)
+                ob.append(batch)
+                appended.extend(r.timestamp_ms for r in batch)
+            done.set()
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        last_seen = 0
+        while not done.is_set() or ob.peek(1, after_id=last_seen):
+            page = ob.peek(7, after_id=last_seen)
+            if page:
+                # Acknowledge every other one, as PUBACKs may come back out of order.
+                ob.remove(e.id for e in page[::2])
+                acknowledged.update(e.reading.timestamp_ms for e in page[::2])
+                last_seen = page[-1].id
+            head = timestamps(ob.peek(20))
+            assert not acknowledged.intersection(head), "peek returned an acknowledged reading"
+            assert head == sorted(head)
+        producer.join()
+        remaining = timestamps(ob.peek(10_000))
+    want = [ts for ts in appended if ts not in acknowledged]
+    assert remaining == want
+    with Outbox(path, auto_commit=False, max_age=None) as ob:
+        assert timestamps(ob.peek(10_000)) == want
+        assert ob.stats().depth == len(want)
