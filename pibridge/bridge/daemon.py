@@ -41,6 +41,7 @@ from pibridge.bridge.delivery import Delivery
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
 from pibridge.bridge.scheduler import SensorReader
+from pibridge.outbox import OutboxError
 
 log = logging.getLogger("pibridge")
 
@@ -50,8 +51,15 @@ STATE_FILE = "state.json"
 
 #: How often the state file for ``pibridge status`` is rewritten (seconds): rarely, to spare the SD card.
 STATE_INTERVAL = 5.0
-#: Longest pause between attempts to provision or to connect.
-RETRY_MAX = 60.0
+#: Longest pause between attempts to provision.
+RETRY_MAX = 15.0
+#: Longest pause between attempts to reconnect.
+RECONNECT_MAX = 5.0
+#: How often the agent is asked to answer a ping while connected (seconds).  The broker
+#: acknowledges pushes even when the agent behind it no longer serves us (a deleted
+#: client keeps its open connection, but is not heard any more); only an answer proves
+#: the agent is there.
+PING_INTERVAL = 10.0
 
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
@@ -108,6 +116,7 @@ class Bridge:
         self._backoff = 1.0
         self._reconcile_due = False
         self._next_state = 0.0
+        self._next_ping = 0.0
         self._closed = False
         self.outbox: Any = None
         self.registry: Registry | None = None
@@ -174,7 +183,12 @@ class Bridge:
                 sdnotify.watchdog()
                 next_ping = now + ping_every
             self._tick(now)
-            timeout = max(0.05, min(self._next_state, self._next_attempt if self.client is None else 1e9) - now)
+            due = [self._next_state]
+            if self.client is None:
+                due.append(self._next_attempt)
+            elif self.connected:
+                due.append(self._next_ping)
+            timeout = max(0.05, min(due) - now)
             if ping_every is not None:
                 timeout = min(timeout, max(0.05, next_ping - now))
             try:
@@ -194,6 +208,8 @@ class Bridge:
             self._client_revoked()
         if self._reconcile_due and self.connected:
             self._reconcile()
+        if self.connected and now >= self._next_ping:
+            self._ping()
         if now >= self._next_state:
             self.write_state()
             self._next_state = now + STATE_INTERVAL
@@ -206,6 +222,7 @@ class Bridge:
                 return
             if up:
                 self.connected = True
+                self._next_ping = time.monotonic() + PING_INTERVAL
                 self.last_contact = time.time()
                 self.problem = None
                 log.info("connected to the agent at %s:%d", self.config.agent.host, self.config.agent.api_port)
@@ -222,7 +239,7 @@ class Bridge:
     # -- connection -----------------------------------------------------------------
 
     def _connect(self) -> None:
-        from pibridge.agent.client import AgentClient
+        from pibridge.agent.client import AgentClient, Backoff
         from pibridge.agent.errors import PibridgeAgentError
         from pibridge.agent.identity import provision
 
@@ -249,6 +266,9 @@ class Bridge:
             ca_file=agent.ca_file,
             timeout=agent.timeout,
             on_connection_change=lambda up: self._control.put(("connection", client, up)),
+            # The agent runs on the same Pi: trying again every few seconds costs nothing
+            # and gets buffered readings moving soon after it is back.
+            backoff=Backoff(initial=0.5, maximum=RECONNECT_MAX),
         )
         client.on_push_error = lambda sensor_id, error: self._control.put(("push_error", sensor_id, error))
         try:
@@ -289,6 +309,28 @@ class Bridge:
             if not reader.health.online:
                 self._report_online(reader.name)
 
+    def _ping(self) -> None:
+        """Make sure the agent still answers; if not, connect anew (which also tells whether we were deleted)."""
+        from pibridge.agent.errors import AgentConnectionLost, AgentTimeout, PibridgeAgentError
+
+        self._next_ping = time.monotonic() + PING_INTERVAL
+        try:
+            self.client.ping()
+        except AgentConnectionLost:
+            return
+        except AgentTimeout:
+            log.warning("the agent did not answer a ping within %g s; connecting anew", self.config.agent.timeout)
+            client, self.client = self.client, None
+            self.connected = False
+            self.delivery.detach()
+            client.stop()
+            self._next_attempt = 0.0
+            return
+        except PibridgeAgentError as exc:
+            log.warning("the agent answered a ping with an error: %s", exc)
+            return
+        self.last_contact = time.time()
+
     def _client_revoked(self) -> None:
         from pibridge.agent.identity import remove_identity
 
@@ -303,7 +345,7 @@ class Bridge:
                 "getting a new certificate because reprovision = true",
                 self.client_id,
             )
-            remove_identity(identity_dir)
+            remove_identity(client.identity)
             self._next_attempt = 0.0
             return
         self.revoked = True
@@ -430,6 +472,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides [log] level")
     args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    bridge: Bridge | None = None
+
+    def on_signal(signum, _frame):
+        stop.set()
+        if bridge is not None:
+            bridge.wake()
+
+    # Installed first, so a stop request during start-up still ends in an orderly exit 0.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     path = config_path(args.config)
     try:
         config = load_config(path)
@@ -437,20 +491,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pibridge run: {exc}", file=sys.stderr)
         return 2
     setup_logging(args.log_level or config.log_level)
-
-    stop = threading.Event()
     bridge = Bridge(config)
-
-    def on_signal(signum, _frame):
-        log.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
-        bridge.wake()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
         bridge.start()
-    except (StartupError, RegistryError) as exc:
+    except (StartupError, RegistryError, OutboxError) as exc:
         log.error("%s", exc)
         bridge.close()
         return 1
@@ -458,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bridge.run(stop)
     finally:
+        log.info("stopping")
         sdnotify.stopping()
         bridge.close()
     return 0

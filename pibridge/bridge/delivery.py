@@ -117,6 +117,8 @@ class Delivery:
         """Finish: wait up to *drain_timeout* for outstanding acknowledgements, put every
         reading not yet acknowledged into the outbox and commit it.  Call after the
         readers have stopped.  Returns True when the thread ended in time."""
+        if not self._thread.is_alive():
+            return True
         self._events.put((_STOP, drain_timeout))
         self._thread.join(timeout)
         return not self._thread.is_alive()
