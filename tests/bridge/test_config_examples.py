@@ -37,3 +37,49 @@ def test_the_starter_config_runs_on_a_laptop():
     config = load_config(EXAMPLES[[p.name for p in EXAMPLES].index("config.toml")])
     assert {s.driver for s in config.enabled_sensors} == {"mock"}
     assert config.agent.host == "localhost" and config.agent.api_port == 18884
+
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+
+
+def test_documented_unit_table_matches_the_code():
+    from pibridge.readings import UNITS
+
+    rows = {}
+    for line in DOC.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and ("SI." in cells[1] or "custom" in cells[1]):
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    assert set(rows) == set(UNITS)
+    for unit, agent in UNITS.items():
+        described, factor = rows[unit]
+        if agent.unit is not None:
+            assert described == f"`{agent.unit.value}`" and float(factor) == agent.factor, unit
+        else:
+            assert described == (
+                f"custom: valueType `{agent.value_type.value}`, valueAnnotation `{agent.annotation}`"
+            ), unit
+
+
+def test_every_key_is_documented():
+    from dataclasses import fields
+
+    from pibridge.bridge.config import METRIC_KEYS, SENSOR_KEYS, AgentConfig, StorageConfig
+
+    keys = [f.name for f in fields(AgentConfig)] + [f.name for f in fields(StorageConfig)]
+    keys += list(SENSOR_KEYS) + list(METRIC_KEYS) + ["level"]
+    for key in keys:
+        assert f"| `{key}` |" in DOC, key
+
+
+def test_documented_error_messages_are_what_the_loader_says():
+    from pibridge.bridge.config import ConfigError, parse_config
+
+    section = DOC.split("This file:", 1)[1]
+    broken = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    path = Path("/etc/pibridge/config.toml")
+    with pytest.raises(ConfigError) as info:
+        parse_config(broken, path)
+    assert shown[0] == f"pibridge check: {path} has {len(info.value.errors)} problems:"
+    assert shown[1:-1] == [f"  - {e.describe()}" for e in info.value.errors]
