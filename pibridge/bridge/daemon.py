@@ -82,8 +82,9 @@ def setup_logging(level: str) -> None:
         handler.setFormatter(_JournalFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.set_name("pibridge")
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == "pibridge"]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -118,8 +118,13 @@ def test_a_full_outbox_drops_the_oldest_and_status_reports_it(daemons, sim, tmp_
     fast = [mock(f"fast{i}", 0.01, ["temperature"], seed=i) for i in range(3)]
     d = daemons(fast, storage={"outbox_max_bytes": "1 MiB"})
     first = int(time.time() * 1000) - 3_600_000
-    prefill = Outbox(d.storage / "outbox.sqlite", max_bytes=2**20)
-    prefill.append(Reading("fast0", first + i, {"temperature": 20.0}) for i in range(30000))
+    prefill = Outbox(d.storage / "outbox.sqlite", max_bytes=2**20, auto_commit=False)
+    count = 0
+    while prefill.stats().bytes < 2**20 - 40 * 1024:  # nearly full, nothing dropped yet
+        prefill.append(Reading("fast0", first + count + i, {"temperature": 20.0}) for i in range(500))
+        prefill.commit()
+        count += 500
+    assert prefill.stats().dropped == 0
     prefill.close()
     sim.stop_broker()  # the agent is unreachable from the start: nothing is delivered
     d.start()

@@ -1,0 +1,143 @@
+"""The daemon in-process and its command line: sensor offline/online on the agent, logging, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import pytest
+
+from daemon_support import Daemon, pibridge, wait_for
+from pibridge.bridge.config import parse_config
+from pibridge.bridge.daemon import Bridge, _JournalFormatter, setup_logging
+from pibridge.drivers import ReadFailed
+
+
+def config_for(sim, storage, sensors: str):
+    return parse_config(
+        f"""
+[agent]
+host = "127.0.0.1"
+provision_port = {sim.provision_port}
+api_port = {sim.api_port}
+ca_file = "{sim.ca_file}"
+client_name = "inproc"
+timeout = 3.0
+[storage]
+dir = "{storage}"
+ack_window = 1.0
+{sensors}
+"""
+    )
+
+
+@pytest.fixture
+def running(sim, tmp_path):
+    bridges = []
+
+    def run(sensors: str) -> Bridge:
+        bridge = Bridge(config_for(sim, tmp_path / "storage", sensors))
+        stop = threading.Event()
+        bridge.start()
+        thread = threading.Thread(target=bridge.run, args=(stop,))
+        thread.start()
+        bridges.append((bridge, stop, thread))
+        return bridge
+
+    yield run
+    for bridge, stop, thread in bridges:
+        stop.set()
+        bridge.wake()
+        thread.join(10)
+        bridge.close()
+
+
+def test_a_failing_device_marks_its_agent_sensor_offline_and_online_again(running, sim):
+    bridge = running(
+        '[[sensors]]\nname = "loose"\ndriver = "mock"\ninterval = 0.05\noffline_after = 3\n'
+        'metrics = ["temperature"]\n'
+        '[[sensors]]\nname = "steady"\ndriver = "mock"\ninterval = 0.1\nmetrics = ["humidity"]\n'
+    )
+    loose = next(r for r in bridge.readers if r.name == "loose")
+    real_read = loose.driver.read
+    unplugged = threading.Event()
+
+    def read():
+        if unplugged.is_set():
+            raise ReadFailed("sensor 'loose': no answer (wire pulled)")
+        return real_read()
+
+    loose.driver.read = read
+    wait_for(lambda: bridge.connected and bridge.delivery.mode == "live", 20, "a live connection")
+    cid = bridge.client_id
+
+    def state_of(name):
+        return next((s["state"] for s in sim.store.sensors(cid) if s["name"] == name), None)
+
+    unplugged.set()
+    wait_for(lambda: state_of("loose") == 1, 10, "sensor 'loose' offline (state 1) on the agent")
+    assert state_of("steady") != 1
+    before = len(sim.store.values(cid))
+    sim.store.wait_for_values(cid, before + 5, timeout=10)  # the healthy sensor keeps pushing
+    unplugged.clear()
+    wait_for(lambda: state_of("loose") == 2, 10, "sensor 'loose' online (state 2) again")
+
+
+def test_the_journal_format_has_syslog_priorities_and_no_time():
+    formatter = _JournalFormatter()
+    record = logging.LogRecord("pibridge.delivery", logging.WARNING, __file__, 1, "buffering %d", (3,), None)
+    assert formatter.format(record) == "<4>pibridge.delivery: buffering 3"
+    record = logging.LogRecord("pibridge", logging.ERROR, __file__, 1, "bad", (), None)
+    assert formatter.format(record) == "<3>pibridge: bad"
+
+
+def test_logging_switches_to_the_journal_format_under_systemd(monkeypatch):
+    root = logging.getLogger()
+    level = root.level
+
+    def ours():
+        handlers = [h for h in root.handlers if h.get_name() == "pibridge"]
+        assert len(handlers) == 1
+        return handlers[0]
+
+    try:
+        monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
+        setup_logging("info")
+        assert isinstance(ours().formatter, _JournalFormatter)
+        monkeypatch.delenv("JOURNAL_STREAM")
+        setup_logging("warning")
+        assert not isinstance(ours().formatter, _JournalFormatter)
+        assert root.level == logging.WARNING
+    finally:
+        root.removeHandler(ours())
+        root.setLevel(level)
+
+
+def test_a_bad_config_stops_run_with_the_problem_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[sensors]]\nname = "x"\ndriver = "nosuchdriver"\ninterval = 1.0\n')
+    result = pibridge("run", "--config", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "nosuchdriver" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_run_stops_cleanly_on_a_signal_even_without_an_agent(tmp_path, sim, signum):
+    sim.stop_broker()  # never reachable: the daemon must start anyway and buffer
+    d = Daemon(tmp_path, sim, [{"name": "a", "driver": "mock", "interval": 0.1, "metrics": ["temperature"]}])
+    d.start()
+    try:
+        wait_for(lambda: d.alive() and (s := d.state()) and s["sensors"]["a"]["reads"] > 0 and s, 20,
+                 "a state file with readings")
+        d.proc.send_signal(signum)
+        assert d.proc.wait(20) == 0
+    finally:
+        d.stop_quietly()
+    log = d.log_text()
+    assert "Traceback" not in log
+    assert "readings wait in the outbox" in log
+    from pibridge.outbox import read_stats
+
+    assert read_stats(d.storage / "outbox.sqlite").depth >= d.state()["sensors"]["a"]["reads"]
