@@ -20,6 +20,7 @@ import json
 import os
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -99,11 +100,56 @@ def bench_outbox(path: Path, readings: list[Reading], batch: int) -> dict[str, f
     return {"write": len(readings) / write_s, "bytes": size / len(readings), "drain": drained / drain_s}
 
 
-def bench_naive(path: Path, readings: list[Reading], batch: int) -> dict[str, float]:
+def small_commits_outbox(path: Path, readings: list[Reading], per_commit: int = 10) -> dict[str, float]:
+    """The spill of a quiet Pi: a few readings per commit.  Median commit time and WAL bytes per commit."""
+    ob = Outbox(path, max_bytes=2**40, max_age=None, auto_commit=False)
+    ob.append(readings[:per_commit])
+    ob.commit()
+    wal = Path(f"{path}-wal")
+    before = wal.stat().st_size
+    times = []
+    commits = 0
+    for i in range(per_commit, len(readings) - per_commit, per_commit):
+        ob.append(readings[i : i + per_commit])
+        t0 = time.perf_counter()
+        ob.commit()
+        times.append(time.perf_counter() - t0)
+        commits += 1
+    grown = wal.stat().st_size - before
+    ob.close()
+    return {"ms": statistics.median(times) * 1000, "wal": grown / commits}
+
+
+def small_commits_naive(path: Path, readings: list[Reading], per_commit: int = 10) -> dict[str, float]:
+    db = _naive_table(path)
+    wal = Path(f"{path}-wal")
+    insert = "INSERT INTO reading (sensor, ts, data) VALUES (?, ?, ?)"
+    db.executemany(insert, [(r.sensor, r.timestamp_ms, json.dumps(r.values)) for r in readings[:per_commit]])
+    before = wal.stat().st_size
+    times = []
+    commits = 0
+    for i in range(per_commit, len(readings) - per_commit, per_commit):
+        t0 = time.perf_counter()
+        db.execute("BEGIN")
+        db.executemany(insert, [(r.sensor, r.timestamp_ms, json.dumps(r.values)) for r in readings[i : i + per_commit]])
+        db.execute("COMMIT")
+        times.append(time.perf_counter() - t0)
+        commits += 1
+    grown = wal.stat().st_size - before
+    db.close()
+    return {"ms": statistics.median(times) * 1000, "wal": grown / commits}
+
+
+def _naive_table(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
     db.execute("CREATE TABLE reading (id INTEGER PRIMARY KEY, sensor TEXT, ts INTEGER, data TEXT)")
+    return db
+
+
+def bench_naive(path: Path, readings: list[Reading], batch: int) -> dict[str, float]:
+    db = _naive_table(path)
     t0 = time.perf_counter()
     for i in range(0, len(readings), batch):
         rows = [(r.sensor, r.timestamp_ms, json.dumps(r.values)) for r in readings[i : i + batch]]
@@ -137,20 +183,41 @@ def bench_naive(path: Path, readings: list[Reading], batch: int) -> dict[str, fl
     return {"write": len(readings) / write_s, "bytes": size / len(readings), "drain": drained / drain_s}
 
 
+def _best(results: list[dict[str, float]]) -> dict[str, float]:
+    """Highest rates, lowest times and sizes."""
+    higher_is_better = {"write", "drain"}
+    return {
+        key: (max if key in higher_is_better else min)(r[key] for r in results)
+        for key in results[0]
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000, help="readings to write (default 1,000,000)")
     parser.add_argument("--batch", type=int, default=10_000, help="readings per durable commit (default 10,000)")
     parser.add_argument("--dir", type=Path, help="where to put the files (default: a temporary dir; use the SD card's)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each side, alternating; the best of them counts (default 3)")
     args = parser.parse_args(argv)
     count = 50_000 if args.quick and args.count == 1_000_000 else args.count
 
     print(f"machine: {machine()}, SQLite {sqlite3.sqlite_version}")
-    print(f"{count:,} readings of {len(QUANTITIES)} doubles, durable commit every {args.batch:,}")
+    print(f"{count:,} readings of {len(QUANTITIES)} doubles, durable commit every {args.batch:,}, "
+          f"best of {args.repeat} alternating runs")
     readings = make_readings(count)
-    with tempfile.TemporaryDirectory(prefix="pibridge-outbox-bench-", dir=args.dir) as tmp:
-        ours = bench_outbox(Path(tmp) / "outbox.sqlite", readings, args.batch)
-        naive = bench_naive(Path(tmp) / "naive.sqlite", readings, args.batch)
+    sample = readings[: min(len(readings), 3000)]
+    runs: dict[str, list[dict[str, float]]] = {"ours": [], "naive": [], "ours_small": [], "naive_small": []}
+    for _ in range(args.repeat):
+        # Alternating, so that load from other processes hits both sides alike.
+        with tempfile.TemporaryDirectory(prefix="pibridge-outbox-bench-", dir=args.dir) as tmp:
+            runs["ours"].append(bench_outbox(Path(tmp) / "outbox.sqlite", readings, args.batch))
+            runs["naive"].append(bench_naive(Path(tmp) / "naive.sqlite", readings, args.batch))
+            runs["ours_small"].append(small_commits_outbox(Path(tmp) / "small.sqlite", sample))
+            runs["naive_small"].append(small_commits_naive(Path(tmp) / "small-naive.sqlite", sample))
+    ours, naive, ours_small, naive_small = (
+        _best(runs[k]) for k in ("ours", "naive", "ours_small", "naive_small")
+    )
 
     name = "outbox"
     figures = [
@@ -159,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         Figure(name, "size on disk", ours["bytes"], "bytes/reading", naive["bytes"],
                "<= 80 bytes/reading", ours["bytes"] <= 80),
         Figure(name, "drain: peek + remove + commit", ours["drain"], "readings/s", naive["drain"]),
+        Figure(name, "durable commit of 10 readings, median", ours_small["ms"], "ms", naive_small["ms"]),
+        Figure(name, "written to the WAL per commit of 10 readings", ours_small["wal"], "bytes", naive_small["wal"],
+               note="SD-card writes while spilling"),
     ]
     report(figures, args.json)
     print("\nbaseline: one row per reading, sensor name and JSON text of the values, same pragmas and batching")
