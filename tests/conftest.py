@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.support.sim import sim, sim_factory  # noqa: F401  (fixtures)
+
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run the long fault-injection tests")

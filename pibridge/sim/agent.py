@@ -1,0 +1,650 @@
+"""The agent's API logic: reads requests from the broker, applies them to the store, answers.
+
+Every request of the API reference is served (sections 4 and 5), on the
+reference's topics and on the older ones the vendor SDKs use.  Validation
+runs in this order, and the first failure is answered on the request's
+error topic as ``{"errorMessage": str, "errorcode": int}``:
+
+1. the payload is JSON (4) and a JSON object (5);
+2. the sensor / metric named in the topic exists (15 / 16);
+3. required keys are present (6) and have the right type (7, 10, 11, ...);
+4. values make sense: known unit (12) or type (13), unit or type with
+   annotation given (14), state 1 or 2 (19), unused sensor name (28),
+   valid client name (25).
+
+Requests that carry a list of metrics (create, update, delete, pushValues)
+check every entry.  With one entry, a failing entry gives its own code
+(e.g. 12 for an unknown unit).  With several entries, failing entries give
+the list code (26 create, 24 update, 23 delete, 27 push) with
+``"metrics": [...]`` naming them (matchingIds for create, metricIds
+otherwise) and each reason in the message.  Create, update and delete are
+then not applied at all; a push stores the values that were fine, because
+dropping good readings for one bad one would lose data.
+
+Threading: paho's network thread runs :meth:`AgentLogic._on_message`, which
+only puts the message on a queue.  One worker thread takes requests off the
+queue in arrival order, validates them, writes SQLite and publishes the
+answers (QoS 1), so nothing slow ever runs in the network loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+
+from pibridge.agent import topics
+from pibridge.agent.errors import DESCRIPTIONS, ErrorCode
+from pibridge.units import ValueType, ValueUnit
+
+from .faults import Faults
+from .pki import Authority, CsrRejected, new_id
+from .store import Store
+
+log = logging.getLogger("pibridge.sim")
+
+V = topics.VERSION
+#: What the agent logic subscribes to: every request topic of the reference and of the vendor SDKs.
+REQUEST_TOPICS = [
+    f"/{V}/createClient",
+    "/createConnector",
+    f"/{V}/+/ping",
+    f"/{V}/+/update",
+    f"/{V}/+/delete",
+    f"/{V}/+/inventory",
+    f"/{V}/+/sensor/create",
+    f"/{V}/+/sensor/list",
+    f"/{V}/+/sensor/+/update",
+    f"/{V}/+/sensor/+/delete",
+    f"/{V}/+/sensor/+/metric",
+    f"/{V}/+/sensor/+/metric/create",
+    f"/{V}/+/sensor/+/metric/update",
+    f"/{V}/+/sensor/+/metric/delete",
+    f"/{V}/+/sensor/+/metric/pushValues",
+    f"/{V}/+/sensor/+/metric/+/inventory",
+    f"/{V}/+/sensor/+/metric/+/describe",
+]
+
+#: Sensor and metric IDs a push may create on the fly (section 5.1).
+PUSH_ID = re.compile(r"[a-zA-Z0-9 _-]{1,32}")
+#: The reference's describe example shows this for a metric that never got a value.
+NEVER_UPDATED_US = 9223372036854775
+_DEFAULT_VALUE = {"double": 0.0, "integer": 0, "bool": False, "string": ""}
+AGENT_CLIENT_ID = "pibridge-sim-agent"
+
+
+class Refusal(Exception):
+    """A request the agent refuses: the code, a detail naming the key or item, and metric IDs for 23/24/26/27."""
+
+    def __init__(self, code: ErrorCode, detail: str = "", metrics: list | None = None):
+        self.code = ErrorCode(code)
+        self.detail = detail
+        self.metrics = metrics
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        text = DESCRIPTIONS[self.code]
+        return f"{text} {self.detail}" if self.detail else text
+
+    def payload(self) -> bytes:
+        body: dict = {"errorMessage": self.message, "errorcode": int(self.code)}
+        if self.code in LIST_CODES:
+            body["metrics"] = list(self.metrics or [])
+        return json.dumps(body).encode()
+
+
+LIST_CODES = {ErrorCode.DELETE_METRICS_FAILED, ErrorCode.CHANGE_METRICS_FAILED,
+              ErrorCode.CREATE_METRICS_FAILED, ErrorCode.PUSH_VALUES_FAILED}
+
+
+@dataclass
+class Request:
+    """One parsed request: what it is, whose it is, and where its answers and errors go."""
+
+    kind: str
+    topic: str
+    payload: bytes
+    client_id: str = ""
+    sensor_id: str = ""
+    metric_id: str = ""
+    csr_hash: str = ""
+    answer_topics: list[str] = field(default_factory=list)
+    error_topics: list[str] = field(default_factory=list)
+
+
+def parse_topic(topic: str, payload: bytes, legacy_answers: bool = True) -> Request | None:
+    """Map a request topic onto a :class:`Request` with its answer and error topics, or None if it is not one."""
+    parts = topic.split("/")
+    if parts[0] != "":
+        return None
+    rest = parts[1:]
+    if rest in ([V, "createClient"], ["createConnector"]):
+        h = hashlib.sha256(payload).hexdigest()
+        route = topics.cert_back(h)
+        return Request("create_client", topic, payload, csr_hash=h,
+                       answer_topics=[route.answer], error_topics=[route.error])
+    if len(rest) < 3 or rest[0] != V:
+        return None
+    cid, tail = rest[1], rest[2:]
+    req = Request("", topic, payload, client_id=cid)
+    extra_answers: list[str] = []
+    extra_errors: list[str] = []
+    match tail:
+        case ["ping"]:
+            req.kind, route = "ping", topics.ping(cid)
+        case ["update"]:
+            req.kind, route = "update_client", topics.update_client(cid)
+        case ["delete"]:
+            # No answer in the reference; the Python SDK listens for errors here.
+            req.kind, route = "delete_client", topics.delete_client(cid)
+            extra_errors = [f"/{V}/{cid}/delete/error/inbox"]
+        case ["inventory"] | ["sensor", "list"]:
+            req.kind, route = "list_sensors", topics.list_sensors(cid)
+        case ["sensor", "create"]:
+            req.kind, route = "create_sensor", topics.create_sensor(cid)
+        case ["sensor", sid, "update"]:
+            req.kind, req.sensor_id, route = "update_sensor", sid, topics.update_sensor(cid, sid)
+        case ["sensor", sid, "delete"]:
+            req.kind, req.sensor_id, route = "delete_sensor", sid, topics.delete_sensor(cid, sid)
+        case ["sensor", sid, "metric"] | ["sensor", sid, "metric", "create"]:
+            req.kind, req.sensor_id, route = "create_metrics", sid, topics.create_metrics(cid, sid)
+        case ["sensor", sid, "metric", "update"]:
+            req.kind, req.sensor_id, route = "update_metrics", sid, topics.update_metrics(cid, sid)
+        case ["sensor", sid, "metric", "delete"]:
+            req.kind, req.sensor_id, route = "delete_metrics", sid, topics.delete_metrics(cid, sid)
+            base = f"/{V}/{cid}/sensor/{sid}"
+            extra_answers = [f"{base}/delete/info/inbox", f"{base}/metric/delete/inbox"]
+            extra_errors = [f"{base}/delete/error/inbox"]
+        case ["sensor", sid, "metric", "pushValues"]:
+            req.kind, req.sensor_id, route = "push_values", sid, topics.push_values(cid, sid)
+        case ["sensor", sid, "metric", mid, "inventory" | "describe"]:
+            req.kind, req.sensor_id, req.metric_id = "describe_metric", sid, mid
+            route = topics.describe_metric(cid, sid, mid)
+            extra_errors = [f"/{V}/{cid}/sensor/{sid}/inventory/error/inbox"]
+        case _:
+            return None
+    req.answer_topics = [route.answer] if route.answer else []
+    req.error_topics = [route.error] if route.error else []
+    if legacy_answers:
+        req.answer_topics += extra_answers
+        req.error_topics += extra_errors
+    return req
+
+
+# -- payload helpers -------------------------------------------------------------
+
+
+def _json_object(payload: bytes, empty_ok: bool = False) -> dict:
+    if empty_ok and not payload.strip():
+        return {}
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refusal(ErrorCode.INVALID_JSON, f"({exc})")
+    if not isinstance(data, dict):
+        raise Refusal(ErrorCode.JSON_IS_NOT_AN_OBJECT, f"Expected a JSON object, got {type(data).__name__}.")
+    return data
+
+
+def _required(obj: dict, key: str, where: str = ""):
+    if key not in obj:
+        raise Refusal(ErrorCode.MISSING_PARAMETER, f"Missing key: {key}{where}.")
+    return obj[key]
+
+
+def _string(obj: dict, key: str, where: str = "", required: bool = True):
+    if not required and key not in obj:
+        return None
+    value = _required(obj, key, where)
+    if not isinstance(value, str):
+        raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_STRING, f"Key: {key}{where}.")
+    return value
+
+
+def _array(obj: dict, key: str) -> list:
+    value = _required(obj, key)
+    if not isinstance(value, list):
+        raise Refusal(ErrorCode.PARAMETER_IS_NOT_AN_ARRAY, f"Key: {key}.")
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _entry(item, index: int) -> dict:
+    """One element of a ``metrics`` array.  The vendor SDK's documentation sends each as a JSON string."""
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except ValueError:
+            pass
+    if not isinstance(item, dict):
+        raise Refusal(ErrorCode.JSON_IS_NOT_AN_OBJECT, f"metrics[{index}] is not an object.")
+    return item
+
+
+def _check_value(value, value_type: str, where: str) -> None:
+    """Refuse a pushed value that does not fit the metric's type (strings holding the value are accepted)."""
+    if value_type == "double":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        if isinstance(value, str):
+            try:
+                float(value)
+                return
+            except ValueError:
+                pass
+        raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_DOUBLE, f"Key: value{where}.")
+    if value_type == "integer":
+        if _is_int(value) or (isinstance(value, float) and value.is_integer()):
+            return
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            return
+        raise Refusal(ErrorCode.PARAMETER_IS_NOT_AN_INTEGER, f"Key: value{where}.")
+    if value_type == "bool":
+        if isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false")):
+            return
+        raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_BOOL, f"Key: value{where}.")
+    if not isinstance(value, str):
+        raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_STRING, f"Key: value{where}.")
+
+
+def _detect_type(value, where: str) -> str:
+    """The type of a metric created on the fly by a push (section 5.1: double, string or boolean)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_DOUBLE,
+                  f"Key: value{where} must be a number, a string or a bool, not {type(value).__name__}.")
+
+
+def _aggregate(failures: list[tuple[object, Refusal]], count: int, code: ErrorCode) -> Refusal:
+    """One entry: its own refusal.  Several: the list code naming the failed ones and why."""
+    if count == 1:
+        return failures[0][1]
+    reasons = " ".join(f"[{ident}] {r.message}" for ident, r in failures)
+    return Refusal(code, reasons, metrics=[ident for ident, _ in failures])
+
+
+# -- the logic -----------------------------------------------------------------
+
+
+class AgentLogic:
+    """The simulated agent's request handling, connected to the broker's private listener.
+
+    ``start()`` connects (persistent session, QoS 1 subscriptions) and
+    starts the worker; :attr:`ready` is set while connected and subscribed.
+    ``on_revoke(client_id)`` is called (in the worker thread) after a client
+    deletes itself, so the broker can lock its certificate out.
+    """
+
+    def __init__(self, store: Store, authority: Authority, faults: Faults, socket_path: Path,
+                 username: str, password: str, on_revoke: Callable[[str], None],
+                 legacy_answers: bool = True):
+        self.store = store
+        self.authority = authority
+        self.faults = faults
+        self.legacy_answers = legacy_answers
+        self._on_revoke = on_revoke
+        self._socket_path = socket_path
+        self._queue: queue.Queue = queue.Queue()
+        self.ready = threading.Event()
+        self._subscribe_mid: int | None = None
+        self._worker: threading.Thread | None = None
+        self.handled = 0
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=AGENT_CLIENT_ID,
+                                   clean_session=False, transport="unix", protocol=mqtt.MQTTv311)
+        self._client.username_pw_set(username, password)
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)
+        self._client.max_queued_messages_set(0)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._work, name="sim-agent-worker", daemon=True)
+        self._worker.start()
+        self._client.connect_async(str(self._socket_path), keepalive=30)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._queue.put(None)
+        if self._worker is not None:
+            self._worker.join(10)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self.ready.wait(timeout)
+
+    # paho callbacks: network thread, must not block.
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("agent logic could not connect to the broker: %s", reason_code)
+            return
+        result, mid = client.subscribe([(t, 1) for t in REQUEST_TOPICS])
+        self._subscribe_mid = mid
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid == self._subscribe_mid:
+            self.ready.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.ready.clear()
+
+    def _on_message(self, client, userdata, message) -> None:
+        self._queue.put((message.topic, bytes(message.payload)))
+
+    # worker thread
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            topic, payload = item
+            try:
+                self.handle(topic, payload)
+            except Exception:
+                log.exception("request on %s could not be handled", topic)
+            self.handled += 1
+
+    def _publish(self, topic_names: list[str], payload: bytes) -> None:
+        for t in topic_names:
+            self._client.publish(t, payload, qos=1)
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Apply one request and publish its answer or error (worker thread)."""
+        req = parse_topic(topic, payload, self.legacy_answers)
+        if req is None:
+            return
+        if req.kind != "create_client" and not self.store.is_active(req.client_id):
+            # Unknown or deleted clients get no answer, as from the real agent.
+            log.info("ignored %s from unknown or deleted client %s", req.kind, req.client_id)
+            return
+        if self.faults.silent:
+            log.info("fault 'silent': dropped %s on %s", req.kind, topic)
+            return
+        code = self.faults.error_code
+        if code is not None:
+            self._publish(req.error_topics, Refusal(code, metrics=[]).payload())
+            return
+        try:
+            answer = getattr(self, "_" + req.kind)(req)
+        except Refusal as refusal:
+            log.info("%s on %s refused: %s", req.kind, topic, refusal.message)
+            self._publish(req.error_topics, refusal.payload())
+            return
+        except Exception as exc:
+            log.exception("%s on %s failed", req.kind, topic)
+            self._publish(req.error_topics, Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload())
+            return
+        if answer is not None:
+            self._publish(req.answer_topics, answer)
+
+    # -- client (section 4) ----------------------------------------------------
+
+    def _create_client(self, req: Request) -> bytes:
+        pem = req.payload
+        if pem.lstrip().startswith(b'"'):
+            # The reference says to "wrap the text in quotes"; accept a JSON string too.
+            try:
+                pem = json.loads(pem).encode()
+            except (ValueError, AttributeError):
+                pass
+        try:
+            signed = self.authority.sign_csr(pem)
+        except CsrRejected as exc:
+            raise Refusal(exc.code, exc.detail)
+        self.store.add_client(signed.client_id, signed.name, signed.serial)
+        log.info("signed client %s (%s)", signed.client_id, signed.name)
+        return signed.certificate_pem
+
+    def _ping(self, req: Request) -> bytes:
+        body = _json_object(req.payload)
+        return json.dumps({"answer": _string(body, "request")}).encode()
+
+    def _update_client(self, req: Request) -> bytes:
+        name = _string(_json_object(req.payload), "name")
+        if not name.strip() or any(ord(c) < 32 for c in name):
+            raise Refusal(ErrorCode.INVALID_CLIENT_NAME, f"Name: {name!r}.")
+        self.store.rename_client(req.client_id, name)
+        return _text("Client name was successfully updated.")
+
+    def _delete_client(self, req: Request) -> None:
+        self.store.revoke_client(req.client_id)
+        log.info("client %s deleted; its certificate is revoked", req.client_id)
+        self._on_revoke(req.client_id)
+        return None
+
+    # -- sensors (section 5.2) -------------------------------------------------
+
+    def _sensor(self, req: Request) -> dict:
+        sensor = self.store.sensor(req.client_id, req.sensor_id)
+        if sensor is None:
+            raise Refusal(ErrorCode.UNKNOWN_SENSOR_ID, f"Sensor: {req.sensor_id}.")
+        return sensor
+
+    def _create_sensor(self, req: Request) -> bytes:
+        name = _string(_json_object(req.payload), "name")
+        if self.store.sensor_named(req.client_id, name) is not None:
+            raise Refusal(ErrorCode.SENSOR_NAME_EXISTS_ERROR, f"Name: {name!r}.")
+        sensor_id = new_id()
+        self.store.add_sensor(req.client_id, sensor_id, name)
+        return json.dumps({"name": name, "sensorId": sensor_id}).encode()
+
+    def _list_sensors(self, req: Request) -> bytes:
+        _json_object(req.payload, empty_ok=True)
+        listing = []
+        for s in self.store.sensors(req.client_id):
+            listing.append({
+                "metrics": [{"link": topics.describe_metric(req.client_id, s["sensor_id"], m).request,
+                             "metricId": m} for m in s["metrics"]],
+                "name": s["name"],
+                "sensorId": s["sensor_id"],
+                "store": True,
+            })
+        return json.dumps(listing).encode()
+
+    def _update_sensor(self, req: Request) -> bytes:
+        body = _json_object(req.payload)
+        self._sensor(req)
+        name = _string(body, "name")
+        state = body.get("state")
+        if "state" in body:
+            if not _is_int(state):
+                raise Refusal(ErrorCode.PARAMETER_IS_NOT_AN_INTEGER, "Key: state.")
+            if state not in (1, 2):
+                raise Refusal(ErrorCode.OUT_OF_RANGE, f"Key: state must be 1 (Offline) or 2 (Online), not {state}.")
+        other = self.store.sensor_named(req.client_id, name)
+        if other is not None and other["sensor_id"] != req.sensor_id:
+            raise Refusal(ErrorCode.SENSOR_NAME_EXISTS_ERROR, f"Name: {name!r}.")
+        self.store.update_sensor(req.client_id, req.sensor_id, name, state)
+        return _text("Sensor was changed.")
+
+    def _delete_sensor(self, req: Request) -> bytes:
+        _json_object(req.payload, empty_ok=True)
+        self._sensor(req)
+        self.store.delete_sensor(req.client_id, req.sensor_id)
+        return _text("Sensor was deleted.")
+
+    # -- metrics (section 5.3) -------------------------------------------------
+
+    def _create_metrics(self, req: Request) -> bytes:
+        body = _json_object(req.payload)
+        self._sensor(req)
+        items = _array(body, "metrics")
+        created, failures = [], []
+        for i, item in enumerate(items):
+            ident: object = i
+            try:
+                entry = _entry(item, i)
+                ident = entry.get("matchingId", i)
+                where = f" (metrics[{i}])"
+                matching_id = _required(entry, "matchingId", where)
+                if not isinstance(matching_id, str) and not _is_int(matching_id):
+                    raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_STRING, f"Key: matchingId{where}.")
+                name = _string(entry, "name", where)
+                definition = {"metric_id": new_id(), "name": name, "matching_id": matching_id}
+                if "valueUnit" in entry:
+                    unit = _string(entry, "valueUnit", where)
+                    try:
+                        definition["value_unit"] = ValueUnit(unit).value
+                    except ValueError:
+                        raise Refusal(ErrorCode.UNKNOWN_VALUE_UNIT, f"valueUnit: {unit!r}{where}.")
+                elif "valueType" in entry:
+                    value_type = _string(entry, "valueType", where)
+                    try:
+                        definition["value_type"] = ValueType(value_type).value
+                    except ValueError:
+                        raise Refusal(ErrorCode.UNKNOWN_METRIC_TYPE, f"valueType: {value_type!r}{where}.")
+                    if "valueAnnotation" not in entry:
+                        raise Refusal(ErrorCode.VALUE_UNIT_OR_VALUE_TYPE_HAS_TO_BE_PROVIDED,
+                                      f"valueAnnotation is missing{where}.")
+                    definition["value_annotation"] = _string(entry, "valueAnnotation", where)
+                else:
+                    raise Refusal(ErrorCode.VALUE_UNIT_OR_VALUE_TYPE_HAS_TO_BE_PROVIDED, where.strip())
+                created.append(definition)
+            except Refusal as refusal:
+                failures.append((ident, refusal))
+        if failures:
+            raise _aggregate(failures, len(items), ErrorCode.CREATE_METRICS_FAILED)
+        self.store.add_metrics(req.client_id, req.sensor_id, created)
+        return json.dumps([{"matchingId": m["matching_id"], "metricId": m["metric_id"]} for m in created]).encode()
+
+    def _metric_entries(self, req: Request, body: dict, code: ErrorCode, extra: Callable[[dict, str], dict]):
+        """Check every ``{"metricId": ...}`` entry of an update/delete; return the changes or raise."""
+        items = _array(body, "metrics")
+        changes, failures = [], []
+        for i, item in enumerate(items):
+            ident: object = i
+            try:
+                entry = _entry(item, i)
+                where = f" (metrics[{i}])"
+                ident = entry.get("metricId", i)
+                metric_id = _string(entry, "metricId", where)
+                if self.store.metric(req.client_id, req.sensor_id, metric_id) is None:
+                    raise Refusal(ErrorCode.UNKNOWN_METRIC_ID, f"Metric: {metric_id}.")
+                changes.append({"metric_id": metric_id, **extra(entry, where)})
+            except Refusal as refusal:
+                failures.append((ident, refusal))
+        if failures:
+            raise _aggregate(failures, len(items), code)
+        return changes
+
+    def _describe_metric(self, req: Request) -> bytes:
+        _json_object(req.payload, empty_ok=True)
+        self._sensor(req)
+        metric = self.store.metric(req.client_id, req.sensor_id, req.metric_id)
+        if metric is None:
+            raise Refusal(ErrorCode.UNKNOWN_METRIC_ID, f"Metric: {req.metric_id}.")
+        value_type = metric["value_type"] or "double"
+        described = {
+            "lastUpdated": metric["last_updated_us"] if metric["last_updated_us"] is not None else NEVER_UPDATED_US,
+            "metricId": metric["metric_id"],
+            "name": metric["name"],
+            "value": metric["last_value"] if metric["last_value"] is not None else _DEFAULT_VALUE[value_type],
+        }
+        if metric["value_unit"]:
+            described["valueUnit"] = metric["value_unit"]
+        else:
+            described["valueType"] = metric["value_type"]
+            described["valueAnnotation"] = metric["value_annotation"] or ""
+        return json.dumps(described).encode()
+
+    def _update_metrics(self, req: Request) -> bytes:
+        body = _json_object(req.payload)
+        self._sensor(req)
+
+        def fields(entry: dict, where: str) -> dict:
+            change = {}
+            if "name" in entry:
+                change["name"] = _string(entry, "name", where)
+            if "valueAnnotation" in entry:
+                change["value_annotation"] = _string(entry, "valueAnnotation", where)
+            return change
+
+        changes = self._metric_entries(req, body, ErrorCode.CHANGE_METRICS_FAILED, fields)
+        self.store.update_metrics(req.client_id, req.sensor_id, changes)
+        return _text("All metrics were successfully modified.")
+
+    def _delete_metrics(self, req: Request) -> bytes:
+        body = _json_object(req.payload)
+        self._sensor(req)
+        changes = self._metric_entries(req, body, ErrorCode.DELETE_METRICS_FAILED, lambda e, w: {})
+        self.store.delete_metrics(req.client_id, req.sensor_id, [c["metric_id"] for c in changes])
+        return _text("All metrics were successfully deleted.")
+
+    # -- push (section 5.1) ----------------------------------------------------
+
+    def _push_values(self, req: Request) -> bytes:
+        body = _json_object(req.payload)
+        sensor = self.store.sensor(req.client_id, req.sensor_id)
+        if sensor is None and not PUSH_ID.fullmatch(req.sensor_id):
+            raise Refusal(ErrorCode.UNKNOWN_SENSOR_ID,
+                          f"Sensor: {req.sensor_id!r} does not exist and is not a valid new ID "
+                          "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
+        items = _array(body, "metrics")
+        if "timestamp" in body:
+            timestamp = body["timestamp"]
+            if not _is_int(timestamp):
+                raise Refusal(ErrorCode.PARAMETER_IS_NOT_AN_INTEGER, "Key: timestamp.")
+        else:
+            timestamp = int(time.time() * 1000)
+        known = {m["metric_id"]: m for m in self.store.metrics(req.client_id, req.sensor_id)}
+        new_metrics: dict[str, dict] = {}
+        accepted, failures = [], []
+        for i, item in enumerate(items):
+            ident: object = i
+            try:
+                entry = _entry(item, i)
+                where = f" (metrics[{i}])"
+                ident = entry.get("metricId", i)
+                metric_id = _string(entry, "metricId", where)
+                value = _required(entry, "value", where)
+                if metric_id in known:
+                    metric = known[metric_id]
+                    _check_value(value, "double" if metric["value_unit"] else metric["value_type"], where)
+                elif metric_id in new_metrics:
+                    _check_value(value, new_metrics[metric_id]["value_type"], where)
+                else:
+                    if not PUSH_ID.fullmatch(metric_id):
+                        raise Refusal(ErrorCode.UNKNOWN_METRIC_ID,
+                                      f"Metric: {metric_id!r} does not exist and is not a valid new ID "
+                                      "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
+                    new_metrics[metric_id] = {"metric_id": metric_id, "name": metric_id,
+                                              "value_type": _detect_type(value, where)}
+                accepted.append((metric_id, value))
+            except Refusal as refusal:
+                failures.append((ident, refusal))
+        if accepted:
+            self.store.push(req.client_id, req.sensor_id,
+                            None if sensor is not None else req.sensor_id,
+                            [m for m in new_metrics.values() if any(a[0] == m["metric_id"] for a in accepted)],
+                            accepted, timestamp)
+            live = {"metrics": [{"metricId": m, "value": v} for m, v in accepted], "timestamp": timestamp}
+            self._publish([topics.livedata(req.client_id, req.sensor_id)], json.dumps(live).encode())
+        if failures:
+            raise _aggregate(failures, len(items), ErrorCode.PUSH_VALUES_FAILED)
+        return _text("Sensor was updated.")
+
+
+def _text(message: str) -> bytes:
+    """A plain answer, sent as a JSON string the way the reference prints it (with the quotes)."""
+    return json.dumps(message).encode()

@@ -1,0 +1,188 @@
+"""The :class:`Simulator`: a local TeamViewer IoT Agent made of Mosquitto, a CA and the agent's API logic.
+
+::
+
+    from pibridge.sim import Simulator
+
+    with Simulator("/tmp/sim", provision_port=18883, api_port=18884) as sim:
+        print(sim.ca_file)            # what a client must trust
+        ...                           # provision a client, push values
+        print(sim.store.values(client_id))
+
+Threads: ``start()``/``stop()`` and the fault methods are called from the
+owner's thread.  The broker has a watcher thread, the API logic a paho
+network thread and a request worker (see :mod:`pibridge.sim.agent`), and
+``drop_api_listener`` a timer thread that brings the broker back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from .agent import AgentLogic
+from .broker import AGENT_USER, Broker
+from .faults import Faults
+from .pki import Authority
+from .store import Store
+
+log = logging.getLogger("pibridge.sim")
+
+
+class SimulatorError(RuntimeError):
+    """The simulator could not start (the message says why and what to do)."""
+
+
+class Simulator:
+    """A TeamViewer IoT Agent stand-in with its state in *state_dir*.
+
+    The first start creates the CA (``ca.crt``), the server certificate
+    and ``state.db``; later starts reuse them, so client certificates,
+    sensor and metric IDs survive a restart.
+    """
+
+    def __init__(self, state_dir, host: str = "127.0.0.1", provision_port: int = 18883, api_port: int = 18884,
+                 legacy_answers: bool = True):
+        self.state_dir = Path(state_dir).absolute()
+        self.host = host
+        self.provision_port = int(provision_port)
+        self.api_port = int(api_port)
+        self.legacy_answers = legacy_answers
+        self.faults = Faults()
+        self.authority = Authority(self.state_dir, hosts=("localhost", "127.0.0.1", host))
+        self.store: Store | None = None
+        self.broker: Broker | None = None
+        self._agent: AgentLogic | None = None
+        self._restore_timer: threading.Timer | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate a client must trust (``--cafile``)."""
+        return self.authority.ca_file
+
+    @property
+    def started(self) -> bool:
+        return self._agent is not None
+
+    def start(self, timeout: float = 15.0) -> "Simulator":
+        """Start the broker and the API logic; return once both are ready.
+
+        Raises :class:`pibridge.sim.broker.MosquittoMissing` (with install
+        instructions) if Mosquitto is not installed, and
+        :class:`SimulatorError` if it cannot start (port in use ...).
+        """
+        with self._lock:
+            if self.started:
+                return self
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            store = Store(self.state_dir / "state.db")
+            try:
+                self.authority.ensure(store.revoked_serials())
+                self.broker = Broker(self.state_dir, self.host, self.provision_port, self.api_port,
+                                     self.authority.ca_file, self.authority.server_cert_file,
+                                     self.authority.server_key_file, self.authority.crl_file)
+                self.broker.write_files(store.revoked_clients())
+                self.broker.start(timeout)
+            except Exception as exc:
+                store.close()
+                if self.broker is not None:
+                    self.broker.stop()
+                if isinstance(exc, RuntimeError) and not isinstance(exc, SimulatorError):
+                    raise
+                raise SimulatorError(f"cannot start the simulator in {self.state_dir}: {exc}") from exc
+            self.store = store
+            self._agent = AgentLogic(store, self.authority, self.faults, self.broker.socket_path, AGENT_USER,
+                                     self.broker.agent_password, self._revoke, self.legacy_answers)
+            self._agent.start()
+            if not self._agent.wait_ready(timeout):
+                tail = self.broker.log_tail()
+                self.stop()
+                raise SimulatorError(f"the API logic did not connect to the broker within {timeout:g} s. "
+                                     f"End of the broker log:\n{tail}")
+            log.info("simulator ready: provisioning %s:%d, API %s:%d, CA %s",
+                     self.host, self.provision_port, self.host, self.api_port, self.ca_file)
+            return self
+
+    def stop(self) -> None:
+        """Stop the API logic and the broker.  Safe to call twice."""
+        with self._lock:
+            if self._restore_timer is not None:
+                self._restore_timer.cancel()
+                self._restore_timer = None
+            if self._agent is not None:
+                self._agent.stop()
+                self._agent = None
+            if self.broker is not None:
+                self.broker.stop()
+                self.broker.cleanup()
+            if self.store is not None:
+                self.store.close()
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def describe(self) -> str:
+        """One line: where the simulator listens and where the CA is."""
+        return (f"pibridge sim: provisioning on {self.host}:{self.provision_port}, API on "
+                f"{self.host}:{self.api_port}, CA {self.ca_file}, state {self.state_dir}")
+
+    # -- revocation ----------------------------------------------------------
+
+    def _revoke(self, client_id: str) -> None:
+        """Lock a deleted client out: CRL (no new TLS session) and ACL deny (nothing on a live one)."""
+        self.authority.write_crl(self.store.revoked_serials())
+        self.broker.write_acl(self.store.revoked_clients())
+        self.broker.reload()
+
+    # -- outages -------------------------------------------------------------
+
+    @property
+    def broker_running(self) -> bool:
+        return self.broker is not None and self.broker.running
+
+    def stop_broker(self) -> None:
+        """Stop Mosquitto (SIGTERM); every client loses its connection until :meth:`start_broker`."""
+        with self._lock:
+            self.broker.stop()
+
+    def start_broker(self, timeout: float = 15.0) -> None:
+        """Start Mosquitto again and return once the API logic is connected and subscribed."""
+        with self._lock:
+            if self._restore_timer is not None:
+                self._restore_timer.cancel()
+                self._restore_timer = None
+            self.broker.start(timeout)
+            if not self._agent.wait_ready(timeout):
+                raise SimulatorError(f"the API logic did not reconnect within {timeout:g} s. "
+                                     f"End of the broker log:\n{self.broker.log_tail()}")
+
+    def drop_api_listener(self, seconds: float) -> None:
+        """Stop the broker now and start it again after *seconds* (in the background).
+
+        Returns once the broker is down.  :meth:`wait_until_ready` waits
+        for it to be back; :meth:`start_broker` ends the outage early.
+        """
+        with self._lock:
+            self.broker.stop()
+            self._restore_timer = threading.Timer(seconds, self._restore)
+            self._restore_timer.daemon = True
+            self._restore_timer.start()
+
+    def _restore(self) -> None:
+        try:
+            with self._lock:
+                if self._agent is None or self._restore_timer is None:
+                    return
+                self._restore_timer = None
+                self.broker.start()
+        except Exception:
+            log.exception("could not bring the broker back after an outage")
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Wait until the broker runs and the API logic is subscribed; False on timeout."""
+        return self._agent is not None and self._agent.wait_ready(timeout) and self.broker_running

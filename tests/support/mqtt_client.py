@@ -1,0 +1,136 @@
+"""A minimal MQTT test client for the simulator's tests: TLS paho with a provisioned certificate.
+
+Deliberately independent of pibridge.agent (the production client): the
+simulator is tested against the reference, not against our own client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def make_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def key_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def make_csr(key, common_name: str | None = "tester", extra=()) -> bytes:
+    attrs = list(extra)
+    if common_name is not None:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs)).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+class Mqtt:
+    """A connected paho client that records every message per topic; wait with :meth:`expect`."""
+
+    def __init__(self, host: str, port: int, ca_file: Path, cert: Path | None = None, key: Path | None = None,
+                 client_id: str = "", clean_session: bool = True):
+        self.messages: dict[str, list[bytes]] = {}
+        self._cond = threading.Condition()
+        self.connected = threading.Event()
+        self.connect_result = None
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=clean_session, protocol=mqtt.MQTTv311)
+        self.client.tls_set(str(ca_file), str(cert) if cert else None, str(key) if key else None)
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.host, self.port = host, port
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        self.connect_result = reason_code
+        if not reason_code.is_failure:
+            self.connected.set()
+
+    def _on_message(self, client, userdata, message):
+        with self._cond:
+            self.messages.setdefault(message.topic, []).append(bytes(message.payload))
+            self._cond.notify_all()
+
+    def connect(self, timeout: float = 5.0) -> "Mqtt":
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.connected.wait(timeout):
+            self.close()
+            raise ConnectionError(f"no CONNACK from {self.host}:{self.port} within {timeout} s ({self.connect_result})")
+        return self
+
+    def subscribe(self, *topics: str, timeout: float = 5.0) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *a: done.set()
+        self.client.subscribe([(t, 1) for t in topics])
+        if not done.wait(timeout):
+            raise TimeoutError(f"no SUBACK for {topics}")
+
+    def publish(self, topic: str, payload, timeout: float = 5.0) -> None:
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload)
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(timeout)
+
+    def expect(self, topic: str, timeout: float = 5.0, count: int = 1) -> bytes:
+        """Wait for the *count*-th message on *topic* and return it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.messages.get(topic, [])) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"nothing on {topic} within {timeout} s; got topics {sorted(self.messages)}")
+                self._cond.wait(left)
+            return self.messages[topic][count - 1]
+
+    def expect_json(self, topic: str, timeout: float = 5.0, count: int = 1):
+        return json.loads(self.expect(topic, timeout, count))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@dataclass
+class Identity:
+    client_id: str
+    cert: Path
+    key: Path
+
+
+def provision(host: str, port: int, ca_file: Path, directory: Path, name: str = "tester",
+              timeout: float = 5.0) -> Identity:
+    """Get a client certificate from the simulator's provisioning listener, the way section 4.1 describes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = make_key()
+    csr = make_csr(key, name)
+    digest = hashlib.sha256(csr).hexdigest()
+    client = Mqtt(host, port, ca_file).connect(timeout)
+    try:
+        client.subscribe(f"/certBack/{digest}", f"/certBack/{digest}/error")
+        client.publish("/v1.0/createClient", csr)
+        cert_pem = client.expect(f"/certBack/{digest}", timeout)
+    finally:
+        client.close()
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    client_id = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    cert_path = directory / f"{client_id}.crt"
+    key_path = directory / f"{client_id}.key"
+    cert_path.write_bytes(cert_pem)
+    key_path.write_bytes(key_pem(key))
+    key_path.chmod(0o600)
+    return Identity(client_id, cert_path, key_path)

@@ -1,0 +1,50 @@
+"""Pytest fixtures for a running agent simulator (``pibridge.sim.Simulator``).
+
+``sim``
+    A started simulator on free ports with its state in a fresh temporary
+    directory, stopped after the test.
+``sim_factory``
+    ``sim_factory(state_dir=None, **kwargs)`` starts a simulator (default:
+    a fresh temporary directory, free ports); every one it started is
+    stopped after the test.  Starting two in turn on the same directory
+    is how a restart is tested.
+``free_port()``
+    A TCP port on 127.0.0.1 that nothing listens on right now.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from pibridge.sim import Simulator
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sim_factory(tmp_path_factory):
+    started: list[Simulator] = []
+
+    def start(state_dir=None, **kwargs) -> Simulator:
+        if state_dir is None:
+            state_dir = tmp_path_factory.mktemp("sim")
+        kwargs.setdefault("provision_port", free_port())
+        kwargs.setdefault("api_port", free_port())
+        simulator = Simulator(state_dir, **kwargs)
+        started.append(simulator)
+        return simulator.start()
+
+    yield start
+    for simulator in reversed(started):
+        simulator.stop()
+
+
+@pytest.fixture
+def sim(sim_factory) -> Simulator:
+    return sim_factory()
