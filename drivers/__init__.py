@@ -78,8 +78,8 @@ class Driver:
     options: ClassVar[Mapping[str, Option]] = {}
     #: How many times the bridge retries a :class:`ReadFailed` at once before counting a failure.
     retries: ClassVar[int] = 0
-    #: Every quantity this driver can report; :meth:`quantities` picks from these by option.
-    #: ``pibridge drivers`` lists them without building a driver.
+    #: What the driver reports with its default options (:meth:`quantities` gives the list for
+    #: a configured sensor); ``pibridge drivers`` shows these without building a driver.
     provides: ClassVar[Sequence[Quantity]] = ()
 
     def __init__(self, sensor: str, options: Mapping[str, Any] | None = None):
