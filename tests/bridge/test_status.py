@@ -1,0 +1,90 @@
+"""``pibridge status`` from the state file and the outbox file alone (no agent, no daemon)."""
+
+import json
+import os
+import time
+
+from daemon_support import pibridge
+from pibridge.bridge.status import collect, render
+from pibridge.outbox import Outbox
+from pibridge.readings import Reading
+
+
+def write_config(tmp_path, storage):
+    config = tmp_path / "pibridge.toml"
+    config.write_text(f'[storage]\ndir = "{storage}"\n[[sensors]]\nname = "greenhouse"\ndriver = "mock"\n'
+                      'interval = 5.0\n')
+    return config
+
+
+def state(pid, *, connected=True, written_at=None, **sensor):
+    now = time.time()
+    return {
+        "pid": pid, "written_at": written_at or now, "started_at": now - 60, "client_id": "c0ffee" * 5 + "00",
+        "agent": {"host": "localhost", "port": 18884, "connected": connected, "last_contact": now - 3,
+                  "revoked": False, "problem": None if connected else "nothing listens on localhost:18884"},
+        "delivery": {"mode": "live" if connected else "offline", "delivered": 42, "spilled": 0, "in_flight": 1,
+                     "unroutable": 0, "refused": 0},
+        "sensors": {"greenhouse": {"online": True, "reads": 10, "failures": 0, "error_streak": 0,
+                                   "last_error": None, "last_values": {"temperature": 21.5},
+                                   "last_timestamp_ms": int(now * 1000) - 2000, "sensor_id": "s1", **sensor}},
+    }
+
+
+def test_a_running_connected_bridge(tmp_path):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    (storage / "state.json").write_text(json.dumps(state(os.getpid())))
+    result = pibridge("status", "--config", str(write_config(tmp_path, storage)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"running (pid {os.getpid()})" in out
+    assert "c0ffee" in out
+    assert "reachable at localhost:18884" in out
+    assert "outbox:     empty" in out
+    assert "greenhouse" in out and "temperature=21.5" in out and "online" in out
+
+
+def test_an_unreachable_agent_with_buffered_and_dropped_readings(tmp_path):
+    storage = tmp_path / "storage"
+    outbox = Outbox(storage / "outbox.sqlite", max_bytes=64 * 1024, auto_commit=False)
+    old = int(time.time() * 1000) - 2 * 3600 * 1000
+    outbox.append(Reading("greenhouse", old + i, {"temperature": 20.0 + i % 7}) for i in range(20000))
+    outbox.commit()
+    outbox.close()
+    (storage / "state.json").write_text(json.dumps(state(os.getpid(), connected=False, error_streak=4,
+                                                         online=False, last_error="no answer on 0x76")))
+    info = collect(storage)
+    assert info["outbox"]["depth"] > 0
+    assert info["outbox"]["dropped"] > 0
+    text = render(info)
+    assert "UNREACHABLE at localhost:18884" in text and "nothing listens" in text
+    assert f"{info['outbox']['depth']} readings waiting" in text
+    assert f"{info['outbox']['dropped']} dropped (max_bytes: {info['outbox']['dropped']})" in text
+    assert "oldest taken 2.0 h ago" in text
+    assert "OFFLINE" in text and "4 failed reads in a row: no answer on 0x76" in text
+    result = pibridge("status", "--config", str(write_config(tmp_path, storage)), "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["outbox"]["dropped"] == info["outbox"]["dropped"]
+
+
+def test_a_stopped_daemon_and_a_fresh_install(tmp_path):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    config = write_config(tmp_path, storage)
+    result = pibridge("status", "--config", str(config))
+    assert result.returncode == 1
+    assert "not running (no state file" in result.stdout
+    assert "(not provisioned yet)" in result.stdout
+    # a state file left by a daemon that has gone (its pid no longer exists)
+    (storage / "state.json").write_text(json.dumps(state(2**22 + 12345, written_at=time.time() - 600)))
+    result = pibridge("status", "--config", str(config))
+    assert result.returncode == 1
+    assert "not running (last state written 10 min ago)" in result.stdout
+    assert "[when the daemon last ran]" in result.stdout
+
+
+def test_a_bad_config_is_reported_without_a_traceback(tmp_path):
+    result = pibridge("status", "--config", str(tmp_path / "missing.toml"))
+    assert result.returncode == 2
+    assert "missing.toml" in result.stderr and "Traceback" not in result.stderr
