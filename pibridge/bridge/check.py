@@ -49,7 +49,6 @@ class SensorResult:
     sensor: SensorConfig
     rows: list[Row] = field(default_factory=list)
     ok: bool = False
-    seconds: float = 0.0
 
 
 class _OneRead:
@@ -62,8 +61,6 @@ class _OneRead:
         self.values: dict[str, Value] | None = None
         self.error: str | None = None
         self.driver: Driver | None = None
-        self.started = time.monotonic()
-        self.finished: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"check-{sensor.name}", daemon=True)
 
     def start(self) -> None:
@@ -82,24 +79,23 @@ class _OneRead:
         except Exception as e:  # a driver bug is reported in the table, not as a traceback
             self.error = f"{type(e).__name__} from the driver: {e}"
         finally:
-            self.finished = time.monotonic()
             self.done.set()
 
     def _read(self, driver: Driver) -> dict[str, Value]:
-        attempts = 1 + max(0, int(driver.retries))
-        for attempt in range(1, attempts + 1):
+        retries = max(0, int(driver.retries))
+        while True:
             try:
                 values = driver.read()
             except ReadFailed:
-                if attempt == attempts or self.cancelled.is_set():
+                if retries == 0 or self.cancelled.is_set():
                     raise
+                retries -= 1
                 # The device's own rate limit (a DHT22 needs 2 s between reads), not a guess.
                 self.cancelled.wait(driver.min_interval())
                 continue
             if not isinstance(values, dict):
                 raise TypeError(f"the driver returned {type(values).__name__}, not a dict of values")
             return values
-        raise AssertionError("unreachable")
 
     def abandon(self) -> None:
         """Give up on a hanging read: ask the driver to close, from a thread of its own."""
@@ -132,7 +128,6 @@ def read_sensors(sensors: list[SensorConfig], timeout: float = DEFAULT_TIMEOUT) 
                 SensorResult(
                     read.sensor,
                     [Row(error=f"no answer within {timeout:g} s: the device hangs (check wiring, power, bus)")],
-                    seconds=timeout,
                 )
             )
             continue
@@ -142,7 +137,7 @@ def read_sensors(sensors: list[SensorConfig], timeout: float = DEFAULT_TIMEOUT) 
 
 def _describe(read: _OneRead) -> SensorResult:
     sensor = read.sensor
-    result = SensorResult(sensor, seconds=(read.finished or read.started) - read.started)
+    result = SensorResult(sensor)
     if read.error is not None:
         # Driver messages start with the sensor, which the table already shows.
         message = read.error

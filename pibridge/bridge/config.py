@@ -415,16 +415,15 @@ class _Table:
                 return _BAD
         return result
 
-    def unknown(self, known: tuple[str, ...] | list[str], what: str, extra_fix: str = "") -> list[str]:
-        """Report every key not read so far; return them."""
-        left = [k for k in self.data if k not in self.taken]
-        for key in left:
-            self.error(
-                key,
-                f"unknown key in {what}",
-                f"{_did_you_mean(key, list(known))}remove it or use one of: {', '.join(known)}{extra_fix}",
-            )
-        return left
+    def unknown(self, known: tuple[str, ...] | list[str], what: str) -> None:
+        """Report every key not read so far."""
+        for key in self.data:
+            if key not in self.taken:
+                self.error(
+                    key,
+                    f"unknown key in {what}",
+                    f"{_did_you_mean(key, list(known))}remove it or use one of: {', '.join(known)}",
+                )
 
 
 def _string(value: Any) -> str:

@@ -15,9 +15,52 @@ from pathlib import Path
 
 import pytest
 
+from pibridge import drivers
 from pibridge.bridge import check
+from pibridge.drivers import Driver, Option, ReadFailed
+from pibridge.readings import Quantity
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class Flaky(Driver):
+    """A device whose first reads fail, like a DHT22 with a marginal pull-up; or one with a driver bug."""
+
+    name = "test-flaky"
+    retries = 2
+    options = {
+        "failures": Option(int, 0, "reads that fail before one succeeds"),
+        "bug": Option(str, "", "'raise': read raises a non-driver error; 'extra': reports an undeclared quantity"),
+    }
+
+    def quantities(self):
+        return [Quantity("temperature", "°C")]
+
+    def open(self):
+        self.left = self.config["failures"]
+
+    def read(self):
+        if self.config["bug"] == "raise":
+            raise ZeroDivisionError("division by zero")
+        if self.left > 0:
+            self.left -= 1
+            raise ReadFailed(f"sensor {self.sensor!r}: checksum error")
+        values = {"temperature": 21.5}
+        if self.config["bug"] == "extra":
+            values["pressure"] = 1000.0
+        return values
+
+
+@pytest.fixture(autouse=True)
+def flaky_driver():
+    drivers.available()
+    drivers.register(Flaky)
+    yield
+    drivers._registry.pop(Flaky.name, None)
+
+
+def flaky(name: str, extra: str) -> str:
+    return f'[[sensors]]\nname = "{name}"\ndriver = "test-flaky"\ninterval = 5.0\n{extra}\n'
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -198,3 +241,21 @@ def test_pibridge_check_command_end_to_end(tmp_path):
     )
     assert done.returncode == 2
     assert "key 'name': must be a string" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_read_failures_are_retried_as_often_as_the_driver_allows(tmp_path, capsys):
+    path = write(tmp_path, flaky("twice", "failures = 2") + flaky("thrice", "failures = 3"))
+    code, out, _ = run(capsys, "--config", str(path))
+    assert code == 1
+    rows = {row[0]: row for row in table_rows(out)[1:]}
+    assert rows["twice"][-2:] == ["21.5 °C", "21.5 SI.Temperature.CELSIUS"]
+    assert rows["thrice"][2] == "FAILED: checksum error"
+
+
+def test_driver_bugs_are_reported_in_the_table(tmp_path, capsys):
+    path = write(tmp_path, flaky("buggy", 'bug = "raise"') + flaky("chatty", 'bug = "extra"'))
+    code, out, err = run(capsys, "--config", str(path))
+    assert code == 1 and "Traceback" not in out + err
+    rows = table_rows(out)[1:]
+    assert ["buggy", "test-flaky", "FAILED: ZeroDivisionError from the driver: division by zero"] in rows
+    assert ["pressure", "ERROR the driver reported a quantity it does not declare"] in rows
