@@ -377,8 +377,9 @@ class Outbox:
             with self._lock:
                 lost = len(self._pending)
                 self._pending = {}
+                if lost:
+                    self._dropped[UNWRITABLE_AT_CLOSE] += lost
             if lost:
-                self._dropped[UNWRITABLE_AT_CLOSE] += lost
                 log.error(
                     "outbox %s: %d readings could not be written before closing and are lost (%s)",
                     self.path, lost, self._last_error,
@@ -500,18 +501,20 @@ class Outbox:
         self._corrupt_seen = None
         self._close_connections()
         with self._lock:
-            lost = max(0, self._disk_depth - len(self._removed))
-            self._removed.clear()
-            self._undecodable.clear()
-            self._disk_depth = 0
-        if lost:
-            self._dropped[CORRUPT] += lost
-        # The fresh file starts with the totals so far, so that `dropped` never goes down.
-        self._dropped_unsaved = Counter(self._dropped)
+            lost = max(0, self._disk_depth - len(self._removed) - len(self._deleting))
         try:
             self._quarantine(problem, lost)
         except OSError as exc:
             self._write_failed(exc)
+            return
+        with self._lock:
+            self._removed.clear()
+            self._undecodable.clear()
+            self._disk_depth = 0
+            if lost:
+                self._dropped[CORRUPT] += lost
+            # The fresh file starts with the totals so far, so that `dropped` never goes down.
+            self._dropped_unsaved = Counter(self._dropped)
 
     def _quarantine(self, problem: str, readings: int | None = None) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
