@@ -165,6 +165,13 @@ class BoschDriver(I2CDriver):
     def quantities(self) -> list[Quantity]:
         return list(self.provides)
 
+    @classmethod
+    def identify(cls, bus, address: int) -> bool | None:
+        try:
+            return bus.read_byte_data(address, REG_CHIP_ID) in cls.chip_ids
+        except OSError:
+            return None
+
     def measurement_seconds(self) -> float:
         """Longest time one forced measurement takes (datasheet appendix B, t_measure,max)."""
         n = self.config["oversampling"]

@@ -164,6 +164,13 @@ class I2CDriver(Driver):
             except OSError:
                 pass
 
+    @classmethod
+    def identify(cls, bus: Any, address: int) -> bool | None:
+        """Whether the chip at *address* on the open *bus* is this driver's chip: True or False
+        when the chip can tell (an id register), None when it cannot.  ``pibridge scan`` asks;
+        only reads that change nothing on the chip are allowed here."""
+        return None
+
     def setup(self) -> None:
         """Check the chip and configure it; bus errors are turned into DeviceNotFound."""
 

@@ -2,8 +2,9 @@
 
 It probes like ``i2cdetect -y``: a quick write to most addresses, a one-byte
 read to 0x30-0x37 and 0x50-0x5F, where a quick write can upset EEPROMs.
-The chip names come from each I2C driver's declared ``addresses``, so a new
-driver file shows up here without changing this module.
+The chip names come from each I2C driver's declared ``addresses``, narrowed
+by its ``identify`` where the chip has an id register, so a new driver file
+shows up here without changing this module.
 """
 
 from __future__ import annotations
@@ -18,16 +19,31 @@ from pibridge.drivers import _i2c, available
 ANSWERS, ABSENT, BUSY = "answers", "absent", "busy"
 
 
-def known_chips() -> dict[int, list[tuple[str, str]]]:
-    """Address -> [(chip, driver name)] for every registered driver that declares addresses."""
-    chips: dict[int, list[tuple[str, str]]] = {}
-    for name, cls in available().items():
+def known_chips() -> dict[int, list[type]]:
+    """Address -> the registered driver classes whose chip can sit there."""
+    chips: dict[int, list[type]] = {}
+    for cls in available().values():
         for address in getattr(cls, "addresses", ()):
-            entry = (getattr(cls, "chip", "") or name, name)
-            chips.setdefault(address, [])
-            if entry not in chips[address]:
-                chips[address].append(entry)
+            chips.setdefault(address, []).append(cls)
     return chips
+
+
+def _label(cls: type) -> str:
+    return f'{getattr(cls, "chip", "") or cls.name} (driver = "{cls.name}")'
+
+
+def describe(bus, address: int, candidates: list[type]) -> str:
+    """One line on what is at *address*: the chip its id register names, or the chips it could be."""
+    if not candidates:
+        return "no pibridge driver knows this address"
+    verdicts = [(cls, cls.identify(bus, address) if hasattr(cls, "identify") else None) for cls in candidates]
+    confirmed = [cls for cls, verdict in verdicts if verdict is True]
+    if confirmed:
+        return "is: " + ", ".join(map(_label, confirmed)) + " (checked its id register)"
+    possible = [cls for cls, verdict in verdicts if verdict is None]
+    if possible:
+        return "could be: " + ", ".join(map(_label, possible))
+    return "a chip whose id matches none of: " + ", ".join(map(_label, candidates))
 
 
 def probe(bus, address: int) -> str:
@@ -81,27 +97,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         found = scan(bus)
+        print(f"I2C bus {args.bus}:")
+        print(table(found))
+        print()
+        if not found:
+            print(
+                "No chip answers.  Check the wiring (SDA to GPIO2 / pin 3, SCL to GPIO3 / pin 5, 3.3 V and GND), "
+                "that the board has power, and that I2C is enabled."
+            )
+            return 0
+        chips = known_chips()
+        for address, state in found.items():
+            if state == BUSY:
+                print(f"0x{address:02x}  in use by a kernel driver (a dtoverlay claims it)")
+            else:
+                print(f"0x{address:02x}  {describe(bus, address, chips.get(address, []))}")
     finally:
         bus.close()
-
-    print(f"I2C bus {args.bus}:")
-    print(table(found))
-    print()
-    if not found:
-        print(
-            "No chip answers.  Check the wiring (SDA to GPIO2 / pin 3, SCL to GPIO3 / pin 5, 3.3 V and GND), "
-            "that the board has power, and that I2C is enabled."
-        )
-        return 0
-    chips = known_chips()
-    for address, state in found.items():
-        if state == BUSY:
-            print(f"0x{address:02x}  in use by a kernel driver (a dtoverlay claims it)")
-            continue
-        candidates = chips.get(address)
-        if candidates:
-            names = ", ".join(f'{chip} (driver = "{name}")' for chip, name in candidates)
-            print(f"0x{address:02x}  could be: {names}")
-        else:
-            print(f"0x{address:02x}  no pibridge driver knows this address")
     return 0

@@ -56,7 +56,7 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     out = capsys.readouterr().out
     assert "70: -- -- -- -- -- -- 76 --" in out
     assert "40: -- -- -- -- 44 -- -- -- 48" in out
-    assert '0x76  could be: BME280 (driver = "bme280"), BMP280 (driver = "bmp280")' in out
+    assert '0x76  is: BME280 (driver = "bme280") (checked its id register)' in out
     # INA219 can be strapped to any of 0x40-0x4f, so it shares 0x44 with the Sensirion chips.
     assert '0x44  could be: INA219 (driver = "ina219"), SHT3x (driver = "sht3x"), SHT4x (driver = "sht4x")' in out
     assert '0x48  could be: ADS1115 (driver = "ads1115"), INA219 (driver = "ina219")' in out
@@ -64,6 +64,15 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     assert "0x50  no pibridge driver" in out
     assert eeprom.quick_writes == 0  # probed with a read, as i2cdetect does in 0x50-0x5f
     assert bus.closed
+
+
+def test_scan_tells_bme280_bmp280_and_others_apart_by_chip_id(bus, capsys):
+    bus.add(BoschChip(0x76, chip_id=0x58))
+    bus.add(BoschChip(0x77, chip_id=0x61))  # a BME680: same addresses, no pibridge driver
+    cli.main(["scan"])
+    out = capsys.readouterr().out
+    assert '0x76  is: BMP280 (driver = "bmp280") (checked its id register)' in out
+    assert '0x77  a chip whose id matches none of: BME280 (driver = "bme280"), BMP280' in out
 
 
 def test_scan_of_an_empty_bus_gives_wiring_advice(bus, capsys):
