@@ -311,6 +311,27 @@ def test_starting_on_a_read_only_file_system_keeps_order_when_it_comes_back(tiny
         assert timestamps(ob.peek(10)) == [NOW_MS + i for i in (1, 2, 3, 4, 5, 7)]
 
 
+def test_a_damaged_file_on_a_read_only_file_system_waits_until_it_can_be_moved(tiny_fs):
+    path = tiny_fs.path / "outbox.sqlite"
+    garbage = b"\x13 not a database" * 300
+    path.write_bytes(garbage)
+    tiny_fs.remount("ro")
+    with Outbox(path, auto_commit=False) as ob:
+        stats = ob.stats()
+        assert not stats.healthy
+        ob.append(make_readings(4))
+        ob.commit()
+        assert path.read_bytes() == garbage
+        assert timestamps(ob.peek(10)) == [NOW_MS + i for i in range(4)]
+        tiny_fs.remount("rw")
+        ob.commit()
+        stats = ob.stats()
+        assert stats.healthy
+        (moved,) = corrupt_copies(tiny_fs.path)
+        assert (tiny_fs.path / moved).read_bytes() == garbage
+    assert read_stats(path).depth == 4
+
+
 # -- read_stats ------------------------------------------------------------------------------------
 
 
