@@ -61,9 +61,6 @@ class W1Tree:
         self._update_listing()
         return folder
 
-    def set(self, device_id: str, text: str) -> None:
-        (self.root / device_id / "w1_slave").write_text(text)
-
     def remove(self, device_id: str) -> None:
         folder = self.root / device_id
         for child in folder.iterdir():

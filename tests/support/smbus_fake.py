@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import threading
 
 from smbus2.smbus2 import I2C_M_RD
 
@@ -112,8 +111,6 @@ class FakeSMBus:
         self.chips = {chip.address: chip for chip in chips or []}
         self.closed = False
         self._faults: list[int] = []
-        self._lock = threading.Lock()
-        self.transfers = 0
 
     def add(self, chip: Chip) -> Chip:
         self.chips[chip.address] = chip
@@ -126,7 +123,6 @@ class FakeSMBus:
     def _chip(self, address: int) -> Chip:
         if self.closed:
             raise ValueError("I/O operation on closed bus")
-        self.transfers += 1
         if self._faults:
             raise io_error(self._faults.pop(0))
         chip = self.chips.get(address)
@@ -145,9 +141,6 @@ class FakeSMBus:
     def read_byte(self, i2c_addr: int, force=None) -> int:
         return self._chip(i2c_addr).read(1)[0]
 
-    def write_byte(self, i2c_addr: int, value: int, force=None) -> None:
-        self._chip(i2c_addr).write(bytes([value]))
-
     def read_byte_data(self, i2c_addr: int, register: int, force=None) -> int:
         chip = self._chip(i2c_addr)
         chip.write(bytes([register]))
@@ -155,15 +148,6 @@ class FakeSMBus:
 
     def write_byte_data(self, i2c_addr: int, register: int, value: int, force=None) -> None:
         self._chip(i2c_addr).write(bytes([register, value]))
-
-    def read_word_data(self, i2c_addr: int, register: int, force=None) -> int:
-        chip = self._chip(i2c_addr)
-        chip.write(bytes([register]))
-        low, high = chip.read(2)
-        return high << 8 | low
-
-    def write_word_data(self, i2c_addr: int, register: int, value: int, force=None) -> None:
-        self._chip(i2c_addr).write(bytes([register, value & 0xFF, value >> 8]))
 
     def read_i2c_block_data(self, i2c_addr: int, register: int, length: int, force=None) -> list[int]:
         if length > 32:
@@ -192,7 +176,6 @@ class BusFactory:
 
     def __init__(self):
         self.buses: dict[int, FakeSMBus] = {}
-        self.opened: list[int] = []
 
     def bus(self, number: int = 1) -> FakeSMBus:
         return self.buses.setdefault(number, FakeSMBus(number))
@@ -200,7 +183,6 @@ class BusFactory:
     def __call__(self, number: int) -> FakeSMBus:
         if number not in self.buses:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", f"/dev/i2c-{number}")
-        self.opened.append(number)
         bus = self.buses[number]
         bus.closed = False
         return bus
