@@ -151,22 +151,20 @@ def _describe(read: _OneRead) -> SensorResult:
     ok = True
     for quantity in sensor.quantities:
         name = quantity.name
-        metric = sensor.metrics.get(name)
-        row = Row(quantity=name, metric=metric.name if metric else name)
-        if metric is not None and metric.drop:
-            row.metric = "(dropped)"
+        dropped = mapping.metrics[name].drop
+        row = Row(quantity=name, metric="(dropped)" if dropped else mapping.metric_name(name))
+        unit = "" if quantity.unit in ("bool", "text") else f" {quantity.unit}"
         if name not in values:
             row.error = "no value: the driver did not report this quantity"
-            ok = False
+            ok = ok and dropped
+        elif dropped:
+            row.value = _format(values[name]) + unit
+            row.agent = "not sent (drop = true)"
         else:
             try:
                 calibrated = mapping.calibrate(name, values[name])
-                unit = "" if quantity.unit in ("bool", "text") else f" {quantity.unit}"
                 row.value = _format(calibrated) + unit
-                if metric is not None and metric.drop:
-                    row.agent = "not sent (drop = true)"
-                else:
-                    row.agent = _agent_text(mapping.to_agent(name, calibrated), quantity.agent_unit)
+                row.agent = _agent_text(mapping.to_agent(name, calibrated), quantity.agent_unit)
             except BadValue as e:
                 row.error = f"refused {_short(values[name])}: {e.problem}"
                 ok = False

@@ -5,14 +5,14 @@ driver reports it knows the agent metric (its name and either a predefined
 unit or a custom value type with an annotation) and turns raw values into
 pushed values in this order:
 
-1. check the value is of the right kind (a finite number, a whole number,
+1. leave out dropped quantities;
+2. check the value is of the right kind (a finite number, a whole number,
    true/false or text) — anything else is refused with ValueError;
-2. calibrate in the canonical unit: ``value * scale + offset``;
-3. round to ``round`` digits (still in the canonical unit, as the user reads it);
-4. leave out dropped quantities, and — with a ``threshold`` — values that
-   moved less than the threshold since the last push, unless ``heartbeat``
-   seconds have passed;
-5. convert to the agent's unit (hPa -> Pa is x100).
+3. calibrate in the canonical unit: ``value * scale + offset``;
+4. round to ``round`` digits (still in the canonical unit, as the user reads it);
+5. with a ``threshold``, leave out values that moved less than the threshold
+   since the last push, unless ``heartbeat`` seconds have passed;
+6. convert to the agent's unit (hPa -> Pa is x100).
 
 It does no I/O and keeps only the last pushed value of each thresholded
 quantity, so it is cheap and easy to test.  Not thread-safe: one thread at
@@ -137,9 +137,9 @@ class SensorMapping:
         at = reading.timestamp_ms / 1000.0 if now is None else now
         calibrated: dict[str, Value] = {}
         for quantity, value in reading.values.items():
-            result = self.calibrate(quantity, value)
-            if not self.metrics[quantity].drop:
-                calibrated[quantity] = result
+            self._quantity(quantity)
+            if not self.metrics[quantity].drop:  # a dropped quantity's garbage must not cost the others
+                calibrated[quantity] = self.calibrate(quantity, value)
         due = {q: v for q, v in calibrated.items() if self._due(q, v, at)}
         out = {q: self.to_agent(q, v) for q, v in due.items()}
         for quantity, value in due.items():

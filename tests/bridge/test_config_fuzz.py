@@ -188,7 +188,7 @@ documents = st.builds(
 )
 
 
-@settings(FUZZ, max_examples=300)
+@FUZZ
 @given(documents)
 def test_any_document_gives_a_config_or_a_config_error(document):
     loads_or_config_error(toml_document(document))

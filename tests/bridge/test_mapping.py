@@ -117,6 +117,8 @@ def test_dropped_quantities_are_not_sent():
     m = mapping("[sensors.metric.humidity]\ndrop = true\n", metrics=["temperature", "humidity"])
     assert m.apply(reading(temperature=20.0, humidity=50.0)).values == {"temperature": 20.0}
     assert m.apply(reading(humidity=50.0)) is None
+    # Garbage in a quantity nobody wants does not cost the others their reading.
+    assert m.apply(reading(temperature=20.0, humidity=math.nan)).values == {"temperature": 20.0}
 
 
 def test_counters_stay_whole_and_exact():
