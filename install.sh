@@ -444,6 +444,19 @@ for path in [*venv.joinpath("bin").iterdir(), venv / "pyvenv.cfg"]:
 PY
 }
 
+# pip_install COMMAND...: a change like any other, with a hint where pip fails.
+pip_install() {
+    CHANGES=$((CHANGES + 1))
+    if ((DRY_RUN)); then
+        note "would run: $(quoted "$@")"
+        return 0
+    fi
+    note "+ $(quoted "$@")"
+    "$@" || die "pip could not install pibridge from $SOURCE (its message is above).$(
+        ((OFFLINE)) && printf ' Offline, every dependency must be installed already (Debian packages) or sit as a wheel next to the pibridge wheel; --no-deps skips them.'
+    )"
+}
+
 install_package() {
     step "Virtual environment $VENV"
     local venv
@@ -467,7 +480,6 @@ install_package() {
         return 0
     fi
     local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input --no-cache-dir --quiet)
-    ((UPGRADE)) && pip+=(--upgrade)
     ((NO_DEPS)) && pip+=(--no-deps)
     if ((OFFLINE)); then
         pip+=(--no-index)
@@ -476,14 +488,13 @@ install_package() {
         # Build with the setuptools already here rather than fetching one.
         [[ $SOURCE_KIND == checkout ]] && pip+=(--no-build-isolation)
     fi
-    if ((DRY_RUN)); then
-        change "${pip[@]}" "$SOURCE"
+    if ((UPGRADE)); then
+        pip_install "${pip[@]}" --upgrade "$SOURCE"
+        # pip rebuilds a checkout every time, but takes a wheel of the version
+        # already installed as "satisfied": replace the package itself explicitly.
+        [[ $SOURCE_KIND == wheel ]] && pip_install "${pip[@]}" --force-reinstall --no-deps "$SOURCE"
     else
-        CHANGES=$((CHANGES + 1))
-        note "+ $(quoted "${pip[@]}" "$SOURCE")"
-        "${pip[@]}" "$SOURCE" || die "pip could not install pibridge from $SOURCE (its message is above).$(
-            ((OFFLINE)) && printf ' Offline, every dependency must be installed already (Debian packages) or sit as a wheel next to the pibridge wheel; --no-deps skips them.'
-        )"
+        pip_install "${pip[@]}" "$SOURCE"
     fi
     [[ -n $ROOT ]] && change rewrite_staged_paths "$venv"
     RESTART_NEEDED=1

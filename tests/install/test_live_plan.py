@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, WRITES, Machine
+from install_harness import REPO, WRITES, Machine
 
 LIVE_PATHS = [
     Path(p)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INSTALL_SH, Machine, offline_args
+from install_harness import INSTALL_SH, Machine, offline_args
 
 
 @pytest.mark.parametrize("args", [(), ("--dry-run",), ("--uninstall",), ("--purge",)])

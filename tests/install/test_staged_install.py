@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INSTALL_SH, REPO, WRITES, Machine, offline_args, snapshot
+from install_harness import INSTALL_SH, REPO, WRITES, Machine, offline_args, snapshot
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -260,7 +260,7 @@ class TestDryRun:
 
 
 class TestSources:
-    def test_installs_offline_from_a_wheel(self, tmp_path):
+    def test_installs_offline_from_a_wheel(self, copy_of_installed, tmp_path):
         wheels = tmp_path / "wheels"
         subprocess.run(
             ["/usr/bin/python3", "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -268,11 +268,16 @@ class TestSources:
             check=True, capture_output=True, timeout=120, cwd=tmp_path,
         )  # fmt: skip
         (wheel,) = wheels.glob("pibridge-*.whl")
-        machine = Machine(tmp_path / "machine").with_target_accounts()
-        result = machine.run(*offline_args(wheel))
+        site = copy_of_installed.root / "opt/pibridge/lib"
+        direct_url = next(site.glob("python3*/site-packages/pibridge-*.dist-info/direct_url.json"))
+        assert "file://" + str(REPO) in direct_url.read_text()
+        result = copy_of_installed.run(*offline_args(wheel), "--upgrade")
         assert result.returncode == 0, result.output
         assert f"--find-links {wheels}" in result.stdout
-        python = machine.root / "opt/pibridge/bin/python"
+        # pip recorded where the package came from: now the wheel, not the checkout.
+        direct_url = next(site.glob("python3*/site-packages/pibridge-*.dist-info/direct_url.json"))
+        assert wheel.name in direct_url.read_text()
+        python = copy_of_installed.root / "opt/pibridge/bin/python"
         out = subprocess.run([str(python), "-m", "pibridge.cli", "--help"], capture_output=True, text=True, check=True)
         assert "pibridge COMMAND" in out.stdout
 

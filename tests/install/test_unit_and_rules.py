@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INSTALL_SH, REPO
+from install_harness import INSTALL_SH, REPO
 
 UNIT = REPO / "systemd/pibridge.service"
 DROPIN = REPO / "systemd/10-backoff.conf"
