@@ -284,3 +284,19 @@ def spawn_bare_daemon(sim: object, identity: object, sensors: int, metrics: int,
     cmd = [sys.executable, str(script), "127.0.0.1", str(sim.api_port), str(sim.ca_file), str(identity.cert_file),
            str(identity.key_file), identity.client_id, str(sensors), str(metrics), str(interval)]
     return spawn(cmd, log)
+
+
+def stored_count(sim: object, client_id: str) -> int:
+    """How many values the simulator stored for a client (a COUNT on its state file, not a list of rows)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{sim.store.path}?mode=ro", uri=True, timeout=30)) as db:
+        return db.execute("SELECT count(*) FROM pushed_values WHERE client_id = ?", (client_id,)).fetchone()[0]
+
+
+def wait_stored(sim: object, client_id: str, count: int, timeout: float) -> int:
+    """Wait until the simulator stored ``count`` values for the client; how many it has (may be fewer)."""
+    deadline = time.monotonic() + timeout
+    while (n := stored_count(sim, client_id)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return n

@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Figure, base_parser, report, simulator  # noqa: E402
+from _common import Figure, base_parser, report, simulator, stored_count, wait_stored  # noqa: E402
 
 CONTENDERS_SCRIPT = Path(__file__).resolve().parent / "_contenders.py"
 LABELS = {"delivery": "pibridge", "client": "client only", "bare": "bare paho"}
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         job = identity_job(identity, sim) | plan | {"rounds": rounds, "timeout": 600}
         print(f"push path: {args.sensors} sensors x {args.metrics} metrics, {rounds} rounds = {per_run:,} values per run")
         results: dict[str, list[dict]] = {n: [] for n in names}
-        stored = len(sim.store.values(identity.client_id))
+        stored = stored_count(sim, identity.client_id)
         for run in range(repeat):
             order = names if run % 2 == 0 else names[::-1]
             for name in order:
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                 outbox.mkdir()
                 r = contend(name, job | {"outbox": str(outbox / "outbox.db"), "first_round": run * rounds}, tmp)
                 stored += per_run
-                sim.store.wait_for_values(identity.client_id, stored, timeout=600)
+                if wait_stored(sim, identity.client_id, stored, timeout=600) < stored:
+                    raise RuntimeError(f"the simulator did not store all {per_run:,} values of the {name} run")
                 print(f"  run {run + 1} {LABELS[name]:12s} {per_run / r['seconds']:10,.0f} values/s"
                       f"  {r['cpu'] / per_run * 1e6:7.2f} µs CPU/value"
                       f"  ({r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU"
