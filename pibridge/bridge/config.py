@@ -640,7 +640,7 @@ class _Parser:
     # --- sensors -------------------------------------------------------------------------
 
     def _sensors(self, value: Any) -> list[SensorConfig]:
-        example = 'a section like\n    [[sensors]]\n    name = "greenhouse"\n    driver = "mock"\n    interval = 5.0'
+        example = 'a [[sensors]] table with name = "greenhouse", driver = "mock" and interval = 5.0'
         if value is _MISSING or value == []:
             self.errors.append(
                 ConfigError("no sensors are configured", file=self.file, key="sensors", fix=f"add {example}")
@@ -657,9 +657,10 @@ class _Parser:
             )
             return []
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            what = "an array of other values" if isinstance(value, list) else _type_name(value)
             self.errors.append(
                 ConfigError(
-                    f"must be a list of tables, not {_type_name(value)} of other values",
+                    f"must be a list of tables, not {what}",
                     file=self.file,
                     key="sensors",
                     fix=f"describe each sensor in {example}",

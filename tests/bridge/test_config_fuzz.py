@@ -28,6 +28,7 @@ def loads_or_config_error(text: str) -> None:
         config = parse_config(text, PATH)
     except ConfigError as e:
         assert e.errors and all(err.message for err in e.errors)
+        assert all("\n" not in err.describe() for err in e.errors)  # one line per problem
         assert all(err.file == PATH for err in e.errors)
         assert str(e) and "Traceback" not in str(e)
     else:
