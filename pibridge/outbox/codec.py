@@ -140,7 +140,8 @@ class Codec:
         values = list(reading.values.values())
         fast_key = (reading.sensor, tuple(reading.values), tuple(map(type, values)))
         layout = self._by_types.get(fast_key)
-        if layout is not None and type(reading.timestamp_ms) is int:
+        ts = reading.timestamp_ms
+        if layout is not None and type(ts) is int and _INT64_MIN <= ts <= _INT64_MAX:
             try:
                 return Encoded(reading, layout, layout.pack(values))
             except struct.error:
@@ -160,10 +161,15 @@ class Codec:
                         f"{type(value).__name__} value ({value!r}); a reading's values must be "
                         "float, int, bool or str"
                     )
-        if not isinstance(reading.timestamp_ms, int) or isinstance(reading.timestamp_ms, bool):
+        ts = reading.timestamp_ms
+        if not isinstance(ts, int) or isinstance(ts, bool) or not _INT64_MIN <= ts <= _INT64_MAX:
             raise TypeError(
                 f"reading of sensor {reading.sensor!r}: timestamp_ms must be an int "
-                f"(milliseconds since the epoch), not {reading.timestamp_ms!r}"
+                f"(milliseconds since the epoch), not {ts!r}"
+            )
+        if not isinstance(reading.sensor, str) or not all(isinstance(name, str) for name in reading.values):
+            raise TypeError(
+                f"reading of sensor {reading.sensor!r}: the sensor name and the quantity names must be str"
             )
         key = (reading.sensor, tuple(reading.values), kinds)
         layout = self._by_key.get(key)

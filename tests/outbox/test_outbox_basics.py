@@ -96,6 +96,26 @@ def test_a_value_of_another_type_is_refused_and_nothing_is_queued(path):
         assert ob.stats().depth == 0
 
 
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (Reading("probe", 1.5e12, {"t": 1.0}), "timestamp_ms must be an int"),
+        (Reading("probe", 2**63, {"t": 1.0}), "timestamp_ms must be an int"),
+        (Reading("probe", True, {"t": 1.0}), "timestamp_ms must be an int"),
+        (Reading(7, NOW_MS, {"t": 1.0}), "sensor name and the quantity names must be str"),
+        (Reading("probe", NOW_MS, {1: 1.0}), "sensor name and the quantity names must be str"),
+    ],
+)
+def test_a_malformed_reading_is_refused_at_append_not_at_commit(path, bad, message):
+    with open_outbox(path) as ob:
+        ob.append([Reading("probe", NOW_MS, {"t": 1.0})])  # makes the layout known, for the fast path
+        with pytest.raises(TypeError, match=message):
+            ob.append([bad])
+        ob.commit()
+        assert ob.stats().healthy
+        assert ob.stats().depth == 1
+
+
 def test_order_is_kept_across_many_appends_and_restarts(path):
     appended: list[int] = []
     for restart in range(5):
