@@ -100,6 +100,51 @@ class Mqtt:
     def expect_json(self, topic: str, timeout: float = 5.0, count: int = 1):
         return json.loads(self.expect(topic, timeout, count))
 
+    def count(self, topic: str) -> int:
+        with self._cond:
+            return len(self.messages.get(topic, []))
+
+    def request(self, topic: str, payload, answer: str | None, error: str | None,
+                timeout: float = 5.0) -> tuple[str, object]:
+        """Publish and wait for the next message on the answer or the error topic.
+
+        Returns ("answer", decoded JSON or raw bytes) or ("error", decoded JSON).
+        The client must already be subscribed to both (e.g. to ``/v1.0/<id>/#``).
+        """
+        watched = {t: self.count(t) for t in (answer, error) if t}
+        self.publish(topic, payload)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for t, before in watched.items():
+                    if len(self.messages.get(t, [])) > before:
+                        raw = self.messages[t][before]
+                        kind = "answer" if t == answer else "error"
+                        try:
+                            return kind, json.loads(raw)
+                        except ValueError:
+                            return kind, raw
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no answer on {answer} or {error} within {timeout} s")
+                self._cond.wait(left)
+
+    def quiet(self, topic: str, seconds: float) -> bool:
+        """True if nothing new arrives on *topic* (a prefix ending in '#' matches sub-topics) for *seconds*."""
+        def seen() -> int:
+            if topic.endswith("#"):
+                return sum(len(v) for k, v in self.messages.items() if k.startswith(topic[:-1]))
+            return len(self.messages.get(topic, []))
+
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            before = seen()
+            while (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+                if seen() != before:
+                    return False
+            return True
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
