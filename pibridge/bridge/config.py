@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pibridge.drivers import Driver, OptionError, driver_class
+from pibridge.drivers import Driver, OptionError, available, driver_class
 from pibridge.readings import Quantity
 from pibridge.units import ValueType
 
@@ -763,12 +763,7 @@ class _Parser:
             t.error("driver", f"the drivers could not be loaded: {type(e).__name__}: {e}",
                     "reinstall pibridge or remove the broken driver package")
             return None
-        try:
-            from pibridge.drivers import available
-
-            known = list(available())
-        except Exception:
-            known = []
+        known = list(available())  # discovery has run: driver_class() above got this far
         t.error(
             "driver",
             f"there is no driver called {_show(driver_name)}",
