@@ -38,6 +38,14 @@ _FIXED_KINDS = {"d": "d", "q": "q", "?": "?"}
 _LENGTH = struct.Struct("<I")
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class UndecodablePayload(ValueError):
     """A stored payload does not match its schema (the file was damaged or edited)."""
 
@@ -144,7 +152,7 @@ class Codec:
         if layout is not None and type(ts) is int and _INT64_MIN <= ts <= _INT64_MAX:
             try:
                 return Encoded(reading, layout, layout.pack(values))
-            except struct.error:
+            except (struct.error, UnicodeEncodeError):
                 pass
         encoded = self._encode_checked(reading, values)
         if "n" not in encoded.layout.kinds:
@@ -167,15 +175,22 @@ class Codec:
                 f"reading of sensor {reading.sensor!r}: timestamp_ms must be an int "
                 f"(milliseconds since the epoch), not {ts!r}"
             )
-        if not isinstance(reading.sensor, str) or not all(isinstance(name, str) for name in reading.values):
+        names = [reading.sensor, *reading.values]
+        if not all(isinstance(name, str) and _is_utf8(name) for name in names):
             raise TypeError(
-                f"reading of sensor {reading.sensor!r}: the sensor name and the quantity names must be str"
+                f"reading of sensor {reading.sensor!r}: the sensor name and the quantity names must be str "
+                "(and valid Unicode)"
             )
         key = (reading.sensor, tuple(reading.values), kinds)
         layout = self._by_key.get(key)
         if layout is None:
             layout = self._intern(key)
-        return Encoded(reading, layout, layout.pack(values))
+        try:
+            return Encoded(reading, layout, layout.pack(values))
+        except UnicodeEncodeError:
+            raise TypeError(
+                f"reading of sensor {reading.sensor!r}: a text value is not valid Unicode (lone surrogate)"
+            ) from None
 
     def decode(self, schema: int, timestamp_ms: int, payload: bytes) -> Reading:
         layout = self._by_id.get(schema)

@@ -104,6 +104,8 @@ def test_a_value_of_another_type_is_refused_and_nothing_is_queued(path):
         (Reading("probe", True, {"t": 1.0}), "timestamp_ms must be an int"),
         (Reading(7, NOW_MS, {"t": 1.0}), "sensor name and the quantity names must be str"),
         (Reading("probe", NOW_MS, {1: 1.0}), "sensor name and the quantity names must be str"),
+        (Reading("probe\ud800", NOW_MS, {"t": 1.0}), "valid Unicode"),
+        (Reading("probe", NOW_MS, {"t": "\udcff"}), "not valid Unicode"),
     ],
 )
 def test_a_malformed_reading_is_refused_at_append_not_at_commit(path, bad, message):
