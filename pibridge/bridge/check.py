@@ -18,9 +18,11 @@ such instead of hanging the command.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_path, load_config
@@ -139,11 +141,9 @@ def _describe(read: _OneRead) -> SensorResult:
     sensor = read.sensor
     result = SensorResult(sensor)
     if read.error is not None:
-        # Driver messages start with the sensor, which the table already shows.
-        message = read.error
-        for prefix in (f"sensor {sensor.name!r} ({sensor.driver}): ", f"sensor {sensor.name!r}: "):
-            if message.startswith(prefix):
-                message = message[len(prefix):]
+        # Driver messages start with the sensor, which the table already shows:
+        # "sensor 'x' (BME280 at 0x76 on I2C bus 1): ..." -> "BME280 at 0x76 on I2C bus 1: ..."
+        message = re.sub(rf"^sensor {re.escape(repr(sensor.name))}(?: \((.*?)\))?: ", _where, read.error, count=1)
         result.rows.append(Row(error=message))
         return result
     mapping = SensorMapping(sensor, list(sensor.quantities))
@@ -175,6 +175,10 @@ def _describe(read: _OneRead) -> SensorResult:
             ok = False
     result.ok = ok
     return result
+
+
+def _where(match: re.Match) -> str:
+    return f"{match.group(1)}: " if match.group(1) else ""
 
 
 def _format(value: Value) -> str:
@@ -251,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.timeout > 0:
         parser.error("--timeout must be a positive number of seconds")
+    # gpiozero warns once per pin library it tries; the table already says what is missing.
+    warnings.filterwarnings("ignore", message="Falling back from")
     if hasattr(sys.stdout, "reconfigure"):
         # Units such as °C and µg/m³ must not crash a console that cannot show them.
         sys.stdout.reconfigure(errors="replace")

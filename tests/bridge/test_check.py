@@ -147,7 +147,7 @@ def test_a_failing_sensor_makes_exit_status_1_and_shows_the_driver_message(tmp_p
     code, out, _ = run(capsys, "--config", str(path))
     assert code == 1
     rows = {row[0]: row for row in table_rows(out)[1:] if row[0] in ("shed", "cellar")}
-    assert rows["shed"][2].startswith("FAILED: injected read failure")
+    assert rows["shed"][2].startswith("FAILED: mock: injected read failure")
     assert "absent = true" in rows["cellar"][2]
     assert "1 of 3 sensors read OK; failed: shed, cellar." in out
 
