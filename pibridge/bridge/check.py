@@ -71,11 +71,11 @@ class _OneRead:
     def _run(self) -> None:
         try:
             self.driver = self.sensor.create_driver()
-            self.driver.open()
             try:
+                self.driver.open()
                 self.values = self._read(self.driver)
             finally:
-                self.driver.close()
+                _close_quietly(self.driver)  # drivers allow close() after a failed open()
         except DriverError as e:
             self.error = str(e) or type(e).__name__
         except Exception as e:  # a driver bug is reported in the table, not as a traceback
@@ -112,7 +112,7 @@ def _close_quietly(driver: Driver) -> None:
     try:
         driver.close()
     except Exception:
-        pass  # the read already failed; a second error from close adds nothing
+        pass  # check reads once and exits; an error while letting go of the device changes nothing
 
 
 def read_sensors(sensors: list[SensorConfig], timeout: float = DEFAULT_TIMEOUT) -> list[SensorResult]:
