@@ -82,11 +82,13 @@ def bench_outbox(path: Path, readings: list[Reading], batch: int) -> dict[str, f
 
     ob = Outbox(path, max_bytes=2**40, max_age=None, auto_commit=False, memory_limit=batch * 2)
     t0 = time.perf_counter()
-    drained = since_commit = 0
+    drained = since_commit = last_sent = 0
     while True:
-        entries = ob.peek(1000)
+        # As replay does: page on past what was sent; PUBACKs remove.
+        entries = ob.peek(1000, after_id=last_sent)
         if not entries:
             break
+        last_sent = entries[-1].id
         ob.remove(e.id for e in entries)
         drained += len(entries)
         since_commit += len(entries)
