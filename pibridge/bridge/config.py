@@ -52,6 +52,9 @@ NAME_MAX = 64
 CLIENT_NAME_MAX = 64
 CLIENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9.*\-,@'_]+")
 
+#: A config file larger than this is surely the wrong file (and is not read into memory whole).
+CONFIG_MAX_BYTES = 1024 * 1024
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 SENSOR_KEYS = ("name", "driver", "interval", "enabled", "offline_after", "metric")
@@ -209,7 +212,8 @@ def load_config(path: str | Path) -> Config:
     """Read and validate the config file at *path*; raise :class:`ConfigError` if anything is wrong."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(CONFIG_MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             "the config file does not exist",
@@ -232,6 +236,12 @@ def load_config(path: str | Path) -> Config:
         ) from None
     except OSError as e:
         raise ConfigError(f"cannot read the config file: {e.strerror or e}", file=path, fix="check the path") from None
+    if len(data) > CONFIG_MAX_BYTES:
+        raise ConfigError(
+            f"is larger than {CONFIG_MAX_BYTES // 1024} KiB, which no config file needs",
+            file=path,
+            fix="check that --config or $PIBRIDGE_CONFIG names the config file and not another file",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

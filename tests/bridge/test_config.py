@@ -257,6 +257,16 @@ def test_file_that_is_not_utf8(tmp_path):
     assert info.value.file == path and "UTF-8" in info.value.fix
 
 
+def test_a_huge_file_is_not_a_config(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(mock() + "# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(ConfigError, match="larger than 1024 KiB") as info:
+        load_config(path)
+    assert info.value.file == path and "--config" in info.value.fix
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(Path("/dev/zero"))
+
+
 def test_toml_syntax_error_names_file_and_line():
     [error] = errors_of('[agent]\nhost = localhost\n')
     assert error.file == CONFIG
