@@ -281,3 +281,25 @@ def test_any_driver_output_maps_to_clean_values_or_a_bad_value(raw, scale, offse
             assert type(value) is int
         else:
             assert type(value) is float and math.isfinite(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.1, 100), st.floats(-50, 50)), min_size=1, max_size=40),
+    st.floats(0.01, 10),
+    st.one_of(st.none(), st.floats(5, 500)),
+)
+def test_threshold_and_heartbeat_invariants(steps, threshold, heartbeat):
+    """A value is pushed exactly when it moved by the threshold since the last push, or the heartbeat is due."""
+    options = f"threshold = {threshold!r}\n" + (f"heartbeat = {heartbeat!r}\n" if heartbeat is not None else "")
+    m = mapping("[sensors.metric.temperature]\n" + options, metrics=["temperature"], interval=0.1)
+    now, last = 0.0, None
+    for gap, value in steps:
+        now += gap
+        out = m.apply(reading(temperature=value), now=now)
+        moved = last is None or abs(value - last[0]) >= threshold * (1 - 1e-9)
+        due = last is not None and heartbeat is not None and now - last[1] >= heartbeat
+        assert (out is not None) == (moved or due)
+        if out is not None:
+            assert out.values == {"temperature": value}
+            last = (value, now)
