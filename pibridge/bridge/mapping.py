@@ -122,7 +122,7 @@ class SensorMapping:
         converted = value * agent.factor
         if not math.isfinite(converted):
             raise BadValue(self.sensor.name, quantity, value, f"too large to convert to {agent.unit.value}")
-        # x100 or x0.001 in binary floats leaves noise (1013.3 * 100 = 101329.99999999999);
+        # x0.001 or x0.01 in binary floats leaves noise (3300 mV x 0.001 = 3.3000000000000003 V);
         # 15 significant digits is all a double holds reliably anyway.
         return float(f"{converted:.15g}")
 
