@@ -52,13 +52,20 @@ class Mqtt:
         self.client.tls_set(str(ca_file), str(cert) if cert else None, str(key) if key else None)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
-        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.client.on_disconnect = self._on_disconnect
+        self._settled = threading.Event()
         self.host, self.port = host, port
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         self.connect_result = reason_code
         if not reason_code.is_failure:
             self.connected.set()
+        self._settled.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected.clear()
+        self.connect_result = self.connect_result or reason_code
+        self._settled.set()
 
     def _on_message(self, client, userdata, message):
         with self._cond:
@@ -68,7 +75,8 @@ class Mqtt:
     def connect(self, timeout: float = 5.0) -> "Mqtt":
         self.client.connect(self.host, self.port, keepalive=30)
         self.client.loop_start()
-        if not self.connected.wait(timeout):
+        self._settled.wait(timeout)
+        if not self.connected.is_set():
             self.close()
             raise ConnectionError(f"no CONNACK from {self.host}:{self.port} within {timeout} s ({self.connect_result})")
         return self
