@@ -567,6 +567,10 @@ install_config() {
 install_udev_rules() {
     step "udev rules $UDEV_RULES"
     if ensure_file "$SCRIPT_DIR/udev/60-pibridge.rules" "$UDEV_RULES" 0644; then
+        if [[ -z $ROOT ]] && ! systemd_running; then
+            note "udev is not running here (a chroot?): the rules apply at the next boot"
+            return 0
+        fi
         on_target udevadm control --reload-rules
         on_target udevadm trigger --subsystem-match=gpio --subsystem-match=i2c-dev --subsystem-match=spidev \
             --subsystem-match=bcm2835-gpiomem --subsystem-match=rpi-gpiomem
@@ -668,6 +672,8 @@ run_check() {
     local check=(runuser -u "$SERVICE_USER" -- "$VENV/bin/pibridge" check --config "$CONF")
     if [[ -n $ROOT ]]; then
         note "left for the target system (--root): $(quoted "${check[@]}")"
+    elif ! systemd_running; then
+        note "not on the running Pi (a chroot?): run the check there: $(quoted "${check[@]}")"
     elif ((DRY_RUN)); then
         note "would run: $(quoted "${check[@]}")"
     else
@@ -723,7 +729,7 @@ uninstall() {
     step "udev rules $UDEV_RULES"
     if [[ -e $(at "$UDEV_RULES") ]]; then
         change rm -f -- "$(at "$UDEV_RULES")"
-        on_target udevadm control --reload-rules
+        if [[ -n $ROOT ]] || systemd_running; then on_target udevadm control --reload-rules; fi
     fi
 
     step "Command $LINK and virtual environment $VENV"

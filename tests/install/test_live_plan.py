@@ -131,12 +131,15 @@ def test_one_wire_on_request_needs_a_reboot(tmp_path):
 
 
 def test_in_a_chroot_the_service_starts_at_boot(tmp_path):
-    """An image build (chroot, no running systemd) still enables the unit but starts nothing."""
+    """An image build (chroot, no running systemd) still installs and enables everything, but starts nothing."""
     result, planned = plan(tmp_path, system_state="offline")
     assert "systemctl enable pibridge.service" in planned
     assert "systemctl start pibridge.service" not in planned
     assert "systemctl daemon-reload" not in planned
+    assert not any(p.startswith(("udevadm", "runuser")) for p in planned)
     assert "the service starts at the next boot" in result.stdout
+    assert "the rules apply at the next boot" in result.stdout
+    assert "not on the running Pi (a chroot?): run the check there" in result.stdout
 
 
 def test_upgrade_of_a_running_service_restarts_it(tmp_path):
