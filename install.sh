@@ -114,19 +114,21 @@ NO_DEPS=0
 WITH_1WIRE=0
 
 while [[ $# -gt 0 ]]; do
+    # --option=value is --option value.
+    if [[ $1 == --root=* || $1 == --from=* ]]; then
+        set -- "${1%%=*}" "${1#*=}" "${@:2}"
+    fi
     case $1 in
         --root)
             [[ $# -ge 2 && -n $2 ]] || usage_error "--root needs a directory"
             ROOT=$2
             shift
             ;;
-        --root=*) ROOT=${1#--root=} ;;
         --from)
             [[ $# -ge 2 && -n $2 ]] || usage_error "--from needs a checkout directory, a wheel or 'pibridge' (the package index)"
             FROM=$2
             shift
             ;;
-        --from=*) FROM=${1#--from=} ;;
         --dry-run) DRY_RUN=1 ;;
         --upgrade) UPGRADE=1 ;;
         --uninstall) ACTION=uninstall ;;

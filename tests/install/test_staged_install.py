@@ -346,6 +346,20 @@ class TestOptions:
         assert result.returncode == 2
         assert "unknown option '--frobnicate'" in result.stderr
 
+    @pytest.mark.parametrize("option", ["--root", "--root=", "--from", "--from="])
+    def test_options_that_need_a_value(self, tmp_path, option):
+        result = Machine(tmp_path).run(option, staged=False)
+        assert result.returncode == 2
+        assert f"{option.rstrip('=')} needs a" in result.stderr
+        assert result.calls == []
+
+    def test_option_equals_value(self, copy_of_installed):
+        result = copy_of_installed.run(
+            f"--root={copy_of_installed.root}", f"--from={REPO}", "--offline", "--no-deps", staged=False
+        )
+        assert result.returncode == 0, result.output
+        assert "Nothing to change" in result.stdout
+
     def test_upgrade_and_uninstall_exclude_each_other(self, tmp_path):
         result = Machine(tmp_path).run("--upgrade", "--uninstall")
         assert result.returncode == 2
