@@ -2,7 +2,7 @@
 
 How the bridge uses it::
 
-    outbox = Outbox(storage_dir / "outbox.sqlite")
+    outbox = Outbox(storage_dir / "outbox.db")
     outbox.append(readings_not_acknowledged_in_time)   # cheap, memory only
     ...                                                 # durable within commit_interval
     for entry in outbox.peek(100):                      # oldest first
