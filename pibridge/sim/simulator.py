@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from .agent import AgentLogic
-from .broker import AGENT_USER, Broker
+from .broker import AGENT_USER, Broker, MosquittoMissing
 from .faults import Faults
 from .pki import Authority
 from .store import Store
@@ -89,7 +89,7 @@ class Simulator:
                 store.close()
                 if self.broker is not None:
                     self.broker.stop()
-                if isinstance(exc, RuntimeError) and not isinstance(exc, SimulatorError):
+                if isinstance(exc, MosquittoMissing):
                     raise
                 raise SimulatorError(f"cannot start the simulator in {self.state_dir}: {exc}") from exc
             self.store = store
