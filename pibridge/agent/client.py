@@ -284,7 +284,10 @@ def push_body(values: Mapping[str, Value], timestamp_ms: int | None) -> bytes:
     body: dict = {"metrics": [{"metricId": k, "value": v} for k, v in values.items()]}
     if timestamp_ms is not None:
         body["timestamp"] = timestamp_ms
-    return _ENCODE(body).encode()
+    try:
+        return _ENCODE(body).encode()
+    except TypeError as exc:
+        raise ValueError(f"values must be numbers, bools or strings: {exc}") from None
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -642,7 +645,8 @@ class AgentClient:
                     "closed", f"the agent at {self.host}:{self.port} closed the connection before accepting it"
                 )
             elif self._session_up and not self._stopping.is_set():
-                log.warning("lost the connection to the agent at %s:%d (%s)", self.host, self.port, reason_code)
+                log.warning("lost the connection to the agent at %s:%d (%s)", self.host, self.port,
+                            self._attempt_error or "the broker closed it")
             with self._sub_lock:
                 self._subscribed.clear()
             self._fail_waiters(AgentConnectionLost(f"the connection to the agent at {self.host}:{self.port} was lost"))

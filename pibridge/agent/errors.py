@@ -117,4 +117,9 @@ class ProtocolError(PibridgeAgentError):
 
 
 class ProvisioningError(PibridgeAgentError):
-    """Getting a client certificate failed (bad name, agent refused the CSR, unwritable directory)."""
+    """Getting or using a client certificate failed before the agent could say why.
+
+    A bad client name, an unreachable or untrusted agent, a missing CA file,
+    an unwritable identity directory.  When the agent itself refuses a CSR
+    it says why on the error topic, and that is an :class:`AgentError`.
+    """
