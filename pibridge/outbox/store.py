@@ -762,12 +762,10 @@ class Outbox:
     def _shed_memory(self) -> None:
         """Keep at most memory_limit readings in memory, dropping the oldest of them."""
         with self._lock:
-            over = len(self._pending) + len(self._writing) - self.memory_limit
-            for _ in range(max(0, over)):
-                if not self._pending:
-                    break
+            shed = 0
+            while self._pending and len(self._pending) + len(self._writing) > self.memory_limit:
                 del self._pending[next(iter(self._pending))]
-            shed = max(0, over)
+                shed += 1
             if shed:
                 self._dropped[MEMORY_LIMIT] += shed
                 self._dropped_unsaved[MEMORY_LIMIT] += shed
@@ -920,6 +918,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _fix_for(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, OutboxInUse):
+        return "stop the other pibridge process using this storage dir"
     code = _code(exc) if isinstance(exc, sqlite3.Error) else 0
     err = exc.errno if isinstance(exc, OSError) else None
     if code == sqlite3.SQLITE_FULL or err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
