@@ -387,3 +387,22 @@ def test_broker_restart_mid_session(make_client, identity, broker, agent, caplog
     assert changes[:3] == [True, False, True]
     agent.client.publish(f"{PREFIX}/sensor/porch/livedata", json.dumps({"metrics": []}))
     wait_until(lambda: live == ["porch"], 5, "live data after the restart")
+
+
+def test_pushes_unacknowledged_when_the_broker_dies_are_sent_again_and_acknowledged(make_client, identity, broker):
+    import signal
+
+    client = make_client(identity)
+    client.start()
+    assert client.wait_connected(5)
+    acked = []
+    broker.process.send_signal(signal.SIGSTOP)  # the broker hangs: nothing is acknowledged
+    try:
+        for i in range(5):
+            client.publish_values("s1", {"m": float(i)}, 1_700_000_000_000 + i, on_ack=lambda i=i: acked.append(i))
+    finally:
+        broker.process.kill()
+        broker.process.wait(5)
+    assert acked == []
+    broker.start()
+    wait_until(lambda: sorted(acked) == list(range(5)), 10, "the PUBACKs after the reconnect")
