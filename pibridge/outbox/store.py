@@ -762,11 +762,10 @@ class Outbox:
     def _shed_memory(self) -> None:
         """Keep at most memory_limit readings in memory, dropping the oldest of them."""
         with self._lock:
-            shed = 0
-            while self._pending and len(self._pending) + len(self._writing) > self.memory_limit:
-                del self._pending[next(iter(self._pending))]
-                shed += 1
+            over = len(self._pending) + len(self._writing) - self.memory_limit
+            shed = min(max(0, over), len(self._pending))
             if shed:
+                self._pending = dict(itertools.islice(self._pending.items(), shed, None))
                 self._dropped[MEMORY_LIMIT] += shed
                 self._dropped_unsaved[MEMORY_LIMIT] += shed
         if shed:
