@@ -446,6 +446,20 @@ for path in [*venv.joinpath("bin").iterdir(), venv / "pyvenv.cfg"]:
 PY
 }
 
+# copy_checkout: a scratch copy of the checkout in $SCRATCH, without what a
+# developer's tree holds besides the sources.  Removed when install.sh exits.
+SCRATCH=""
+remove_scratch() {
+    [[ -z $SCRATCH ]] || rm -rf -- "$SCRATCH"
+}
+trap remove_scratch EXIT
+copy_checkout() {
+    SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/pibridge-build.XXXXXX")
+    tar -C "$SOURCE" -cf - --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
+        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis . |
+        tar -C "$SCRATCH" -xf -
+}
+
 # pip_install COMMAND...: a change like any other, with a hint where pip fails.
 pip_install() {
     CHANGES=$((CHANGES + 1))
@@ -490,13 +504,19 @@ install_package() {
         # Build with the setuptools already here rather than fetching one.
         [[ $SOURCE_KIND == checkout ]] && pip+=(--no-build-isolation)
     fi
+    local source=$SOURCE
+    if [[ $SOURCE_KIND == checkout ]] && ((!DRY_RUN)); then
+        copy_checkout
+        source=$SCRATCH
+        note "building from a copy of $SOURCE: pip would leave root-owned build files in the checkout"
+    fi
     if ((UPGRADE)); then
-        pip_install "${pip[@]}" --upgrade "$SOURCE"
+        pip_install "${pip[@]}" --upgrade "$source"
         # pip rebuilds a checkout every time, but takes a wheel of the version
         # already installed as "satisfied": replace the package itself explicitly.
-        [[ $SOURCE_KIND == wheel ]] && pip_install "${pip[@]}" --force-reinstall --no-deps "$SOURCE"
+        [[ $SOURCE_KIND == wheel ]] && pip_install "${pip[@]}" --force-reinstall --no-deps "$source"
     else
-        pip_install "${pip[@]}" "$SOURCE"
+        pip_install "${pip[@]}" "$source"
     fi
     [[ -n $ROOT ]] && change rewrite_staged_paths "$venv"
     RESTART_NEEDED=1

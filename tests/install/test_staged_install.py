@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -270,7 +272,7 @@ class TestSources:
         (wheel,) = wheels.glob("pibridge-*.whl")
         site = copy_of_installed.root / "opt/pibridge/lib"
         direct_url = next(site.glob("python3*/site-packages/pibridge-*.dist-info/direct_url.json"))
-        assert "file://" + str(REPO) in direct_url.read_text()
+        assert "pibridge-build." in direct_url.read_text()  # built from a scratch copy of the checkout
         result = copy_of_installed.run(*offline_args(wheel), "--upgrade")
         assert result.returncode == 0, result.output
         assert f"--find-links {wheels}" in result.stdout
@@ -304,6 +306,17 @@ class TestSources:
         assert result.returncode == 1
         assert message in result.stderr
         assert not (machine.root / "opt").exists()
+
+    def test_leaves_the_checkout_as_it_was(self, copy_of_installed, tmp_path):
+        """pip builds a checkout in place; installing as root must not leave root-owned build files in it."""
+        checkout = tmp_path / "checkout"
+        shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info"))
+        before = snapshot(checkout)
+        result = copy_of_installed.run(*offline_args(checkout), "--upgrade")
+        assert result.returncode == 0, result.output
+        assert f"building from a copy of {checkout}" in result.stdout
+        assert snapshot(checkout) == before
+        assert not list(Path(tempfile.gettempdir()).glob("pibridge-build.*"))
 
     def test_offline_cannot_use_the_index(self, tmp_path):
         machine = Machine(tmp_path).with_target_accounts()
