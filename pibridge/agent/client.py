@@ -620,10 +620,12 @@ class AgentClient:
         if self._revoked:
             log.info("the agent accepts our certificate again")
         self._revoked = False
+        persistent = [self._push_error_topic, *self._livedata]
+        client.subscribe([(t, 1) for t in persistent])
+        # The broker handles this SUBSCRIBE before any later PUBLISH of ours,
+        # so requests may count on these subscriptions without the SUBACK.
         with self._sub_lock:
-            self._subscribed.clear()
-        persistent = [(self._push_error_topic, 1)] + [(t, 1) for t in self._livedata]
-        client.subscribe(persistent)
+            self._subscribed = set(persistent)
         log.info("connected to the agent at %s:%d as client %s", self.host, self.port, self.client_id)
         self._set_connected(True)
 
@@ -759,7 +761,16 @@ class AgentClient:
     def _subscribe(self, wanted: list[str], deadline: float) -> None:
         """Subscribe to the topics of *wanted* not yet subscribed on this connection; wait for the SUBACK."""
         with self._sub_lock:
-            missing = [t for t in wanted if t not in self._subscribed]
+            covered = set(self._subscribed)
+        missing = []
+        # A topic already matched by a wildcard we hold is not subscribed again:
+        # with overlapping subscriptions MQTT 3.1.1 lets a broker deliver an
+        # answer twice, and the second copy could pass for the next one's.
+        for topic in wanted:
+            if topic in covered or any(mqtt.topic_matches_sub(sub, topic) for sub in covered if "+" in sub or "#" in sub):
+                continue
+            missing.append(topic)
+            covered.add(topic)
         if not missing:
             return
         signal = _Signal()
@@ -811,9 +822,8 @@ class AgentClient:
                 if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     raise AgentTimeout(f"another request on {route.answer} did not finish within {self.timeout:g} s")
                 held.append(lock)
-            wanted = [route.answer, route.error]
-            if watch_request:
-                wanted.append(route.request + "/#")
+            wanted = [route.request + "/#"] if watch_request else []
+            wanted += [route.answer, route.error]
             self._subscribe(wanted, deadline)
             waiter = _Waiter(route, parse)
             with self._waiters_lock:

@@ -406,3 +406,31 @@ def test_pushes_unacknowledged_when_the_broker_dies_are_sent_again_and_acknowled
     assert acked == []
     broker.start()
     wait_until(lambda: sorted(acked) == list(range(5)), 10, "the PUBACKs after the reconnect")
+
+
+def test_each_answer_arrives_once_so_back_to_back_requests_get_their_own(client, agent):
+    outcomes = iter(["ok", "error", "ok", "error"] * 5)
+
+    def alternate(topic, payload):
+        if next(outcomes) == "ok":
+            return [(topic + "/info/inbox", json.dumps("Sensor was changed."))]
+        return [(topic + "/error/inbox", json.dumps({"errorMessage": "no", "errorcode": 15}))]
+
+    agent.on(f"{PREFIX}/sensor/+/update", alternate)
+    for _ in range(10):
+        assert client.update_sensor("s1", name="a") == "Sensor was changed."
+        with pytest.raises(AgentError):
+            client.update_sensor("s1", name="a")
+
+
+def test_error_of_a_blocking_push_is_not_also_reported_as_asynchronous(client, agent):
+    reported = []
+    client.on_push_error = lambda sensor_id, error: reported.append(sensor_id)
+    agent.on(f"{PREFIX}/sensor/+/metric/pushValues",
+             lambda t, p: [(t.rsplit("/metric/", 1)[0] + "/error/inbox",
+                            json.dumps({"errorMessage": "bad", "errorcode": 27, "metrics": ["m"]}))])
+    with pytest.raises(AgentError):
+        client.push_values("s1", {"m": 1.0})
+    agent.on(f"{PREFIX}/ping", echo_ping)
+    assert client.ping("sync point") == "sync point"
+    assert reported == []
