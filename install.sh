@@ -9,6 +9,10 @@
 # Every step first looks at what is there and changes only what differs, so a
 # second run changes nothing.  docs/install.md describes each step.  Run with
 # --help for all options.
+if [ -z "${BASH_VERSION:-}" ]; then
+    echo "install.sh: run it with bash: sudo ./install.sh (or sudo bash install.sh)" >&2
+    exit 2
+fi
 set -eEuo pipefail
 # Whatever fails without a message of its own still says where and what.
 on_error() {
@@ -718,7 +722,7 @@ next_steps() {
     say "       sudo -u $SERVICE_USER pibridge check --config $CONF"
     say "  3. Apply the config:   sudo systemctl restart pibridge"
     say "  4. Follow the log:     journalctl -u pibridge -f"
-    say "     Outbox and sensors: pibridge status"
+    say "     Outbox and sensors: sudo pibridge status"
     if ((REBOOT_NEEDED)); then
         say "  Reboot once: 1-Wire was switched on and takes effect at boot."
     fi

@@ -53,3 +53,12 @@ def test_refuses_a_real_unprivileged_user():
     assert result.returncode == 1, result.stdout + result.stderr
     assert "must run as root" in result.stderr
     assert "--dry-run" in result.stderr  # the command to repeat with sudo
+
+
+def test_refuses_a_shell_other_than_bash(tmp_path):
+    """`sh install.sh` (dash on Debian) gets a clear message, not a syntax error."""
+    if shutil.which("dash") is None:
+        pytest.skip("dash is not installed")
+    result = subprocess.run(["dash", str(INSTALL_SH), "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr == "install.sh: run it with bash: sudo ./install.sh (or sudo bash install.sh)\n"
