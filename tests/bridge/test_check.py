@@ -259,3 +259,24 @@ def test_driver_bugs_are_reported_in_the_table(tmp_path, capsys):
     rows = table_rows(out)[1:]
     assert ["buggy", "test-flaky", "FAILED: ZeroDivisionError from the driver: division by zero"] in rows
     assert ["pressure", "ERROR the driver reported a quantity it does not declare"] in rows
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_gets_a_row_per_sensor_and_no_traceback(example, capsys):
+    """On a machine without the devices every sensor fails with advice; on a Pi they read.  Never a crash."""
+    from pibridge.bridge.config import load_config
+    from pibridge.drivers import available
+
+    config = load_config(example) if all(s["driver"] in available() for s in _sensors_of(example)) else None
+    if config is None:
+        pytest.skip(f"{example.name} needs drivers that are not installed yet")
+    code, out, err = run(capsys, "--config", str(example), "--timeout", "5")
+    assert code in (0, 1) and "Traceback" not in out + err
+    shown = {row[0] for row in table_rows(out)[1:]}
+    assert {s.name for s in config.enabled_sensors} <= shown
+
+
+def _sensors_of(path: Path) -> list[dict]:
+    import tomllib
+
+    return tomllib.loads(path.read_text(encoding="utf-8")).get("sensors", [])
