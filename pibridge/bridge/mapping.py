@@ -149,10 +149,6 @@ class SensorMapping:
             return None
         return Reading(reading.sensor, reading.timestamp_ms, out)
 
-    def forget(self) -> None:
-        """Forget the last pushed values, so the next reading is pushed in full (e.g. after a reconnect)."""
-        self._last.clear()
-
     def _due(self, quantity: str, value: Value, at: float) -> bool:
         metric = self.metrics[quantity]
         if metric.threshold is None:

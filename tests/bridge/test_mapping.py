@@ -171,14 +171,6 @@ def test_without_now_the_heartbeat_runs_on_reading_timestamps():
     assert m.apply(reading(t_ms=1_060_000, temperature=20.0)) is not None
 
 
-def test_forget_pushes_everything_again():
-    m = mapping("[sensors.metric.temperature]\nthreshold = 5\n", metrics=["temperature"])
-    m.apply(reading(temperature=20.0), now=0)
-    assert m.apply(reading(temperature=20.0), now=1) is None
-    m.forget()
-    assert m.apply(reading(temperature=20.0), now=2).values == {"temperature": 20.0}
-
-
 # --- values of the wrong kind --------------------------------------------------------------
 
 
