@@ -830,7 +830,10 @@ class AgentClient:
                 self._waiters[route.answer] = waiter
                 self._waiters[route.error] = waiter
             try:
-                info = self._mqtt.publish(route.request, payload, qos=1)
+                # QoS 0: the answer is the acknowledgement.  paho would keep a
+                # QoS 1 request across a reconnect and send it again after
+                # the caller had already been told the connection was lost.
+                info = self._mqtt.publish(route.request, payload, qos=0)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     raise AgentConnectionLost(f"cannot send {route.request}: {mqtt.error_string(info.rc)}")
                 if not waiter.event.wait(max(0.0, deadline - time.monotonic())):

@@ -434,3 +434,12 @@ def test_error_of_a_blocking_push_is_not_also_reported_as_asynchronous(client, a
     agent.on(f"{PREFIX}/ping", echo_ping)
     assert client.ping("sync point") == "sync point"
     assert reported == []
+
+
+def test_identity_whose_files_are_gone_is_a_clear_error(identity, pki, broker):
+    from pibridge.agent.client import AgentClient
+    from pibridge.agent.errors import ProvisioningError
+
+    identity.key_file.unlink()
+    with pytest.raises(ProvisioningError, match="run `pibridge provision` again"):
+        AgentClient(identity, port=broker.api_port, ca_file=pki.ca_file)
