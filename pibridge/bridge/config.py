@@ -737,7 +737,7 @@ class _Parser:
             return None
         if not quantities or not all(isinstance(q, Quantity) for q in quantities):
             t.error(None, f"driver {driver_name!r} reports no quantities with these options",
-                    f"check its options with `pibridge drivers {driver_name}`")
+                    f"check its options: `pibridge drivers` lists what {driver_name!r} accepts")
             return None
         if enabled is not False:
             self._claim(t, resources, options, list(driver_cls.options), claimed)
@@ -806,15 +806,15 @@ class _Parser:
                 if message.startswith(prefix):
                     message = message[len(prefix):]
             if key in cls.options and cls.options[key].help:
-                fix = f"{key}: {cls.options[key].help} (see `pibridge drivers {cls.name}`)"
+                fix = f"{key}: {cls.options[key].help} (`pibridge drivers` lists every option)"
             else:
-                fix = f"see `pibridge drivers {cls.name}` for its options"
+                fix = f"`pibridge drivers` lists the options of {cls.name!r}"
             t.error(key, message, fix)
         except Exception as e:  # a driver's own checks must not escape as a traceback
             t.error(
                 None,
                 f"driver {cls.name!r} rejected its options: {type(e).__name__}: {e}",
-                f"check the options against `pibridge drivers {cls.name}`",
+                "check the options against `pibridge drivers`",
             )
         return None
 
