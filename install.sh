@@ -353,37 +353,57 @@ install_packages() {
         warn "no apt-get here: install Python's venv module, i2c-tools, lgpio and libgpiod with your package manager"
         return 0
     fi
-    local package wanted=() libgpiod=0
-    for package in "${REQUIRED_PACKAGES[@]}" "${OPTIONAL_PACKAGES[@]}"; do
-        installed "$package" || wanted+=("$package")
+    local package install=() unavailable=() libgpiod=0
+    for package in "${REQUIRED_PACKAGES[@]}"; do
+        installed "$package" || install+=("$package")
     done
     for package in "${LIBGPIOD_PACKAGES[@]}"; do
         installed "$package" && libgpiod=1
     done
-    if [[ ${#wanted[@]} -eq 0 && $libgpiod -eq 1 ]]; then
-        note "installed: ${REQUIRED_PACKAGES[*]} ${OPTIONAL_PACKAGES[*]} libgpiod"
+    for package in "${OPTIONAL_PACKAGES[@]}"; do
+        installed "$package" && continue
+        if available "$package"; then install+=("$package"); else unavailable+=("$package"); fi
+    done
+    ((libgpiod)) || pick_libgpiod || unavailable+=(libgpiod)
+    if [[ ${#install[@]} -eq 0 ]]; then
+        note "nothing to install: every package pibridge uses that apt offers is installed"
+        report_unavailable "${unavailable[@]}"
         return 0
     fi
     on_target apt-get update -q
-    local install=()
-    for package in "${wanted[@]}"; do
-        if [[ " ${REQUIRED_PACKAGES[*]} " == *" $package "* ]] || available "$package"; then
+    # Fresh package lists may offer what the old ones did not.
+    local still=()
+    for package in "${unavailable[@]}"; do
+        if [[ $package == libgpiod ]]; then
+            pick_libgpiod || still+=("$package")
+        elif available "$package"; then
             install+=("$package")
         else
-            note "$package is not available from apt here: the Python package from PyPI is tried instead"
+            still+=("$package")
         fi
     done
-    # Bookworm has libgpiod2, Trixie libgpiod3: take the one this release has.
-    if ((!libgpiod)); then
-        for package in "${LIBGPIOD_PACKAGES[@]}"; do
-            if available "$package"; then
-                install+=("$package")
-                break
-            fi
-        done
-    fi
-    [[ ${#install[@]} -gt 0 ]] || return 0
+    report_unavailable "${still[@]}"
     on_target env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${install[@]}"
+}
+
+# pick_libgpiod: add the libgpiod this release has (Bookworm libgpiod2,
+# Trixie libgpiod3) to the caller's install list; fail when apt has neither.
+pick_libgpiod() {
+    local package
+    for package in "${LIBGPIOD_PACKAGES[@]}"; do
+        if available "$package"; then
+            install+=("$package")
+            return 0
+        fi
+    done
+    return 1
+}
+
+report_unavailable() {
+    local package
+    for package in "$@"; do
+        note "$package is not available from apt here: GPIO (lgpio) or DHT (gpiod) then depend on the PyPI packages"
+    done
 }
 
 create_accounts() {

@@ -93,7 +93,15 @@ def test_packages_already_there_are_not_installed_again(tmp_path):
     installed = ["python3-venv", "i2c-tools", "python3-lgpio", "python3-libgpiod", "libgpiod2"]
     result, planned = plan(tmp_path, installed=installed)
     assert not any("apt-get" in p for p in planned)
-    assert "installed: python3-venv i2c-tools" in result.stdout
+    assert "nothing to install" in result.stdout
+
+
+def test_packages_apt_does_not_offer_do_not_cause_an_update_every_run(tmp_path):
+    """A machine without python3-lgpio in its archive (stock Debian) must still reach "nothing to change"."""
+    result, planned = plan(tmp_path, installed=["python3-venv", "i2c-tools", "libgpiod2"], available=[])
+    assert not any("apt-get" in p for p in planned)
+    assert "python3-lgpio is not available from apt here" in result.stdout
+    assert "python3-libgpiod is not available from apt here" in result.stdout
 
 
 def test_missing_lgpio_package_is_reported_not_fatal(tmp_path):
