@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from pibridge.agent.client import AgentClient
 from pibridge.agent.identity import load_identity
 from tests.faults.bridge import Bridge, mock, wait_until
@@ -51,6 +53,7 @@ def test_reprovisions_and_loses_nothing_across_the_new_identity(tmp_path, sim):
         assert_no_gaps(sorted(got[sensor]), INTERVAL, sensor)
 
 
+@pytest.mark.slow  # the everyday case is in tests/bridge/test_e2e.py; this one also checks the wording
 def test_without_reprovision_it_keeps_buffering_and_says_what_to_do(tmp_path, sim):
     sensors = [mock(name, INTERVAL, seed=i) for i, name in enumerate(SENSORS)]
     bridge = Bridge(tmp_path, sim, sensors, name="revoked").start()
