@@ -303,9 +303,9 @@ class AgentLogic:
         self._socket_path = socket_path
         self._queue: queue.Queue = queue.Queue()
         self.ready = threading.Event()
+        self.disconnected = threading.Event()
         self._subscribe_mid: int | None = None
         self._worker: threading.Thread | None = None
-        self.handled = 0
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=AGENT_CLIENT_ID,
                                    clean_session=False, transport="unix", protocol=mqtt.MQTTv311)
         self._client.username_pw_set(username, password)
@@ -338,6 +338,7 @@ class AgentLogic:
         if reason_code.is_failure:
             log.error("agent logic could not connect to the broker: %s", reason_code)
             return
+        self.disconnected.clear()
         result, mid = client.subscribe([(t, 1) for t in REQUEST_TOPICS])
         self._subscribe_mid = mid
 
@@ -347,6 +348,7 @@ class AgentLogic:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.ready.clear()
+        self.disconnected.set()
 
     def _on_message(self, client, userdata, message) -> None:
         self._queue.put((message.topic, bytes(message.payload)))
@@ -363,7 +365,6 @@ class AgentLogic:
                 self.handle(topic, payload)
             except Exception:
                 log.exception("request on %s could not be handled", topic)
-            self.handled += 1
 
     def _publish(self, topic_names: list[str], payload: bytes) -> None:
         for t in topic_names:

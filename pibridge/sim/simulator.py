@@ -149,6 +149,7 @@ class Simulator:
         """Stop Mosquitto (SIGTERM); every client loses its connection until :meth:`start_broker`."""
         with self._lock:
             self.broker.stop()
+            self._agent.disconnected.wait(5)
 
     def start_broker(self, timeout: float = 15.0) -> None:
         """Start Mosquitto again and return once the API logic is connected and subscribed."""
@@ -169,6 +170,8 @@ class Simulator:
         """
         with self._lock:
             self.broker.stop()
+            # Once paho has seen the connection drop, `ready` tells the truth again.
+            self._agent.disconnected.wait(5)
             self._restore_timer = threading.Timer(seconds, self._restore)
             self._restore_timer.daemon = True
             self._restore_timer.start()

@@ -123,3 +123,24 @@ def test_a_busy_port_gives_a_clear_error(sim, sim_factory):
 
     with pytest.raises(SimulatorError, match="in use"):
         sim_factory(api_port=sim.api_port)
+
+
+def test_a_broker_that_dies_is_restarted(sim, client_factory):
+    import os
+    import signal
+
+    client = client_factory(sim)
+    os.kill(sim.broker.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while sim.broker.restarts == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim.broker.restarts == 1
+    assert sim.wait_until_ready(10)
+    assert "exited unexpectedly" in sim.broker.log_file.read_text()
+    again = Mqtt(sim.host, sim.api_port, sim.ca_file, client.identity.cert, client.identity.key).connect()
+    try:
+        again.subscribe(f"{client.base}/ping/info/inbox")
+        again.publish(f"{client.base}/ping", {"request": "revived"})
+        assert again.expect_json(f"{client.base}/ping/info/inbox") == {"answer": "revived"}
+    finally:
+        again.close()
