@@ -115,7 +115,7 @@ class Broker:
     ``start()`` writes the config and starts the process and returns when
     the listeners accept connections; ``stop()`` ends it with SIGTERM (so it
     saves its persistence file) and returns when it is gone; ``reload()``
-    sends SIGHUP, which makes Mosquitto re-read the ACL files and the CRL.
+    sends SIGHUP, which makes Mosquitto re-read the ACL file and the CRL.
 
     If the process dies while it should be running, a watcher thread
     restarts it (and logs that it did) until ``stop()`` is called.
@@ -217,7 +217,7 @@ class Broker:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _config(self) -> str:
-        tls = f"cafile {self.ca_file}\ncertfile {self.cert_file}\nkeyfile {self.key_file}\ntls_version tlsv1.2\n"
+        tls = f"cafile {self.ca_file}\ncertfile {self.cert_file}\nkeyfile {self.key_file}\n"
         user = f"user {self.run_as}\n" if self.run_as else ""
         # Security settings are global, not per listener: Mosquitto 2.0
         # cannot re-associate a persisted session with a Unix-socket
@@ -349,7 +349,7 @@ class Broker:
             process.wait(timeout)
 
     def reload(self) -> None:
-        """SIGHUP: Mosquitto re-reads ACL files, password file and CRL (existing connections stay)."""
+        """SIGHUP: Mosquitto re-reads the ACL, the password file and the CRL (existing connections stay)."""
         with self._lock:
             if self.running:
                 self._process.send_signal(signal.SIGHUP)

@@ -196,6 +196,9 @@ def _dump(args) -> int:
         data = collect(store, args.client, args.sensor, args.metric)
     finally:
         store.close()
+    if args.client and not data:
+        print(f"pibridge sim: no client {args.client} in {args.state_dir / 'state.db'}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
