@@ -331,17 +331,31 @@ choose_source() {
     fi
 }
 
-# installed NAME: true when the Debian package is installed.
-installed() {
-    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) == "ii "* ]]
+# Debian's view of the packages, asked once each (dpkg and apt are slow on a
+# Pi Zero): INSTALLED and CANDIDATE map package names to "1" and a version.
+declare -A INSTALLED=() CANDIDATE=()
+
+read_package_state() {
+    local package status
+    while read -r package status; do
+        [[ $status == ii ]] && INSTALLED[$package]=1
+    done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null || true)
+    read_candidates "$@"
 }
 
-# available NAME: true when apt can install the package.
-available() {
-    local candidate
-    candidate=$(apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
-    [[ -n $candidate && $candidate != "(none)" ]]
+read_candidates() {
+    local package="" key value
+    while read -r key value; do
+        if [[ $key != Candidate: && $key == *: && -z $value ]]; then
+            package=${key%:}
+        elif [[ $key == Candidate: && -n $package && $value != "(none)" ]]; then
+            CANDIDATE[$package]=$value
+        fi
+    done < <(apt-cache policy "$@" 2>/dev/null || true)
 }
+
+installed() { [[ -n ${INSTALLED[$1]:-} ]]; }
+available() { [[ -n ${CANDIDATE[$1]:-} ]]; }
 
 install_packages() {
     step "System packages"
@@ -354,6 +368,7 @@ install_packages() {
         return 0
     fi
     local package install=() unavailable=() libgpiod=0
+    read_package_state "${REQUIRED_PACKAGES[@]}" "${OPTIONAL_PACKAGES[@]}" "${LIBGPIOD_PACKAGES[@]}"
     for package in "${REQUIRED_PACKAGES[@]}"; do
         installed "$package" || install+=("$package")
     done
@@ -372,6 +387,7 @@ install_packages() {
     fi
     on_target apt-get update -q
     # Fresh package lists may offer what the old ones did not.
+    ((DRY_RUN)) || read_candidates "${OPTIONAL_PACKAGES[@]}" "${LIBGPIOD_PACKAGES[@]}"
     local still=()
     for package in "${unavailable[@]}"; do
         if [[ $package == libgpiod ]]; then
@@ -631,10 +647,10 @@ systemd_version() {
 }
 
 # systemd_running: the machine was booted with systemd (not a chroot or container build).
+SYSTEMD_STATE=""
 systemd_running() {
-    local state
-    state=$(systemctl is-system-running 2>/dev/null || true)
-    [[ -n $state && $state != offline ]]
+    [[ -n $SYSTEMD_STATE ]] || SYSTEMD_STATE=$(systemctl is-system-running 2>/dev/null || true)
+    [[ -n $SYSTEMD_STATE && $SYSTEMD_STATE != offline ]]
 }
 
 install_unit() {
@@ -723,9 +739,11 @@ run_check() {
     elif ((DRY_RUN)); then
         note "would run: $(quoted "${check[@]}")"
     else
-        # As the service user, so missing permissions show up here, not in the journal.
-        note "+ $(quoted "${check[@]}")"
-        "${check[@]}" || CHECK_FAILED=1
+        # As the service user, so missing permissions show up here, not in the
+        # journal; from the state directory, as the unit runs it (lgpio puts
+        # its pipes in the working directory, and sudo's may be private).
+        note "+ (cd $STATE_DIR && $(quoted "${check[@]}"))"
+        (cd "$STATE_DIR" && "${check[@]}") || CHECK_FAILED=1
     fi
 }
 

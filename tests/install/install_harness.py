@@ -81,7 +81,7 @@ class Run:
 class Machine:
     """A staged root plus the shims' pretend machine, and a way to run install.sh against them."""
 
-    def __init__(self, base: Path, **state):
+    def __init__(self, base: Path, shims: list[str] = SHIMMED, **state):
         self.base = base
         self.root = base / "root"
         self.bin = base / "bin"
@@ -89,7 +89,7 @@ class Machine:
         self.log = base / "calls.jsonl"
         self.root.mkdir(parents=True, exist_ok=True)
         self.bin.mkdir(exist_ok=True)
-        for name in SHIMMED:
+        for name in shims:
             wrapper = self.bin / name
             wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{SHIM}" {name} "$@"\n')
             wrapper.chmod(0o755)
@@ -107,19 +107,29 @@ class Machine:
     def state(self) -> dict:
         return json.loads(self.state_file.read_text())
 
-    def run(self, *args: str, staged: bool = True, install_sh: Path = INSTALL_SH, timeout: float = 120) -> Run:
+    def run(
+        self,
+        *args: str,
+        staged: bool = True,
+        install_sh: Path = INSTALL_SH,
+        timeout: float = 120,
+        wrap: list[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> Run:
+        """Run install.sh (with --root unless staged=False), behind the command prefix ``wrap``."""
         self.log.write_text("")
-        env = {
+        environment = {
             **os.environ,
             "PATH": f"{self.bin}:{os.environ['PATH']}",
             "SHIM_STATE": str(self.state_file),
             "SHIM_LOG": str(self.log),
             "PIBRIDGE_PYTHON": SYSTEM_PYTHON,
+            **(env or {}),
         }
         for name in ("VIRTUAL_ENV", "PYTHONPATH", "PIP_INDEX_URL", "PIP_REQUIRE_VIRTUALENV"):
-            env.pop(name, None)
-        argv = ["bash", str(install_sh), *(["--root", str(self.root)] if staged else []), *args]
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=self.base)
+            environment.pop(name, None)
+        argv = [*wrap, "bash", str(install_sh), *(["--root", str(self.root)] if staged else []), *args]
+        proc = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=timeout, cwd=self.base)
         calls = [json.loads(line) for line in self.log.read_text().splitlines()]
         if proc.returncode == 0:
             assert "install.sh: error" not in proc.stderr, proc.stderr

@@ -5,14 +5,15 @@ machine they pretend to be lives in the JSON file $SHIM_STATE (see
 ``conftest.machine_state``).  What can safely run for real does:
 
 * ``systemctl --root=DIR enable|disable|is-enabled`` runs the real systemctl,
-  which only makes or reads symlinks under DIR;
+  which only makes or reads symlinks under DIR (and without --root inside the
+  overlay sandbox of test_live_sandbox.py, where $SHIM_SANDBOXED is set);
 * ``chown`` runs the real chown on the staged files;
 * the shadow tools with ``--prefix DIR`` edit DIR/etc/passwd and DIR/etc/group
   the way useradd and friends do (the real ones need root and a full shadow set).
 
 Anything that would change the running machine (apt-get, udevadm, raspi-config
-do_*, systemctl start, runuser, an account change without --prefix) is only
-recorded, and an account change without --prefix fails loudly.
+do_*, systemctl start, runuser, an account change without --prefix) only
+changes the pretend machine, and an account change without --prefix fails loudly.
 """
 
 from __future__ import annotations
@@ -144,11 +145,25 @@ def getent(args: list[str]) -> None:
 
 
 def dpkg_query(args: list[str]) -> None:
-    package = args[-1]
-    if package not in Machine()["installed"]:
-        print(f"dpkg-query: no packages found matching {package}", file=sys.stderr)
-        sys.exit(1)
-    print("ii ", end="")
+    """``dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' PACKAGE...``"""
+    if not any(a.startswith("-f=${Package} ") for a in args):
+        fail(f"dpkg-query {args} not emulated")
+    installed = Machine()["installed"]
+    packages = [a for a in args if not a.startswith("-")]
+    for package in packages:
+        if package in installed:
+            print(f"{package} ii ")
+        else:
+            print(f"dpkg-query: no packages found matching {package}", file=sys.stderr)
+    sys.exit(0 if set(packages) <= set(installed) else 1)
+
+
+def apt_get(args: list[str]) -> None:
+    """``update`` does nothing; ``install`` marks the packages installed for dpkg-query."""
+    if args[0] == "install":
+        machine = Machine()
+        machine.state["installed"] += [a for a in args[1:] if not a.startswith("-")]
+        machine.save()
 
 
 def apt_cache(args: list[str]) -> None:
@@ -173,7 +188,10 @@ def systemctl(args: list[str]) -> None:
     if command == "is-system-running":
         print(machine["system_state"])
         sys.exit(0 if machine["system_state"] == "running" else 1)
-    if staged and command in ("enable", "disable", "is-enabled") and real("systemctl"):
+    # Enabling only makes symlinks: the real systemctl does it in a staged root,
+    # and on "this machine" when that is a throw-away overlay (test_live_sandbox).
+    sandboxed = staged or os.environ.get("SHIM_SANDBOXED") == "1"
+    if sandboxed and command in ("enable", "disable", "is-enabled") and real("systemctl"):
         os.execv(real("systemctl"), ["systemctl", *args])
     if staged:
         fail(f"systemctl --root {command} not emulated")
@@ -236,7 +254,7 @@ HANDLERS = {
     "getent": getent,
     "dpkg-query": dpkg_query,
     "apt-cache": apt_cache,
-    "apt-get": recorded_only,
+    "apt-get": apt_get,
     "udevadm": recorded_only,
     "runuser": recorded_only,
     "systemctl": systemctl,
