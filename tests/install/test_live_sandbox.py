@@ -70,6 +70,13 @@ class Sandbox(Machine):
         env = {"SANDBOX": str(self.base), "SANDBOX_LAYERS": " ".join(LAYERS), "SHIM_SANDBOXED": "1"}
         return self.run(*args, staged=False, wrap=wrap, env=env, timeout=180)
 
+    def as_service_user(self, code: str) -> subprocess.CompletedProcess:
+        """Run Python code as the installed service user, inside the overlays."""
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", MOUNT, "sandbox"]
+        argv += ["runuser", "-u", "pibridge", "--", "/opt/pibridge/bin/python", "-c", code]
+        env = {**os.environ, "SANDBOX": str(self.base), "SANDBOX_LAYERS": " ".join(LAYERS)}
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd="/")
+
     def written(self) -> set[str]:
         """Every file, link or deletion (whiteout) in the upper layers, as a path relative to /."""
         found = set()
@@ -143,6 +150,25 @@ def test_check_ran_as_the_service_user(sandbox):
     assert "+ (cd /var/lib/pibridge && runuser -u pibridge -- /opt/pibridge/bin/pibridge check" in result.stdout
     assert "The sensor read OK" in result.stdout
     assert "found problems" not in result.stdout
+
+
+def test_service_user_reads_config_writes_state_only(sandbox):
+    machine, _ = sandbox
+    probe = machine.as_service_user(
+        "import os, sys\n"
+        "open('/etc/pibridge/config.toml').read()\n"
+        "open('/var/lib/pibridge/probe', 'w').write('x')\n"
+        "os.remove('/var/lib/pibridge/probe')\n"
+        "for path in ('/etc/pibridge/config.toml', '/etc/pibridge/other.toml', '/opt/pibridge/probe'):\n"
+        "    try:\n"
+        "        open(path, 'a')\n"
+        "    except PermissionError:\n"
+        "        continue\n"
+        "    sys.exit('could write ' + path)\n"
+        "print('ok')\n"
+    )
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    assert probe.stdout == "ok\n"
 
 
 def test_second_run_changes_nothing(sandbox):
