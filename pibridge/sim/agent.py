@@ -339,7 +339,7 @@ class AgentLogic:
             log.error("agent logic could not connect to the broker: %s", reason_code)
             return
         self.disconnected.clear()
-        result, mid = client.subscribe([(t, 1) for t in REQUEST_TOPICS])
+        _, mid = client.subscribe([(t, 1) for t in REQUEST_TOPICS])
         self._subscribe_mid = mid
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -376,7 +376,7 @@ class AgentLogic:
         if req is None:
             return
         if req.kind != "create_client" and not self.store.is_active(req.client_id):
-            # Unknown or deleted clients get no answer, as from the real agent.
+            # Unknown or deleted clients get no answer: as far as the agent knows, they do not exist.
             log.info("ignored %s from unknown or deleted client %s", req.kind, req.client_id)
             return
         if self.faults.silent:
@@ -637,7 +637,7 @@ class AgentLogic:
         if accepted:
             self.store.push(req.client_id, req.sensor_id,
                             None if sensor is not None else req.sensor_id,
-                            [m for m in new_metrics.values() if any(a[0] == m["metric_id"] for a in accepted)],
+                            list(new_metrics.values()),
                             accepted, timestamp)
             live = {"metrics": [{"metricId": m, "value": v} for m, v in accepted], "timestamp": timestamp}
             self._publish([topics.livedata(req.client_id, req.sensor_id)], json.dumps(live).encode())

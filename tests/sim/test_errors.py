@@ -11,6 +11,8 @@ import hashlib
 import json
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from pibridge.agent.errors import DESCRIPTIONS, ErrorCode
 from tests.support.mqtt_client import Mqtt, make_csr, make_key
@@ -240,9 +242,6 @@ def test_a_bad_csr_is_refused(provisioning, payload, code):
 
 
 def test_a_csr_without_common_name_is_refused_with_22(provisioning):
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
     csr = make_csr(make_key(), None, extra=[x509.NameAttribute(NameOID.ORGANIZATION_NAME, "no name")])
     assert_error(*_csr_request(provisioning, csr), E.CERTIFICATE_WITHOUT_COMMON_NAME)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 
@@ -126,9 +128,6 @@ def test_a_busy_port_gives_a_clear_error(sim, sim_factory):
 
 
 def test_a_broker_that_dies_is_restarted(sim, client_factory):
-    import os
-    import signal
-
     client = client_factory(sim)
     os.kill(sim.broker.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10

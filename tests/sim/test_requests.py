@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 
 import pytest
 
 from pibridge.sim.agent import NEVER_UPDATED_US
+from tests.support.mqtt_client import Mqtt, make_csr, make_key
 
 
 def test_ping_echoes_the_request(client):
@@ -152,3 +155,24 @@ def test_values_given_as_text_are_accepted_for_typed_metrics(client, shared_sim)
 def test_wait_for_values_times_out_with_a_count(client, shared_sim):
     with pytest.raises(TimeoutError, match="got 0"):
         shared_sim.store.wait_for_values(client.id, 1, timeout=0.1)
+
+
+def test_answers_are_sent_with_qos_1(client):
+    client.call("/ping", {"request": "q"}, "/ping/info/inbox", "/ping/error/inbox")
+    client.call("/ping", "{", "/ping/info/inbox", "/ping/error/inbox")
+    assert client.mqtt.qos[f"{client.base}/ping/info/inbox"] == [1]
+    assert client.mqtt.qos[f"{client.base}/ping/error/inbox"] == [1]
+
+
+def test_a_csr_wrapped_in_quotes_is_signed_too(shared_sim):
+    """Section 4.1 step 2 says to wrap the CSR text in quotes; a JSON string holding the PEM is accepted."""
+    quoted = json.dumps(make_csr(make_key(), "quoted").decode()).encode()
+    digest = hashlib.sha256(quoted).hexdigest()
+    provisioning = Mqtt(shared_sim.host, shared_sim.provision_port, shared_sim.ca_file).connect()
+    try:
+        provisioning.subscribe(f"/certBack/{digest}", f"/certBack/{digest}/error")
+        kind, body = provisioning.request("/v1.0/createClient", quoted, f"/certBack/{digest}",
+                                          f"/certBack/{digest}/error")
+    finally:
+        provisioning.close()
+    assert kind == "answer" and body.startswith(b"-----BEGIN CERTIFICATE-----")

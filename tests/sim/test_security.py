@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from pibridge.sim.pki import Authority
-from tests.support.mqtt_client import Mqtt, make_key
+from tests.support.mqtt_client import Mqtt, make_key, provision
 
 
 def test_a_client_cannot_read_another_clients_topics(shared_sim, client_factory):
@@ -73,8 +73,6 @@ def test_a_certificate_from_another_authority_is_refused(shared_sim, tmp_path):
 
 
 def test_the_signed_certificate_names_the_new_client_id_and_keeps_the_rest(shared_sim, tmp_path):
-    from tests.support.mqtt_client import provision
-
     ident = provision(shared_sim.host, shared_sim.provision_port, shared_sim.ca_file, tmp_path, "kitchen-pi")
     cert = x509.load_pem_x509_certificate(ident.cert.read_bytes())
     assert len(ident.client_id) == 32 and int(ident.client_id, 16) >= 0

@@ -44,6 +44,7 @@ class Mqtt:
     def __init__(self, host: str, port: int, ca_file: Path, cert: Path | None = None, key: Path | None = None,
                  client_id: str = "", clean_session: bool = True):
         self.messages: dict[str, list[bytes]] = {}
+        self.qos: dict[str, list[int]] = {}
         self._cond = threading.Condition()
         self.connected = threading.Event()
         self.connect_result = None
@@ -70,6 +71,7 @@ class Mqtt:
     def _on_message(self, client, userdata, message):
         with self._cond:
             self.messages.setdefault(message.topic, []).append(bytes(message.payload))
+            self.qos.setdefault(message.topic, []).append(message.qos)
             self._cond.notify_all()
 
     def connect(self, timeout: float = 5.0) -> "Mqtt":
