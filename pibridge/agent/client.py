@@ -166,7 +166,9 @@ def decode_answer(payload: bytes, topic: str) -> object:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise ProtocolError(f"the agent sent something that is not JSON on {topic} ({exc}): {_snippet(payload)}") from None
+        raise ProtocolError(
+            f"the agent sent something that is not JSON on {topic} ({exc}): {_snippet(payload)}"
+        ) from None
 
 
 def _shape_error(topic: str, expected: str, got: object) -> ProtocolError:
@@ -613,7 +615,9 @@ class AgentClient:
             if reason_code.getName() in ("Not authorized", "Bad user name or password"):
                 self._mark_revoked(f"CONNACK: {reason_code}")
             else:
-                self._report_problem("refused", f"the agent at {self.host}:{self.port} refused the connection: {reason_code}")
+                self._report_problem(
+                    "refused", f"the agent at {self.host}:{self.port} refused the connection: {reason_code}"
+                )
             return
         self._session_up = True
         self._last_problem = None
@@ -629,26 +633,29 @@ class AgentClient:
         log.info("connected to the agent at %s:%d as client %s", self.host, self.port, self.client_id)
         self._set_connected(True)
 
+    def _explain_disconnect(self) -> None:
+        if self._attempt_reported or self._stopping.is_set():
+            return
+        error = self._attempt_error
+        if self._session_up:
+            log.warning("lost the connection to the agent at %s:%d (%s)", self.host, self.port,
+                        error or "the broker closed it")
+        elif error and any(alert in error.upper() for alert in _CERT_REFUSED_ALERTS):
+            self._mark_revoked(error)
+        elif self._revoked:
+            # After a refusal the broker often just closes the socket before
+            # its alert can be read: still the same refusal.
+            log.debug("connection closed again before CONNACK: %s", error)
+        elif error:
+            self._report_problem("lost", f"connection to {self.host}:{self.port} failed: {error}")
+        else:
+            self._report_problem(
+                "closed", f"the agent at {self.host}:{self.port} closed the connection before accepting it"
+            )
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         try:
-            if self._attempt_reported:
-                pass
-            elif not self._session_up and self._attempt_error:
-                if any(alert in self._attempt_error.upper() for alert in _CERT_REFUSED_ALERTS):
-                    self._mark_revoked(self._attempt_error)
-                elif self._revoked:
-                    # After a refusal the broker often just closes the socket
-                    # before its alert can be read: still the same refusal.
-                    log.debug("connection closed again before CONNACK: %s", self._attempt_error)
-                else:
-                    self._report_problem("lost", f"connection to {self.host}:{self.port} failed: {self._attempt_error}")
-            elif not self._session_up and not self._stopping.is_set() and not self._revoked:
-                self._report_problem(
-                    "closed", f"the agent at {self.host}:{self.port} closed the connection before accepting it"
-                )
-            elif self._session_up and not self._stopping.is_set():
-                log.warning("lost the connection to the agent at %s:%d (%s)", self.host, self.port,
-                            self._attempt_error or "the broker closed it")
+            self._explain_disconnect()
             with self._sub_lock:
                 self._subscribed.clear()
             self._fail_waiters(AgentConnectionLost(f"the connection to the agent at {self.host}:{self.port} was lost"))
@@ -767,7 +774,8 @@ class AgentClient:
         # with overlapping subscriptions MQTT 3.1.1 lets a broker deliver an
         # answer twice, and the second copy could pass for the next one's.
         for topic in wanted:
-            if topic in covered or any(mqtt.topic_matches_sub(sub, topic) for sub in covered if "+" in sub or "#" in sub):
+            wildcards = (sub for sub in covered if "+" in sub or "#" in sub)
+            if topic in covered or any(mqtt.topic_matches_sub(sub, topic) for sub in wildcards):
                 continue
             missing.append(topic)
             covered.add(topic)

@@ -163,7 +163,8 @@ def test_answer_on_an_unexpected_topic_is_a_protocol_error(client, agent):
 
 
 def test_huge_answer_is_refused_unparsed(client, agent):
-    agent.on(f"{PREFIX}/sensor/list", lambda t, p: [(f"{PREFIX}/inventory/inbox", b"[" + b" " * MAX_ANSWER_BYTES + b"]")])
+    huge = b"[" + b" " * MAX_ANSWER_BYTES + b"]"
+    agent.on(f"{PREFIX}/sensor/list", lambda t, p: [(f"{PREFIX}/inventory/inbox", huge)])
     with pytest.raises(ProtocolError, match="more than the"):
         client.list_sensors()
 
