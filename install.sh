@@ -757,7 +757,7 @@ next_steps() {
     say "  1. Edit $CONF: the agent's address and CA file, and your"
     say "     sensors (docs/configuration.md)."
     say "  2. Read every sensor once, as the service would:"
-    say "       sudo -u $SERVICE_USER pibridge check --config $CONF"
+    say "       cd /tmp && sudo -u $SERVICE_USER pibridge check --config $CONF"
     say "  3. Apply the config:   sudo systemctl restart pibridge"
     say "  4. Follow the log:     journalctl -u pibridge -f"
     say "     Outbox and sensors: sudo pibridge status"
