@@ -296,3 +296,15 @@ def test_unusable_directory_is_a_clear_error(broker, pki, signer, tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ProvisioningError, match="cannot create the identity directory"):
         _provision(broker, pki, blocker / "identity", key_type="ec")
+
+
+# ---------------------------------------------------------------- TLS settings
+
+
+def test_tls_contexts_verify_the_agent_and_refuse_old_protocols(pki, tmp_path):
+    import ssl
+
+    issued = issue_identity(pki, tmp_path)
+    for context in (ident.tls_context(pki.ca_file), ident.tls_context(pki.ca_file, issued.cert_file, issued.key_file)):
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
