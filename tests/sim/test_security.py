@@ -9,6 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from pibridge.sim.broker import AGENT_USER
 from pibridge.sim.pki import Authority
 from tests.support.mqtt_client import Mqtt, make_key, provision
 
@@ -137,3 +138,12 @@ def test_revocation_survives_a_restart(sim_factory, client_factory, tmp_path):
     second = sim_factory(state)
     assert not _can_connect(second, doomed.identity)
     assert [c["revoked"] for c in second.store.clients()] == [True]
+
+
+@pytest.mark.parametrize("who", ["client", "agent"])
+def test_no_one_can_log_in_as_a_client_or_the_agent_on_the_provisioning_port(shared_sim, client, who):
+    username = client.id if who == "client" else AGENT_USER
+    impostor = Mqtt(shared_sim.host, shared_sim.provision_port, shared_sim.ca_file, username=username,
+                    password="guess")
+    with pytest.raises(ConnectionError):
+        impostor.connect(timeout=2)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ class Mqtt:
     """A connected paho client that records every message per topic; wait with :meth:`expect`."""
 
     def __init__(self, host: str, port: int, ca_file: Path, cert: Path | None = None, key: Path | None = None,
-                 client_id: str = "", clean_session: bool = True):
+                 client_id: str = "", clean_session: bool = True, username: str | None = None,
+                 password: str | None = None):
         self.messages: dict[str, list[bytes]] = {}
         self.qos: dict[str, list[int]] = {}
         self._cond = threading.Condition()
@@ -51,6 +51,8 @@ class Mqtt:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=clean_session, protocol=mqtt.MQTTv311)
         self.client.tls_set(str(ca_file), str(cert) if cert else None, str(key) if key else None)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
