@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pibridge.agent.client import MAX_ANSWER_BYTES, MetricUpdate, SensorState
+from pibridge.agent.client import MAX_ANSWER_BYTES, Backoff, MetricUpdate, SensorState
 from pibridge.agent.errors import AgentConnectionLost, AgentError, AgentTimeout, ErrorCode, ProtocolError
 from pibridge.units import MetricDefinition, ValueType, ValueUnit
 from support.agent_broker import CLIENT_ID, Pki, answer, issue_identity, wait_until
@@ -444,3 +444,20 @@ def test_identity_whose_files_are_gone_is_a_clear_error(identity, pki, broker):
     identity.key_file.unlink()
     with pytest.raises(ProvisioningError, match="run `pibridge provision` again"):
         AgentClient(identity, port=broker.api_port, ca_file=pki.ca_file)
+
+
+def test_connack_not_authorised_marks_the_client_revoked(pki, identity, tmp_path, caplog):
+    from pibridge.agent.client import AgentClient
+    from support.agent_broker import Mosquitto
+
+    (tmp_path / "strict").mkdir()
+    strict = Mosquitto(tmp_path / "strict", pki, api_authorises_certificates=False)
+    strict.start()
+    client = AgentClient(identity, port=strict.api_port, ca_file=pki.ca_file, backoff=Backoff(0.05, 0.5))
+    try:
+        client.start()
+        wait_until(lambda: client.revoked, 5, "revoked")
+        assert not client.connected and "CONNACK: Not authorized" in caplog.text
+    finally:
+        client.stop()
+        strict.stop()

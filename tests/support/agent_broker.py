@@ -116,7 +116,9 @@ class Pki:
 class Mosquitto:
     """A Mosquitto process with the provisioning, API and agent listeners of this module."""
 
-    def __init__(self, directory: Path, pki: Pki):
+    def __init__(self, directory: Path, pki: Pki, api_authorises_certificates: bool = True):
+        """With *api_authorises_certificates* False the API listener asks for no client
+        certificate and refuses anonymous clients: every CONNECT gets "not authorised"."""
         self.directory = directory
         self.pki = pki
         self.provision_port = free_port()
@@ -131,9 +133,10 @@ class Mosquitto:
         self.config_file.write_text(
             f"{user}set_tcp_nodelay true\nper_listener_settings true\nlog_dest file {self.log_file}\nlog_type all\n"
             f"listener {self.provision_port} 127.0.0.1\nallow_anonymous true\n{tls}"
-            f"listener {self.api_port} 127.0.0.1\nallow_anonymous true\n{tls}"
-            "require_certificate true\nuse_identity_as_username true\n"
-            f"listener {self.agent_port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.api_port} 127.0.0.1\n{tls}"
+            + ("allow_anonymous true\nrequire_certificate true\nuse_identity_as_username true\n"
+               if api_authorises_certificates else "allow_anonymous false\n")
+            + f"listener {self.agent_port} 127.0.0.1\nallow_anonymous true\n"
         )
 
     def start(self) -> None:
