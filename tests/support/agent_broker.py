@@ -19,6 +19,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -140,7 +141,8 @@ class Mosquitto:
         )
 
     def start(self) -> None:
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.config_file)],
+        executable = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+        self.process = subprocess.Popen([executable, "-c", str(self.config_file)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: all(self._listening(p) for p in (self.provision_port, self.api_port, self.agent_port)),
                    timeout=10, what="mosquitto listeners")
