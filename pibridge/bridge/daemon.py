@@ -46,7 +46,7 @@ from pibridge.outbox import OutboxError
 log = logging.getLogger("pibridge")
 
 #: Names inside the storage directory.
-OUTBOX_FILE = "outbox.sqlite"
+OUTBOX_FILE = "outbox.db"
 STATE_FILE = "state.json"
 
 #: How often the state file for ``pibridge status`` is rewritten (seconds): rarely, to spare the SD card.
@@ -168,6 +168,12 @@ class Bridge:
             self.outbox.stats().depth,
         )
         self.delivery.start()
+        from pibridge.agent.identity import CERT_FILE
+
+        if (identity_directory(self.storage) / CERT_FILE).exists():
+            # A restart: no network needed for the identity, so start connecting before the
+            # readers compete for the CPU; the first push then follows start-up at once.
+            self._connect()
         for reader in self.readers:
             reader.start()
 

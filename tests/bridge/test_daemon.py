@@ -140,4 +140,4 @@ def test_run_stops_cleanly_on_a_signal_even_without_an_agent(tmp_path, sim, sign
     assert "readings wait in the outbox" in log
     from pibridge.outbox import read_stats
 
-    assert read_stats(d.storage / "outbox.sqlite").depth >= d.state()["sensors"]["a"]["reads"]
+    assert read_stats(d.storage / "outbox.db").depth >= d.state()["sensors"]["a"]["reads"]

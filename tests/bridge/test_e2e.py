@@ -38,7 +38,7 @@ def daemons(sim, tmp_path):
 
 
 def outbox_stats(daemon):
-    return read_stats(daemon.storage / "outbox.sqlite")
+    return read_stats(daemon.storage / "outbox.db")
 
 
 def assert_no_duplicates(sim, client_id, expected):
@@ -118,7 +118,7 @@ def test_a_full_outbox_drops_the_oldest_and_status_reports_it(daemons, sim, tmp_
     fast = [mock(f"fast{i}", 0.01, ["temperature"], seed=i) for i in range(3)]
     d = daemons(fast, storage={"outbox_max_bytes": "1 MiB"})
     first = int(time.time() * 1000) - 3_600_000
-    prefill = Outbox(d.storage / "outbox.sqlite", max_bytes=2**20, auto_commit=False)
+    prefill = Outbox(d.storage / "outbox.db", max_bytes=2**20, auto_commit=False)
     count = 0
     while prefill.stats().bytes < 2**20 - 40 * 1024:  # nearly full, nothing dropped yet
         prefill.append(Reading("fast0", first + count + i, {"temperature": 20.0}) for i in range(500))
@@ -138,7 +138,7 @@ def test_a_full_outbox_drops_the_oldest_and_status_reports_it(daemons, sim, tmp_
     assert f"{stats.dropped} dropped" in result.stdout or "dropped (max_bytes" in result.stdout, result.stdout
     assert "max_bytes" in result.stdout
     assert d.terminate() == 0
-    assert read_stats(d.storage / "outbox.sqlite").dropped >= stats.dropped
+    assert read_stats(d.storage / "outbox.db").dropped >= stats.dropped
 
 
 def test_status_of_a_running_bridge(daemons, sim):

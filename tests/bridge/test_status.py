@@ -47,7 +47,7 @@ def test_a_running_connected_bridge(tmp_path):
 
 def test_an_unreachable_agent_with_buffered_and_dropped_readings(tmp_path):
     storage = tmp_path / "storage"
-    outbox = Outbox(storage / "outbox.sqlite", max_bytes=64 * 1024, auto_commit=False)
+    outbox = Outbox(storage / "outbox.db", max_bytes=64 * 1024, auto_commit=False)
     old = int(time.time() * 1000) - 2 * 3600 * 1000
     outbox.append(Reading("greenhouse", old + i, {"temperature": 20.0 + i % 7}) for i in range(20000))
     outbox.commit()
