@@ -33,16 +33,20 @@ runs; the CA key is 0600 and owned by the simulator's user in every case.
 from __future__ import annotations
 
 import base64
+import ctypes
 import hashlib
 import os
 import pwd
+import queue
 import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 INSTALL_HINT = (
@@ -86,6 +90,21 @@ def find_mosquitto() -> str:
     return path
 
 
+_PR_SET_PDEATHSIG = 1
+#: Looked up once here: the child between fork and exec should do as little as possible.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent(parent_pid: int):
+    """A preexec_fn asking the kernel to SIGTERM the child when the thread that started it ends (Linux)."""
+    def setup() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+    return setup
+
+
 def hash_password(password: str) -> str:
     """A Mosquitto password-file hash (``$7$``: PBKDF2-SHA512, the format of mosquitto_passwd 2.x)."""
     salt = os.urandom(12)
@@ -117,8 +136,8 @@ class Broker:
     saves its persistence file) and returns when it is gone; ``reload()``
     sends SIGHUP, which makes Mosquitto re-read the ACL file and the CRL.
 
-    If the process dies while it should be running, a watcher thread
-    restarts it (and logs that it did) until ``stop()`` is called.
+    If the process dies while it should be running, the supervisor thread
+    restarts it (and says so in the log).  ``close()`` ends it for good.
     """
 
     def __init__(self, state_dir: Path, host: str, provision_port: int, api_port: int,
@@ -138,9 +157,10 @@ class Broker:
         self.run_as: str | None = None
         self._executable = find_mosquitto()
         self._process: subprocess.Popen | None = None
-        self._lock = threading.RLock()
-        self._wanted = False
-        self._watcher: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._commands: queue.Queue = queue.Queue()
+        self._supervisor: threading.Thread | None = None
+        #: How often the supervisor brought a crashed Mosquitto back.
         self.restarts = 0
 
     def _choose_socket_path(self) -> Path:
@@ -258,24 +278,81 @@ class Broker:
 
     @property
     def running(self) -> bool:
-        with self._lock:
-            return self._process is not None and self._process.poll() is None
+        process = self._process
+        return process is not None and process.poll() is None
 
     @property
     def pid(self) -> int | None:
-        with self._lock:
-            return self._process.pid if self.running else None
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start Mosquitto and return when its TCP listeners accept connections."""
+        """Start Mosquitto and return when its listeners are open (BrokerFailed otherwise)."""
+        self._command("start", timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop Mosquitto (SIGTERM, so it saves sessions and queued messages) and wait until it is gone."""
+        self._command("stop", timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop Mosquitto for good and end the supervisor thread."""
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor.is_alive():
+            self._command("close", timeout)
+            supervisor.join(timeout)
+
+    def _command(self, name: str, timeout: float) -> None:
         with self._lock:
-            if self.running:
+            if self._supervisor is None or not self._supervisor.is_alive():
+                self._supervisor = threading.Thread(target=self._supervise, name="sim-broker", daemon=True)
+                self._supervisor.start()
+            reply: Future = Future()
+            self._commands.put((name, timeout, reply))
+        reply.result()
+
+    def _supervise(self) -> None:
+        """The one thread that starts, watches, restarts and stops Mosquitto.
+
+        Mosquitto is started from this thread and told (PR_SET_PDEATHSIG)
+        to get SIGTERM when the thread that started it ends.  This thread
+        lives until :meth:`close`, so Mosquitto never outlives the
+        simulator, even when the simulator is killed with SIGKILL: no
+        orphan broker keeps the ports.
+        """
+        wanted = False
+        retry_at = 0.0
+        while True:
+            try:
+                name, timeout, reply = self._commands.get(timeout=0.2)
+            except queue.Empty:
+                if wanted and not self.running and time.monotonic() >= retry_at:
+                    self._restart_after_crash()
+                    retry_at = time.monotonic() + 1.0
+                continue
+            try:
+                if name == "start":
+                    if not self.running:
+                        self._spawn(timeout)
+                    wanted = True
+                else:
+                    wanted = False
+                    self._terminate(timeout)
+                reply.set_result(None)
+            except BaseException as exc:
+                reply.set_exception(exc)
+            if name == "close":
                 return
-            self._wanted = True
-            self._spawn(timeout)
-            if self._watcher is None or not self._watcher.is_alive():
-                self._watcher = threading.Thread(target=self._watch, name="sim-broker-watch", daemon=True)
-                self._watcher.start()
+
+    def _restart_after_crash(self) -> None:
+        with open(self.log_file, "ab") as log:
+            log.write(f"pibridge sim: mosquitto exited unexpectedly (status {self._process.returncode}), "
+                      "restarting\n".encode())
+        try:
+            self._spawn(10.0)
+            self.restarts += 1
+        except BrokerFailed as exc:
+            with open(self.log_file, "ab") as log:
+                log.write(f"pibridge sim: restart failed, trying again in 1 s: {exc}\n".encode())
 
     def _spawn(self, timeout: float) -> None:
         if self.socket_path.exists():
@@ -284,7 +361,11 @@ class Broker:
         try:
             self._process = subprocess.Popen(
                 [self._executable, "-c", str(self.config_file)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                # Its own session: Ctrl-C in the terminal reaches the simulator,
+                # which stops the broker in order, not the broker directly.
+                start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
             )
         finally:
             log.close()
@@ -304,39 +385,6 @@ class Broker:
         raise BrokerFailed(f"mosquitto did not open its listeners within {timeout:g} s. "
                            f"End of {self.log_file}:\n{self.log_tail()}")
 
-    def _watch(self) -> None:
-        """Restart Mosquitto if it dies while wanted.  Runs in its own daemon thread."""
-        while True:
-            with self._lock:
-                process, wanted = self._process, self._wanted
-            if not wanted:
-                return
-            if process is not None and process.poll() is None:
-                try:
-                    process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    continue
-            with self._lock:
-                if not self._wanted or (self._process is not None and self._process.poll() is None):
-                    continue
-                with open(self.log_file, "ab") as log:
-                    log.write(f"pibridge sim: mosquitto exited unexpectedly "
-                              f"(status {self._process.returncode}), restarting\n".encode())
-                try:
-                    self._spawn(10.0)
-                    self.restarts += 1
-                except BrokerFailed:
-                    time.sleep(1.0)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop Mosquitto (SIGTERM, so it saves sessions and queued messages) and wait until it is gone."""
-        with self._lock:
-            self._wanted = False
-            self._terminate(timeout)
-        watcher = self._watcher
-        if watcher is not None and watcher is not threading.current_thread():
-            watcher.join(timeout)
-
     def _terminate(self, timeout: float = 10.0) -> None:
         process = self._process
         if process is None or process.poll() is not None:
@@ -350,9 +398,9 @@ class Broker:
 
     def reload(self) -> None:
         """SIGHUP: Mosquitto re-reads the ACL, the password file and the CRL (existing connections stay)."""
-        with self._lock:
-            if self.running:
-                self._process.send_signal(signal.SIGHUP)
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGHUP)
 
     def log_tail(self, lines: int = 15) -> str:
         try:

@@ -88,7 +88,7 @@ class Simulator:
             except Exception as exc:
                 store.close()
                 if self.broker is not None:
-                    self.broker.stop()
+                    self.broker.close()
                 if isinstance(exc, MosquittoMissing):
                     raise
                 raise SimulatorError(f"cannot start the simulator in {self.state_dir}: {exc}") from exc
@@ -115,7 +115,7 @@ class Simulator:
                 self._agent.stop()
                 self._agent = None
             if self.broker is not None:
-                self.broker.stop()
+                self.broker.close()
                 self.broker.cleanup()
             if self.store is not None:
                 self.store.close()

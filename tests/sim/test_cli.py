@@ -27,9 +27,9 @@ def pibridge(*args, **kwargs) -> subprocess.CompletedProcess:
 class Running:
     """``pibridge sim`` in the background; ``line`` is what it printed once ready."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, ports: tuple[int, int] | None = None):
         self.state_dir = state_dir
-        self.provision_port, self.api_port = free_port(), free_port()
+        self.provision_port, self.api_port = ports or (free_port(), free_port())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pibridge.cli", "sim", "--state-dir", str(state_dir),
              "--provision-port", str(self.provision_port), "--api-port", str(self.api_port)],
@@ -156,3 +156,13 @@ def test_bad_fault_commands_are_refused(tmp_path):
     (tmp_path / "state").mkdir()
     done = pibridge("sim", "--state-dir", str(tmp_path / "state"), "fault", "error", "99")
     assert done.returncode == 2 and "1-28" in done.stderr
+
+
+def test_a_killed_simulator_takes_its_broker_along(tmp_path):
+    """SIGKILL gives the simulator no chance to clean up; the kernel still tells Mosquitto to go (PDEATHSIG)."""
+    sim = Running(tmp_path / "state")
+    assert _port_open(sim.api_port)
+    assert sim.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert _until(lambda: not _port_open(sim.api_port) and not _port_open(sim.provision_port), 10)
+    again = Running(tmp_path / "state", (sim.provision_port, sim.api_port))  # the ports are free again
+    assert again.stop() == 0
