@@ -10,7 +10,7 @@
         print(sim.store.values(client_id))
 
 Threads: ``start()``/``stop()`` and the fault methods are called from the
-owner's thread.  The broker has a watcher thread, the API logic a paho
+owner's thread.  The broker has a supervisor thread, the API logic a paho
 network thread and a request worker (see :mod:`pibridge.sim.agent`), and
 ``drop_api_listener`` a timer thread that brings the broker back.
 """
