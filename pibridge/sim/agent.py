@@ -323,8 +323,11 @@ class AgentLogic:
         self._client.loop_start()
 
     def stop(self) -> None:
+        """Disconnect (the broker keeps the session and queues requests for it) and end the worker."""
         self._client.disconnect()
         self._client.loop_stop()
+        self.ready.clear()
+        self.disconnected.set()
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(10)

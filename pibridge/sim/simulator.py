@@ -63,6 +63,11 @@ class Simulator:
         return self.authority.ca_file
 
     @property
+    def agent(self) -> AgentLogic | None:
+        """The API logic (None while stopped).  Tests use its stop()/start() to take it away from the broker."""
+        return self._agent
+
+    @property
     def started(self) -> bool:
         return self._agent is not None
 

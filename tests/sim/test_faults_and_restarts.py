@@ -143,3 +143,19 @@ def test_a_broker_that_dies_is_restarted(sim, client_factory):
         assert again.expect_json(f"{client.base}/ping/info/inbox") == {"answer": "revived"}
     finally:
         again.close()
+
+
+def test_requests_queued_for_the_api_logic_survive_a_broker_restart(sim, client_factory):
+    """The API logic's persistent session and Mosquitto's persistence file keep what it has not read yet."""
+    client = client_factory(sim)
+    sim.agent.stop()  # disconnects; its session (subscriptions, queue) stays with the broker
+    client.mqtt.publish(f"{client.base}/sensor/create", {"name": "queued while away"})
+    client.mqtt.publish(f"{client.base}/sensor/queued/metric/pushValues",
+                        {"metrics": [{"metricId": "m", "value": 1.5}], "timestamp": 1_700_000_000_000})
+    sim.stop_broker()
+    sim.broker.start()
+    sim.agent.start()
+    assert sim.wait_until_ready(10)
+    values = sim.store.wait_for_values(client.id, 1, timeout=10)
+    assert [(v["sensor_id"], v["value"], v["timestamp_ms"]) for v in values] == [("queued", 1.5, 1_700_000_000_000)]
+    assert {s["name"] for s in sim.store.sensors(client.id)} == {"queued while away", "queued"}
