@@ -155,7 +155,10 @@ class Authority:
             )
         except InvalidSignature:
             return False
-        if cert.not_valid_after_utc < _now() + datetime.timedelta(days=30):
+        # not_valid_after_utc is cryptography >= 42; older releases give a naive UTC time.
+        expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(
+            tzinfo=datetime.timezone.utc)
+        if expires < _now() + datetime.timedelta(days=30):
             return False
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         have = {str(n) for n in names.get_values_for_type(x509.DNSName)}

@@ -147,3 +147,18 @@ def test_no_one_can_log_in_as_a_client_or_the_agent_on_the_provisioning_port(sha
                     password="guess")
     with pytest.raises(ConnectionError):
         impostor.connect(timeout=2)
+
+
+def test_the_server_certificate_is_renewed_when_the_host_changes(tmp_path):
+    first = Authority(tmp_path / "ca", hosts=("localhost", "127.0.0.1"))
+    first.ensure([])
+    before = first.server_cert_file.read_bytes()
+    same = Authority(tmp_path / "ca", hosts=("localhost", "127.0.0.1"))
+    same.ensure([])
+    assert same.server_cert_file.read_bytes() == before
+    wider = Authority(tmp_path / "ca", hosts=("localhost", "127.0.0.1", "192.168.1.50"))
+    wider.ensure([])
+    cert = x509.load_pem_x509_certificate(wider.server_cert_file.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "192.168.1.50" in {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+    assert wider.ca_file.read_bytes() == first.ca_file.read_bytes(), "the CA itself stays"
