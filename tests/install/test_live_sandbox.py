@@ -104,6 +104,17 @@ def sandbox(tmp_path_factory) -> tuple[Sandbox, Run]:
     return machine, result
 
 
+def test_dry_run_writes_nothing(sandbox, tmp_path):
+    """On a fresh machine a dry run plans everything and leaves every overlay empty."""
+    machine = Sandbox(tmp_path)
+    result = machine.live(*offline_args(), "--dry-run")
+    assert result.returncode == 0, result.output
+    assert "would run: /usr/bin/python3 -m venv" in result.stdout
+    assert machine.written() == set()
+    layer_dirs = {"usr"} | set(LAYERS)
+    assert {str(p.relative_to(machine.upper)) for p in machine.upper.rglob("*")} == layer_dirs
+
+
 def test_writes_exactly_its_footprint(sandbox):
     machine, _ = sandbox
     written = machine.written()
