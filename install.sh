@@ -43,6 +43,9 @@ readonly SYSTEMD_BACKOFF_VERSION=254
 readonly REQUIRED_PACKAGES=(python3-venv i2c-tools)
 readonly OPTIONAL_PACKAGES=(python3-lgpio python3-libgpiod)
 readonly LIBGPIOD_PACKAGES=(libgpiod2 libgpiod3)
+# Building a checkout without the network takes the system's setuptools and
+# wheel (Bookworm's setuptools needs wheel for bdist_wheel).
+readonly BUILD_PACKAGES=(python3-setuptools python3-wheel)
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 readonly SCRIPT_DIR
@@ -367,9 +370,10 @@ install_packages() {
         warn "no apt-get here: install Python's venv module, i2c-tools, lgpio and libgpiod with your package manager"
         return 0
     fi
-    local package install=() unavailable=() libgpiod=0
-    read_package_state "${REQUIRED_PACKAGES[@]}" "${OPTIONAL_PACKAGES[@]}" "${LIBGPIOD_PACKAGES[@]}"
-    for package in "${REQUIRED_PACKAGES[@]}"; do
+    local package install=() unavailable=() libgpiod=0 required=("${REQUIRED_PACKAGES[@]}")
+    ((OFFLINE)) && [[ $SOURCE_KIND == checkout ]] && required+=("${BUILD_PACKAGES[@]}")
+    read_package_state "${required[@]}" "${OPTIONAL_PACKAGES[@]}" "${LIBGPIOD_PACKAGES[@]}"
+    for package in "${required[@]}"; do
         installed "$package" || install+=("$package")
     done
     for package in "${LIBGPIOD_PACKAGES[@]}"; do
@@ -543,6 +547,10 @@ install_package() {
         [[ $SOURCE_KIND == wheel ]] && pip+=(--find-links "$(dirname -- "$SOURCE")")
         # Build with the setuptools already here rather than fetching one.
         [[ $SOURCE_KIND == checkout ]] && pip+=(--no-build-isolation)
+    fi
+    if ((OFFLINE)) && [[ $SOURCE_KIND == checkout ]] && ((!DRY_RUN)) &&
+        ! "$venv/bin/python" -c 'import setuptools, wheel' >/dev/null 2>&1; then
+        die "building $SOURCE offline needs setuptools and wheel: apt-get install ${BUILD_PACKAGES[*]}, or install from a wheel (--from pibridge-*.whl)"
     fi
     local source=$SOURCE
     if [[ $SOURCE_KIND == checkout ]] && ((!DRY_RUN)); then

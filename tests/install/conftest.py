@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from install_harness import SYSTEM_PYTHON, Machine, Run, offline_args
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _requirements():
-    if not Path(SYSTEM_PYTHON).exists():
-        pytest.skip(f"install tests build the environment with Debian's {SYSTEM_PYTHON}, which is missing here")
+from install_harness import Machine, Run, offline_args, venv_requirements_missing
 
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> tuple[Machine, Run]:
     """One real staged installation for the whole run; tests that change it work on a copy."""
+    missing = venv_requirements_missing()
+    if missing:
+        pytest.skip(missing)
     machine = Machine(tmp_path_factory.mktemp("installed")).with_target_accounts()
     result = machine.run(*offline_args())
     assert result.returncode == 0, result.output

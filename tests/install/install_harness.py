@@ -45,6 +45,20 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 WRITES = {"apt-get", "useradd", "groupadd", "usermod", "userdel", "groupdel", "chown", "udevadm", "runuser"}
 
 
+def venv_requirements_missing() -> str | None:
+    """Why install.sh cannot build its environment here as on a Pi, or None when it can."""
+    try:
+        probe = subprocess.run([SYSTEM_PYTHON, "-c", "import ensurepip, setuptools, wheel"], capture_output=True)
+    except FileNotFoundError:
+        return f"install.sh builds the environment with Debian's {SYSTEM_PYTHON}, which is missing here"
+    if probe.returncode != 0:
+        return (
+            f"{SYSTEM_PYTHON} lacks ensurepip, setuptools or wheel "
+            "(scripts/system-deps.sh --test installs python3-venv python3-setuptools python3-wheel)"
+        )
+    return None
+
+
 def machine_state(**overrides) -> dict:
     """A Raspberry Pi OS Bookworm machine on which nothing of pibridge is installed yet."""
     state = {

@@ -158,6 +158,14 @@ def test_upgrade_of_a_running_service_restarts_it(tmp_path):
     assert "systemctl enable pibridge.service" not in planned
 
 
+def test_offline_checkout_brings_its_build_tools(tmp_path):
+    _, planned = plan(tmp_path, "--from", str(REPO), "--offline", "--no-deps")
+    assert planned[1].endswith(
+        "--no-install-recommends python3-venv i2c-tools python3-setuptools python3-wheel"
+        " python3-lgpio python3-libgpiod libgpiod2"
+    )
+
+
 def test_from_the_package_index(tmp_path):
     _, planned = plan(tmp_path, "--from", "pibridge==0.1.0")
     pip = next(p for p in planned if " -m pip install " in p)

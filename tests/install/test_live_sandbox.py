@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from install_harness import REPO, Machine, Run, offline_args, snapshot
+from install_harness import Machine, Run, offline_args, snapshot, venv_requirements_missing
 
 LAYERS = ["etc", "opt", "usr/local", "var", "root"]
 SHIMS = ["apt-get", "apt-cache", "dpkg-query", "systemctl", "raspi-config", "udevadm"]
@@ -95,7 +95,7 @@ class Sandbox(Machine):
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> tuple[Sandbox, Run]:
     base = tmp_path_factory.mktemp("sandbox")
-    reason = _sandbox_works(base / "probe")
+    reason = venv_requirements_missing() or _sandbox_works(base / "probe")
     if reason:
         pytest.skip(reason)
     machine = Sandbox(base)
