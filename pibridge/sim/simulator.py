@@ -18,6 +18,7 @@ network thread and a request worker (see :mod:`pibridge.sim.agent`), and
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -111,7 +112,7 @@ class Simulator:
             return self
 
     def stop(self) -> None:
-        """Stop the API logic and the broker.  Safe to call twice."""
+        """Stop the API logic and the broker.  Safe to call twice; :attr:`store` stays readable."""
         with self._lock:
             if self._restore_timer is not None:
                 self._restore_timer.cancel()
@@ -122,8 +123,13 @@ class Simulator:
             if self.broker is not None:
                 self.broker.close()
                 self.broker.cleanup()
-            if self.store is not None:
+            if self.store is not None and not self.store.read_only:
+                # What arrived stays readable after the stop (tests check it then).
                 self.store.close()
+                try:
+                    self.store = Store(self.store.path, read_only=True)
+                except (OSError, sqlite3.Error) as exc:
+                    log.warning("state %s is no longer readable: %s", self.store.path, exc)
 
     def __enter__(self) -> "Simulator":
         return self.start()

@@ -70,6 +70,7 @@ class Store:
 
     def __init__(self, path: Path, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         if read_only:
             if not self.path.exists():
                 raise FileNotFoundError(f"no simulator state at {self.path} (start `pibridge sim` with this --state-dir first)")

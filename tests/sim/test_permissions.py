@@ -29,7 +29,7 @@ def open_dir():
     shutil.rmtree(path)
 
 
-def test_in_a_reachable_directory_mosquitto_runs_as_its_own_user(sim_factory, client_factory, open_dir):
+def test_in_a_reachable_directory_mosquitto_runs_as_its_own_user(open_dir, sim_factory, client_factory):
     try:
         entry = pwd.getpwnam("mosquitto")
     except KeyError:

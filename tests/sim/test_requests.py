@@ -176,3 +176,11 @@ def test_a_csr_wrapped_in_quotes_is_signed_too(shared_sim):
     finally:
         provisioning.close()
     assert kind == "answer" and body.startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_the_store_stays_readable_after_stop(sim_factory, client_factory):
+    simulator = sim_factory()
+    client = client_factory(simulator)
+    client.push("s", {"m": 3.0}, timestamp=5)
+    simulator.stop()
+    assert [(v["value"], v["timestamp_ms"]) for v in simulator.store.values(client.id)] == [(3.0, 5)]
