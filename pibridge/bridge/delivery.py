@@ -24,19 +24,25 @@ A reading acknowledged after it was spilled is sent again from the outbox:
 delivery is at-least-once, and the agent stores a repeated (metric,
 timestamp) value once more under the same timestamp.
 
-Threading: :meth:`submit` (reader threads), :meth:`attach` / :meth:`detach`
-(control thread) and the PUBACK callbacks (paho's network thread) only put
-an item on a queue; everything else, including every outbox call, happens
-in the delivery thread.  Counters are plain integers other threads may read.
+Threading: :meth:`submit` (reader threads) and :meth:`attach` /
+:meth:`detach` (control thread) only put an item on a queue.  The PUBACK
+callbacks run in paho's network thread and only retire the reading from the
+in-flight table (a single dict ``pop``, atomic under the GIL) and count it;
+a live acknowledgement does not even wake the delivery thread, which keeps
+the hot path to one queue hand-over per reading.  Everything else, including
+every outbox call, happens in the delivery thread.  Counters are plain
+integers other threads may read.
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 from pibridge.agent.errors import AgentConnectionLost, PibridgeAgentError
 from pibridge.readings import Reading
@@ -45,7 +51,23 @@ log = logging.getLogger("pibridge.delivery")
 
 OFFLINE, REPLAY, LIVE = "offline", "replay", "live"
 
-_ACK, _ATTACH, _DETACH, _STOP, _CALL = range(5)
+_WAKE, _ATTACH, _DETACH, _STOP = range(4)
+_WAKE_ITEM = (_WAKE,)
+
+#: Unacknowledged replayed readings are sent again after this long (seconds, on top of 2 x ack_window).
+_REPLAY_GIVE_UP = 10.0
+
+
+def _oldest(table: dict) -> float | None:
+    """Send time of the oldest entry of an in-flight table, or None.
+
+    paho's thread may pop entries meanwhile; a table that changed under the
+    iterator is simply looked at again on the next round.
+    """
+    try:
+        return next(iter(table.values()))[1]
+    except (StopIteration, RuntimeError):
+        return None
 
 
 class Delivery:
@@ -57,33 +79,27 @@ class Delivery:
     :meth:`detach` when the connection is lost.
     """
 
-    def __init__(
-        self,
-        outbox: Any,
-        *,
-        ack_window: float = 5.0,
-        replay_window: int = 64,
-    ):
+    def __init__(self, outbox: Any, *, ack_window: float = 2.0, replay_window: int = 64):
         self.outbox = outbox
         self.ack_window = float(ack_window)
         self.replay_window = max(1, int(replay_window))
         self.mode = OFFLINE
-        #: readings acknowledged by the broker (live and replayed)
+        #: readings acknowledged by the broker (live and replayed); written by paho's thread only
         self.delivered = 0
         #: readings written to the outbox because they could not be sent or were not acknowledged in time
         self.spilled = 0
         #: readings dropped because no configured sensor or metric matches them
         self.unroutable = 0
-        #: readings the agent refused after they were delivered (counted by the daemon)
-        self.last_delivered_ms: int | None = None
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._client: Any = None
         self._routes: dict = {}
         self._seq = 0
+        # In flight: seq -> (reading, send time) live, seq -> (outbox id, send time) replayed.
+        # Insertion order is send order.  Acknowledgements pop from paho's thread.
         self._live: dict[int, tuple[Reading, float]] = {}
         self._replay: dict[int, tuple[int, float]] = {}
         self._replay_after = 0
-        self._acked_ids: list[int] = []
+        self._acked_ids: collections.deque[int] = collections.deque()
         self._pending: list[Reading] = []
         self._warned_routes: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
@@ -105,10 +121,6 @@ class Delivery:
         """The connection is gone: keep everything in the outbox until the next :meth:`attach`."""
         self._events.put((_DETACH,))
 
-    def call(self, func: Callable[[], None]) -> None:
-        """Run *func* in the delivery thread (to touch the outbox safely from elsewhere)."""
-        self._events.put((_CALL, func))
-
     @property
     def in_flight(self) -> int:
         return len(self._live) + len(self._replay)
@@ -122,6 +134,20 @@ class Delivery:
         self._events.put((_STOP, drain_timeout))
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    # -- paho's network thread ----------------------------------------------------
+
+    def _live_acked(self, seq: int) -> None:
+        if self._live.pop(seq, None) is not None:
+            self.delivered += 1
+
+    def _replay_acked(self, seq: int) -> None:
+        entry = self._replay.pop(seq, None)
+        if entry is not None:
+            self._acked_ids.append(entry[0])
+            self.delivered += 1
+            if len(self._replay) <= self.replay_window // 2:
+                self._events.put(_WAKE_ITEM)
 
     # -- delivery thread ----------------------------------------------------------
 
@@ -142,13 +168,13 @@ class Delivery:
                         self._pending.append(item)
                 else:
                     kind = item[0]
-                    if kind == _ACK:
-                        self._acked(item[1])
-                    elif kind == _STOP:
+                    if kind == _STOP:
                         self._finish(item[1])
                         return
-                    else:
-                        self._control(item)
+                    if kind == _ATTACH:
+                        self._attached(item[1], item[2])
+                    elif kind == _DETACH:
+                        self._go_offline("the connection to the agent is down")
                 batch += 1
                 if batch >= 2000:
                     break
@@ -159,28 +185,19 @@ class Delivery:
             self._housekeeping()
 
     def _wait_time(self) -> float:
-        now = time.monotonic()
         wait = 1.0
-        if self._live:
-            oldest = next(iter(self._live.values()))[1]
-            wait = min(wait, oldest + self.ack_window - now)
+        oldest = _oldest(self._live)
+        if oldest is not None:
+            wait = min(wait, oldest + self.ack_window - time.monotonic())
         return max(wait, 0.001)
 
-    def _control(self, item: tuple) -> None:
-        kind = item[0]
-        if kind == _ATTACH:
-            self._client, self._routes = item[1], item[2]
-            self._warned_routes.clear()
-            self._forget_replay()
-            self.mode = REPLAY
-            log.info("delivering to the agent (%d sensors)", len(self._routes))
-        elif kind == _DETACH:
-            self._go_offline("the connection to the agent is down")
-        elif kind == _CALL:
-            try:
-                item[1]()
-            except Exception:
-                log.exception("a task in the delivery thread failed")
+    def _attached(self, client: Any, routes: dict) -> None:
+        self._spill_live()
+        self._client, self._routes = client, routes
+        self._warned_routes.clear()
+        self._forget_replay()
+        self.mode = REPLAY
+        log.info("delivering to the agent (%d sensors)", len(self._routes))
 
     def _go_offline(self, why: str) -> None:
         if self.mode is OFFLINE:
@@ -198,11 +215,13 @@ class Delivery:
         """Move every unacknowledged live reading, oldest first, in front of the pending ones."""
         if not self._live:
             return 0
-        spilled = [reading for reading, _ in self._live.values()]
+        # One C-level call takes the snapshot, so paho's pops cannot interleave with it;
+        # a reading acknowledged right after is spilled anyway and sent twice (at-least-once).
+        entries = list(self._live.values())
         self._live.clear()
-        self._pending[:0] = spilled
-        self.spilled += len(spilled)
-        return len(spilled)
+        self._pending[:0] = [reading for reading, _ in entries]
+        self.spilled += len(entries)
+        return len(entries)
 
     def _values(self, reading: Reading) -> tuple[str, dict] | None:
         route = self._routes.get(reading.sensor)
@@ -229,46 +248,32 @@ class Delivery:
         if target is None:
             return
         self._seq = seq = self._seq + 1
-        put = self._events.put
+        # In the table before publishing: the PUBACK may come back before publish returns.
+        self._live[seq] = (reading, time.monotonic())
         try:
             self._client.publish_values(
-                target[0], target[1], reading.timestamp_ms, on_ack=lambda *_: put((_ACK, seq))
+                target[0], target[1], reading.timestamp_ms, on_ack=functools.partial(self._live_acked, seq)
             )
         except AgentConnectionLost:
-            self._pending.append(reading)
             self._go_offline("lost the connection to the agent")
             return
         except (PibridgeAgentError, ValueError, TypeError) as exc:
+            self._live.pop(seq, None)
             self.unroutable += 1
             log.error("reading of sensor %r at %d cannot be sent and is dropped: %s", reading.sensor, reading.timestamp_ms, exc)
-            return
-        self._live[seq] = (reading, time.monotonic())
-
-    def _acked(self, seq: int) -> None:
-        entry = self._live.pop(seq, None)
-        if entry is not None:
-            self.delivered += 1
-            self.last_delivered_ms = entry[0].timestamp_ms
-            return
-        replayed = self._replay.pop(seq, None)
-        if replayed is not None:
-            self._acked_ids.append(replayed[0])
-            self.delivered += 1
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
-        if self._live:
-            oldest = next(iter(self._live.values()))[1]
-            if now - oldest > self.ack_window:
-                n = self._spill_live()
-                log.warning(
-                    "the agent did not acknowledge a push within %g s; %d readings moved to the outbox",
-                    self.ack_window,
-                    n,
-                )
-                self.mode = REPLAY if self._client is not None else OFFLINE
-        if self._pending or self._acked_ids:
-            self._write_outbox()
+        oldest = _oldest(self._live)
+        if oldest is not None and now - oldest > self.ack_window:
+            n = self._spill_live()
+            log.warning(
+                "the agent did not acknowledge a push within %g s; %d readings moved to the outbox",
+                self.ack_window,
+                n,
+            )
+            self.mode = REPLAY if self._client is not None else OFFLINE
+        self._write_outbox()
         if self.mode is REPLAY:
             self._replay_some(now)
 
@@ -279,8 +284,8 @@ class Delivery:
             self.outbox.append(self._pending)
             self._pending = []
         if self._acked_ids:
-            self.outbox.remove(self._acked_ids)
-            self._acked_ids = []
+            acked = self._acked_ids
+            self.outbox.remove([acked.popleft() for _ in range(len(acked))])
 
     def _forget_replay(self) -> None:
         """Resend from the head of the outbox: outstanding replays will not be acknowledged now."""
@@ -288,13 +293,12 @@ class Delivery:
         self._replay_after = 0
 
     def _replay_some(self, now: float) -> None:
-        if self._replay:
-            oldest = next(iter(self._replay.values()))[1]
-            if now - oldest > 2 * self.ack_window + 10:
-                # Acknowledgements lost: send the window again (at-least-once).
-                self._forget_replay()
+        oldest = _oldest(self._replay)
+        if oldest is not None and now - oldest > 2 * self.ack_window + _REPLAY_GIVE_UP:
+            # Acknowledgements lost: send the window again (at-least-once).
+            self._forget_replay()
         room = self.replay_window - len(self._replay)
-        if self._replay and room < self.replay_window // 2:
+        if room < self.replay_window // 2 and self._replay:
             return
         fresh = self.outbox.peek(room, after_id=self._replay_after)
         if not fresh:
@@ -302,49 +306,43 @@ class Delivery:
                 self.mode = LIVE
                 log.info("the outbox is empty; sending readings live")
             return
-        put = self._events.put
-        dropped = []
         for entry in fresh:
+            self._replay_after = entry.id
             target = self._values(entry.reading)
             if target is None:
-                dropped.append(entry.id)
-                self._replay_after = entry.id
+                self._acked_ids.append(entry.id)
                 continue
             self._seq = seq = self._seq + 1
+            self._replay[seq] = (entry.id, now)
             try:
                 self._client.publish_values(
-                    target[0], target[1], entry.reading.timestamp_ms, on_ack=lambda *_, s=seq: put((_ACK, s))
+                    target[0], target[1], entry.reading.timestamp_ms,
+                    on_ack=functools.partial(self._replay_acked, seq),
                 )
             except AgentConnectionLost:
                 self._go_offline("lost the connection to the agent")
-                break
+                return
             except (PibridgeAgentError, ValueError, TypeError) as exc:
+                self._replay.pop(seq, None)
                 log.error("buffered reading of sensor %r cannot be sent and is dropped: %s", entry.reading.sensor, exc)
-                dropped.append(entry.id)
-                self._replay_after = entry.id
-                continue
-            self._replay[seq] = (entry.id, now)
-            self._replay_after = entry.id
-        if dropped:
-            self._acked_ids.extend(dropped)
+                self._acked_ids.append(entry.id)
 
     def _finish(self, drain_timeout: float) -> None:
         """Stop: wait briefly for outstanding acknowledgements, then keep the rest in the outbox."""
         deadline = time.monotonic() + drain_timeout
-        while (self._live or self._replay) and self._client is not None:
+        detached = False
+        while self._client is not None and (self._live or self._replay) and not detached:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                item = self._events.get(timeout=remaining)
+                item = self._events.get(timeout=min(remaining, 0.01))
             except queue.Empty:
-                break
+                continue
             if item.__class__ is Reading:
                 self._pending.append(item)
-            elif item[0] == _ACK:
-                self._acked(item[1])
             elif item[0] == _DETACH:
-                break
+                detached = True
         while True:
             try:
                 item = self._events.get(False)
@@ -352,8 +350,6 @@ class Delivery:
                 break
             if item.__class__ is Reading:
                 self._pending.append(item)
-            elif item[0] == _ACK:
-                self._acked(item[1])
         spilled = self._spill_live()
         self._client = None
         self.mode = OFFLINE
