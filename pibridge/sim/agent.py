@@ -181,7 +181,7 @@ def parse_topic(topic: str, payload: bytes, legacy_answers: bool = True) -> Requ
     return req
 
 
-# -- payload helpers -------------------------------------------------------------
+# -- reading payloads -----------------------------------------------------------
 
 
 def _json_object(payload: bytes, empty_ok: bool = False) -> dict:

@@ -1,4 +1,4 @@
-"""Mosquitto as the simulator's broker: the generated config and the supervised process.
+"""Mosquitto as the simulator's broker: the config it runs with and the supervised process.
 
 Three listeners share one ACL file and one password file:
 
