@@ -83,3 +83,17 @@ metrics = ["temperature"]
     # Three pings, the first right at start: at half the 1 s interval the other two take about 1 s.
     assert 0.6 < pinging_for < 10, pinging_for
     assert set(messages[1:-1]) <= {"WATCHDOG=1"} | {m for m in messages if m.startswith("STATUS=")}, messages
+
+
+def test_config_error_exits_with_the_status_the_unit_does_not_restart(tmp_path):
+    """RestartPreventExitStatus=2 in the unit relies on `pibridge run` exiting 2 for a bad config."""
+    config = tmp_path / "config.toml"
+    config.write_text("[agent]\nhost = 5\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pibridge.cli", "run", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(config) in result.stderr
+    assert "Traceback" not in result.stderr

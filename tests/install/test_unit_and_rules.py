@@ -125,6 +125,7 @@ class TestUnit:
         assert self.unit["Service"]["Restart"] == ["on-failure"]
         assert int(self.unit["Service"]["RestartSec"][0]) > 0
         assert self.unit["Unit"]["StartLimitIntervalSec"] == ["0"]
+        assert self.unit["Service"]["RestartPreventExitStatus"] == ["2"]
         backoff = directives(DROPIN)["Service"]
         assert int(backoff["RestartSteps"][0]) > 0 and backoff["RestartMaxDelaySec"]
 
