@@ -202,9 +202,7 @@ def _required(obj: dict, key: str, where: str = ""):
     return obj[key]
 
 
-def _string(obj: dict, key: str, where: str = "", required: bool = True):
-    if not required and key not in obj:
-        return None
+def _string(obj: dict, key: str, where: str = "") -> str:
     value = _required(obj, key, where)
     if not isinstance(value, str):
         raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_STRING, f"Key: {key}{where}.")
