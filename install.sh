@@ -763,7 +763,7 @@ next_steps() {
         say "Next:"
     fi
     say "  1. Edit $CONF: the agent's address and CA file, and your"
-    say "     sensors (the file's comments and docs/drivers.md say how)."
+    say "     sensors (docs/configuration.md, docs/drivers.md)."
     say "  2. Read every sensor once, as the service would:"
     say "       cd /tmp && sudo -u $SERVICE_USER pibridge check --config $CONF"
     say "  3. Apply the config:   sudo systemctl restart pibridge"
