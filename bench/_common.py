@@ -263,7 +263,8 @@ def client_ids(sim: object) -> set[str]:
 
 
 def value_count(sim: object, client_id: str) -> int:
-    return len(sim.store.values(client_id))
+    """Values the simulator stored for a client (see :func:`stored_count`)."""
+    return stored_count(sim, client_id)
 
 
 def mock_sensors(count: int, interval: float, metrics: list[str], **options: object) -> list[dict[str, object]]:
