@@ -145,7 +145,7 @@ class Bridge:
             max_age=storage.outbox_max_age,
             commit_interval=storage.commit_interval,
         )
-        self.delivery = Delivery(self.outbox, ack_window=storage.ack_window)
+        self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         for sensor in self.config.enabled_sensors:
             driver = sensor.create_driver()
             mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
@@ -321,21 +321,28 @@ class Bridge:
         from pibridge.agent.errors import AgentConnectionLost, AgentTimeout, PibridgeAgentError
 
         self._next_ping = time.monotonic() + PING_INTERVAL
+        mark = self.delivery.delivered
         try:
             self.client.ping()
         except AgentConnectionLost:
             return
         except AgentTimeout:
-            log.warning("the agent did not answer a ping within %g s; connecting anew", self.config.agent.timeout)
+            log.warning(
+                "the agent did not answer a ping within %g s; sending the readings of the last %g s again "
+                "and connecting anew",
+                self.config.agent.timeout,
+                PING_INTERVAL,
+            )
             client, self.client = self.client, None
             self.connected = False
-            self.delivery.detach()
             client.stop()
+            self.delivery.detach()
             self._next_attempt = 0.0
             return
         except PibridgeAgentError as exc:
+            # An error is an answer too: the agent is there and has read everything before it.
             log.warning("the agent answered a ping with an error: %s", exc)
-            return
+        self.delivery.confirm(mark)
         self.last_contact = time.time()
 
     def _client_revoked(self) -> None:
@@ -343,8 +350,8 @@ class Bridge:
 
         client, self.client = self.client, None
         self.connected = False
-        self.delivery.detach()
         client.stop()
+        self.delivery.detach()
         identity_dir = identity_directory(self.storage)
         if self.config.agent.reprovision:
             log.warning(
@@ -428,6 +435,7 @@ class Bridge:
                 "delivered": delivery.delivered if delivery else 0,
                 "spilled": delivery.spilled if delivery else 0,
                 "in_flight": delivery.in_flight if delivery else 0,
+                "unconfirmed": delivery.unconfirmed if delivery else 0,
                 "unroutable": delivery.unroutable if delivery else 0,
                 "refused": self.push_errors,
             },
@@ -457,6 +465,8 @@ class Bridge:
             reader.join(max(0.1, deadline - time.monotonic()))
         if self.delivery is not None:
             drain = min(self.config.storage.ack_window, 2.0) if self.connected else 0.0
+            if self.connected:
+                self._confirm_before_stop(time.monotonic() + drain)
             if not self.delivery.stop(drain_timeout=drain):
                 log.error("the delivery thread did not finish in time; the last readings may be lost")
         if self.client is not None:
@@ -468,6 +478,20 @@ class Bridge:
             self.write_state()
             self.outbox.close()
             log.info("stopped; %d readings wait in the outbox", depth)
+
+
+    def _confirm_before_stop(self, deadline: float) -> None:
+        """Let the last pushes be acknowledged and confirmed, so a restart does not send them again."""
+        from pibridge.agent.errors import PibridgeAgentError
+
+        while self.delivery.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        mark = self.delivery.delivered
+        try:
+            self.client.ping()
+        except PibridgeAgentError:
+            return
+        self.delivery.confirm(mark)
 
 
 class StartupError(Exception):

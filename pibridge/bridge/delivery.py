@@ -24,6 +24,16 @@ A reading acknowledged after it was spilled is sent again from the outbox:
 delivery is at-least-once, and the agent stores a repeated (metric,
 timestamp) value once more under the same timestamp.
 
+A PUBACK only says the *broker* has the message.  A broker can acknowledge
+what the agent behind it then throws away (a client deleted on the agent
+keeps its open connection, but its pushes are refused without a word).
+With ``confirm=True`` acknowledged readings are therefore kept (live ones in
+memory, replayed ones in the outbox) until the owner has proven the agent
+saw them: it reads :attr:`delivered`, gets an answer to a ping, and calls
+:meth:`confirm` with the number it read (the agent handles a client's
+messages in order, so the answer covers everything acknowledged before the
+ping went out).  On :meth:`detach` unconfirmed readings are sent again.
+
 Threading: :meth:`submit` (reader threads) and :meth:`attach` /
 :meth:`detach` (control thread) only put an item on a queue.  The PUBACK
 callbacks run in paho's network thread and only retire the reading from the
@@ -51,7 +61,7 @@ log = logging.getLogger("pibridge.delivery")
 
 OFFLINE, REPLAY, LIVE = "offline", "replay", "live"
 
-_WAKE, _ATTACH, _DETACH, _STOP = range(4)
+_WAKE, _ATTACH, _DETACH, _STOP, _CONFIRM = range(5)
 _WAKE_ITEM = (_WAKE,)
 
 #: Unacknowledged replayed readings are sent again after this long (seconds, on top of 2 x ack_window).
@@ -79,12 +89,14 @@ class Delivery:
     :meth:`detach` when the connection is lost.
     """
 
-    def __init__(self, outbox: Any, *, ack_window: float = 2.0, replay_window: int = 64):
+    def __init__(self, outbox: Any, *, ack_window: float = 2.0, replay_window: int = 64, confirm: bool = False):
         self.outbox = outbox
+        self.confirm_by_owner = confirm
         self.ack_window = float(ack_window)
         self.replay_window = max(1, int(replay_window))
         self.mode = OFFLINE
-        #: readings acknowledged by the broker (live and replayed); written by paho's thread only
+        #: readings acknowledged by the broker (live and replayed); written by paho's thread only.
+        #: Also the mark :meth:`confirm` takes.
         self.delivered = 0
         #: readings written to the outbox because they could not be sent or were not acknowledged in time
         self.spilled = 0
@@ -100,6 +112,9 @@ class Delivery:
         self._replay: dict[int, tuple[int, float]] = {}
         self._replay_after = 0
         self._acked_ids: collections.deque[int] = collections.deque()
+        # Acknowledged, not yet confirmed (confirm=True): (delivered count, reading or outbox id).
+        self._unconfirmed_live: collections.deque[tuple[int, Reading]] = collections.deque()
+        self._unconfirmed_ids: collections.deque[tuple[int, int]] = collections.deque()
         self._pending: list[Reading] = []
         self._warned_routes: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
@@ -121,9 +136,17 @@ class Delivery:
         """The connection is gone: keep everything in the outbox until the next :meth:`attach`."""
         self._events.put((_DETACH,))
 
+    def confirm(self, mark: int) -> None:
+        """The agent has handled every reading acknowledged until :attr:`delivered` was *mark*."""
+        self._events.put((_CONFIRM, mark))
+
     @property
     def in_flight(self) -> int:
         return len(self._live) + len(self._replay)
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self._unconfirmed_live) + len(self._unconfirmed_ids)
 
     def stop(self, drain_timeout: float = 2.0, timeout: float = 30.0) -> bool:
         """Finish: wait up to *drain_timeout* for outstanding acknowledgements, put every
@@ -138,14 +161,20 @@ class Delivery:
     # -- paho's network thread ----------------------------------------------------
 
     def _live_acked(self, seq: int) -> None:
-        if self._live.pop(seq, None) is not None:
+        entry = self._live.pop(seq, None)
+        if entry is not None:
             self.delivered += 1
+            if self.confirm_by_owner:
+                self._unconfirmed_live.append((self.delivered, entry[0]))
 
     def _replay_acked(self, seq: int) -> None:
         entry = self._replay.pop(seq, None)
         if entry is not None:
-            self._acked_ids.append(entry[0])
             self.delivered += 1
+            if self.confirm_by_owner:
+                self._unconfirmed_ids.append((self.delivered, entry[0]))
+            else:
+                self._acked_ids.append(entry[0])
             if len(self._replay) <= self.replay_window // 2:
                 self._events.put(_WAKE_ITEM)
 
@@ -175,6 +204,8 @@ class Delivery:
                         self._attached(item[1], item[2])
                     elif kind == _DETACH:
                         self._go_offline("the connection to the agent is down")
+                    elif kind == _CONFIRM:
+                        self._confirmed(item[1])
                 batch += 1
                 if batch >= 2000:
                     break
@@ -191,8 +222,17 @@ class Delivery:
             wait = min(wait, oldest + self.ack_window - time.monotonic())
         return max(wait, 0.001)
 
+    def _confirmed(self, mark: int) -> None:
+        live, ids = self._unconfirmed_live, self._unconfirmed_ids
+        while live and live[0][0] <= mark:
+            live.popleft()
+        while ids and ids[0][0] <= mark:
+            self._acked_ids.append(ids.popleft()[1])
+
     def _attached(self, client: Any, routes: dict) -> None:
         self._spill_live()
+        # Replayed but unconfirmed readings are still in the outbox and go again from its head.
+        self._unconfirmed_ids.clear()
         self._client, self._routes = client, routes
         self._warned_routes.clear()
         self._forget_replay()
@@ -203,6 +243,7 @@ class Delivery:
         if self.mode is OFFLINE:
             return
         spilled = self._spill_live()
+        self._unconfirmed_ids.clear()
         self._client = None
         self._forget_replay()
         self.mode = OFFLINE
@@ -212,16 +253,20 @@ class Delivery:
             log.warning("%s: buffering readings in the outbox", why)
 
     def _spill_live(self) -> int:
-        """Move every unacknowledged live reading, oldest first, in front of the pending ones."""
-        if not self._live:
+        """Move every unconfirmed and every unacknowledged live reading, oldest first, in front of
+        the pending ones."""
+        if not self._live and not self._unconfirmed_live:
             return 0
-        # One C-level call takes the snapshot, so paho's pops cannot interleave with it;
-        # a reading acknowledged right after is spilled anyway and sent twice (at-least-once).
+        # One C-level call takes each snapshot, so paho's thread cannot interleave with it; a
+        # reading acknowledged right after is spilled anyway and sent twice (at-least-once).
+        unconfirmed = list(self._unconfirmed_live)
+        self._unconfirmed_live.clear()
         entries = list(self._live.values())
         self._live.clear()
-        self._pending[:0] = [reading for reading, _ in entries]
-        self.spilled += len(entries)
-        return len(entries)
+        spilled = [reading for _, reading in unconfirmed] + [reading for reading, _ in entries]
+        self._pending[:0] = spilled
+        self.spilled += len(spilled)
+        return len(spilled)
 
     def _values(self, reading: Reading) -> tuple[str, dict] | None:
         route = self._routes.get(reading.sensor)
