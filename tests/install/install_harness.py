@@ -150,16 +150,16 @@ class Machine:
         return Run(proc.returncode, proc.stdout, proc.stderr, calls)
 
     def copy(self, base: Path) -> Machine:
-        """An independent copy of this machine, staged root and all (symlinks kept as links)."""
+        """An independent copy of this machine, staged root and all, owners included.
+
+        The copy works like the original: the staged environment's scripts
+        point at the target path, not at where the files happen to lie.
+        """
         shutil.copytree(self.base, base, symlinks=True)
         for path in [base, *base.rglob("*")]:
             st = (self.base / path.relative_to(base)).lstat()
             os.lchown(path, st.st_uid, st.st_gid)
-        clone = Machine.__new__(Machine)
-        clone.__init__(base)
-        clone.state_file.write_text(self.state_file.read_text())
-        # The staged environment's own scripts point at the target path, so the copy runs as well.
-        return clone
+        return Machine(base, **json.loads(self.state_file.read_text()))
 
     def account(self, db: str, name: str) -> list[str] | None:
         for line in (self.root / "etc" / db).read_text().splitlines():
