@@ -2,7 +2,7 @@
 
 Each call is appended to $SHIM_LOG as a JSON list ``[name, arg, ...]``; the
 machine they pretend to be lives in the JSON file $SHIM_STATE (see
-``conftest.machine_state``).  What can safely run for real does:
+``install_harness.machine_state``).  What can safely run for real does:
 
 * ``systemctl --root=DIR enable|disable|is-enabled`` runs the real systemctl,
   which only makes or reads symlinks under DIR (and without --root inside the
@@ -11,9 +11,10 @@ machine they pretend to be lives in the JSON file $SHIM_STATE (see
 * the shadow tools with ``--prefix DIR`` edit DIR/etc/passwd and DIR/etc/group
   the way useradd and friends do (the real ones need root and a full shadow set).
 
-Anything that would change the running machine (apt-get, udevadm, raspi-config
-do_*, systemctl start, runuser, an account change without --prefix) only
-changes the pretend machine, and an account change without --prefix fails loudly.
+Anything that would change the running machine (apt-get install, raspi-config
+do_*, systemctl start/stop) only changes the pretend machine; udevadm and
+runuser are only recorded; an account change without --prefix fails loudly.
+A name in the state's "exit_codes" makes that command fail with the code given.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def real(name: str) -> str | None:
 
 
 class Machine:
+    """The pretend machine's state, read from and saved to $SHIM_STATE."""
+
     def __init__(self) -> None:
         self.path = Path(os.environ["SHIM_STATE"])
         self.state = json.loads(self.path.read_text())
