@@ -438,7 +438,10 @@ create_accounts() {
         account group "$group" >/dev/null || change groupadd "${PREFIX_OPTS[@]}" --system "$group"
     done
     if ! account passwd "$SERVICE_USER" >/dev/null; then
-        change useradd "${PREFIX_OPTS[@]}" --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+        # A group left from an earlier install is taken over rather than refused.
+        local own_group=(--user-group)
+        account group "$SERVICE_USER" >/dev/null && own_group=(--gid "$SERVICE_USER")
+        change useradd "${PREFIX_OPTS[@]}" --system "${own_group[@]}" --home-dir "$STATE_DIR" --no-create-home \
             --shell /usr/sbin/nologin --comment "pibridge sensor bridge" "$SERVICE_USER"
         missing=("${HARDWARE_GROUPS[@]}")
     else

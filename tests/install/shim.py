@@ -98,8 +98,11 @@ def useradd(args: list[str]) -> None:
     users, groups = read_db(prefix, "passwd"), read_db(prefix, "group")
     if any(row[0] == name for row in users):
         fail(f"useradd: user '{name}' already exists", 9)
-    gid = free_id(groups, os.getgid())
-    groups.append([name, "x", gid, ""])
+    if "--gid" in option:
+        gid = next(row[2] for row in groups if row[0] == option["--gid"])
+    else:
+        gid = free_id(groups, os.getgid())
+        groups.append([name, "x", gid, ""])
     users.append([name, "x", free_id(users, os.getuid()), gid, option["--comment"], option["--home-dir"], option["--shell"]])
     write_db(prefix, "passwd", users)
     write_db(prefix, "group", groups)

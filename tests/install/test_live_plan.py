@@ -126,6 +126,15 @@ def test_existing_accounts_are_reused(tmp_path):
     assert "chown 990:990 /var/lib/pibridge" in planned
 
 
+def test_a_leftover_group_is_taken_over(tmp_path):
+    accounts = {"passwd": {}, "group": {"pibridge": "pibridge:x:990:"}}
+    _, planned = plan(tmp_path, accounts=accounts)
+    assert (
+        "useradd --system --gid pibridge --home-dir /var/lib/pibridge --no-create-home"
+        " --shell /usr/sbin/nologin --comment 'pibridge sensor bridge' pibridge"
+    ) in planned
+
+
 def test_interfaces_already_on(tmp_path):
     result, planned = plan(tmp_path, "--with-1wire", interfaces={"i2c": 0, "onewire": 0})
     assert not any(p.startswith("raspi-config") for p in planned)

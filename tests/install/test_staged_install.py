@@ -167,6 +167,15 @@ class TestSecondRun:
         assert mode(dropin) == 0o644
         assert "Done: 2 change(s) made." in result.stdout  # the drop-in's directory and the file
 
+    def test_recreates_a_deleted_user_keeping_its_group(self, copy_of_installed):
+        passwd = copy_of_installed.root / "etc/passwd"
+        passwd.write_text("".join(l + "\n" for l in passwd.read_text().splitlines() if not l.startswith("pibridge:")))
+        _, gid = copy_of_installed.ids("root", "pibridge")
+        result = copy_of_installed.run(*offline_args())
+        assert result.returncode == 0, result.output
+        assert "--gid" in result.called("useradd")[0]
+        assert int(copy_of_installed.account("passwd", "pibridge")[3]) == gid
+
     def test_one_wire_on_request(self, copy_of_installed):
         result = copy_of_installed.run(*offline_args(), "--with-1wire")
         assert "left for the target system (--root): raspi-config nonint do_onewire 0" in result.stdout
