@@ -336,7 +336,7 @@ class Bridge:
             client, self.client = self.client, None
             self.connected = False
             client.stop()
-            self.delivery.detach()
+            self.delivery.detach(resend=True)
             self._next_attempt = 0.0
             return
         except PibridgeAgentError as exc:
@@ -351,7 +351,7 @@ class Bridge:
         client, self.client = self.client, None
         self.connected = False
         client.stop()
-        self.delivery.detach()
+        self.delivery.detach(resend=True)
         identity_dir = identity_directory(self.storage)
         if self.config.agent.reprovision:
             log.warning(

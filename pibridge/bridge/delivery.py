@@ -32,7 +32,10 @@ memory, replayed ones in the outbox) until the owner has proven the agent
 saw them: it reads :attr:`delivered`, gets an answer to a ping, and calls
 :meth:`confirm` with the number it read (the agent handles a client's
 messages in order, so the answer covers everything acknowledged before the
-ping went out).  On :meth:`detach` unconfirmed readings are sent again.
+ping went out).  When a ping goes unanswered the owner calls
+``detach(resend=True)`` and the unconfirmed readings are sent again.  A
+connection that simply drops settles them as delivered: the agent was
+answering until then.
 
 Threading: :meth:`submit` (reader threads) and :meth:`attach` /
 :meth:`detach` (control thread) only put an item on a queue.  The PUBACK
@@ -132,9 +135,13 @@ class Delivery:
         """Start sending through *client* with *routes* (sensor name -> Route)."""
         self._events.put((_ATTACH, client, dict(routes)))
 
-    def detach(self) -> None:
-        """The connection is gone: keep everything in the outbox until the next :meth:`attach`."""
-        self._events.put((_DETACH,))
+    def detach(self, resend: bool = False) -> None:
+        """The connection is gone: keep everything in the outbox until the next :meth:`attach`.
+
+        With *resend* the readings acknowledged but not confirmed are sent again too
+        (the agent stopped answering while the broker kept acknowledging).
+        """
+        self._events.put((_DETACH, resend))
 
     def confirm(self, mark: int) -> None:
         """The agent has handled every reading acknowledged until :attr:`delivered` was *mark*."""
@@ -203,7 +210,7 @@ class Delivery:
                     if kind == _ATTACH:
                         self._attached(item[1], item[2])
                     elif kind == _DETACH:
-                        self._go_offline("the connection to the agent is down")
+                        self._go_offline("the connection to the agent is down", resend=item[1])
                     elif kind == _CONFIRM:
                         self._confirmed(item[1])
                 batch += 1
@@ -222,7 +229,7 @@ class Delivery:
             wait = min(wait, oldest + self.ack_window - time.monotonic())
         return max(wait, 0.001)
 
-    def _confirmed(self, mark: int) -> None:
+    def _confirmed(self, mark: float) -> None:
         live, ids = self._unconfirmed_live, self._unconfirmed_ids
         while live and live[0][0] <= mark:
             live.popleft()
@@ -230,20 +237,23 @@ class Delivery:
             self._acked_ids.append(ids.popleft()[1])
 
     def _attached(self, client: Any, routes: dict) -> None:
+        self._confirmed(float("inf"))
         self._spill_live()
-        # Replayed but unconfirmed readings are still in the outbox and go again from its head.
-        self._unconfirmed_ids.clear()
         self._client, self._routes = client, routes
         self._warned_routes.clear()
         self._forget_replay()
         self.mode = REPLAY
         log.info("delivering to the agent (%d sensors)", len(self._routes))
 
-    def _go_offline(self, why: str) -> None:
+    def _go_offline(self, why: str, resend: bool = False) -> None:
+        if resend:
+            # Replayed ones are still in the outbox and go again from its head.
+            self._unconfirmed_ids.clear()
+        else:
+            self._confirmed(float("inf"))
+        spilled = self._spill_live()
         if self.mode is OFFLINE:
             return
-        spilled = self._spill_live()
-        self._unconfirmed_ids.clear()
         self._client = None
         self._forget_replay()
         self.mode = OFFLINE
