@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ def make_csr(key, common_name: str | None = "tester", extra=()) -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
+def _no_delay(client, userdata, sock) -> None:
+    """paho writes a packet in pieces; with Nagle on, each request would wait ~40 ms for a delayed ACK."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Mqtt:
     """A connected paho client that records every message per topic; wait with :meth:`expect`."""
 
@@ -55,6 +61,7 @@ class Mqtt:
             self.client.username_pw_set(username, password)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
+        self.client.on_socket_open = _no_delay
         self.client.on_disconnect = self._on_disconnect
         self._settled = threading.Event()
         self.host, self.port = host, port
