@@ -72,17 +72,47 @@ class Counter:
         self.total = total
         self.count = 0
         self.done = threading.Event()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
 
     def __call__(self, *_args) -> None:
-        with self._lock:
+        with self._changed:
             self.count += 1
             if self.count >= self.total:
                 self.done.set()
+            self._changed.notify_all()
+
+    def acknowledged(self) -> int:
+        return self.count
+
+    def sleep(self, timeout: float) -> None:
+        """Sleep until the next acknowledgement, at most ``timeout`` seconds."""
+        with self._changed:
+            self._changed.wait(timeout)
 
     def wait(self, timeout: float, who: str) -> None:
         if not self.done.wait(timeout):
             raise SystemExit(f"{who}: only {self.count} of {self.total} acknowledgements within {timeout:g} s")
+
+
+def paced(job: dict, plan, acknowledged, who: str, sleep=time.sleep):
+    """Yield the pushes of ``plan``, never more than ``job["window"]`` ahead of ``acknowledged()``.
+
+    A daemon's readers hand over one round at a time, so the sender is never
+    thousands of pushes ahead of the broker; every contender is held to the
+    same bound (no ``window``: everything at once).
+    """
+    window = job.get("window")
+    if not window:
+        yield from plan
+        return
+    for sent, push in enumerate(plan):
+        if sent - acknowledged() >= window:
+            deadline = time.monotonic() + job["timeout"]
+            while sent - acknowledged() >= window:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{who}: stuck with {sent - acknowledged()} pushes unacknowledged")
+                sleep(0.001)
+        yield push
 
 
 def run_bare(job: dict) -> dict:
@@ -107,7 +137,7 @@ def run_bare(job: dict) -> dict:
     dumps = json.dumps
 
     c0, t0 = cpu_seconds(), time.perf_counter()
-    for sensor, values, ts in payload_plan(job):
+    for sensor, values, ts in paced(job, payload_plan(job), acks.acknowledged, "bare publisher", acks.sleep):
         body = {"metrics": [{"metricId": m, "value": v} for m, v in values.items()], "timestamp": ts}
         client.publish(topic_of[sensor], dumps(body), qos=1)
     acks.wait(job["timeout"], "bare publisher")
@@ -123,7 +153,7 @@ def run_client(job: dict) -> dict:
     total = job["rounds"] * len(job["sensors"])
     acks = Counter(total)
     c0, t0 = cpu_seconds(), time.perf_counter()
-    for sensor, values, ts in payload_plan(job):
+    for sensor, values, ts in paced(job, payload_plan(job), acks.acknowledged, "AgentClient.publish_values", acks.sleep):
         client.publish_values(sensor, values, ts, on_ack=acks)
     acks.wait(job["timeout"], "AgentClient.publish_values")
     t1, c1 = time.perf_counter(), cpu_seconds()
@@ -171,7 +201,7 @@ def run_delivery(job: dict) -> dict:
     total = job["rounds"] * len(job["sensors"])
     readings = [Reading(s, ts, v) for s, v, ts in payload_plan(job, by_quantity=True)]
     c0, t0 = cpu_seconds(), time.perf_counter()
-    for reading in readings:
+    for reading in paced(job, readings, lambda: delivery.delivered, "Delivery"):
         delivery.submit(reading)
     _wait_delivered(delivery, total, job["timeout"], "Delivery")
     t1, c1 = time.perf_counter(), cpu_seconds()

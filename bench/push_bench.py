@@ -19,6 +19,11 @@ metrics under one timestamp, as the agent wants):
   same certificate, ``json.dumps`` of the same push body, QoS 1 to the same
   topics, PUBACKs counted and nothing else.
 
+Every contender is held to the same bound: at most two rounds of pushes
+(``--window``) ahead of the PUBACKs, as the daemon's readers hand over a round
+at a time; a burst of all pushes at once would measure paho's queue, and
+would push Delivery past its ack window into spilling.
+
 Each contender runs in a fresh child process (bench/_contenders.py), so its
 CPU time (``getrusage(RUSAGE_SELF)``, every thread) holds its own work only.
 The clock runs from the first publish to the last acknowledgement;
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="runs per contender, alternating; the best counts (default 3, 1 with --quick)")
     parser.add_argument("--profile", metavar="PATH", help="also write a cProfile (all threads) of one pibridge run")
     parser.add_argument("--contenders", default="bare,delivery,client", help="which contenders to run")
+    parser.add_argument("--window", type=int, help="pushes a contender may be ahead of its PUBACKs "
+                        "(default: two rounds, 2 x --sensors; 0: no bound)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (10 if args.quick else 50)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -125,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pibridge-pushbench-") as tmp, simulator(Path(tmp) / "sim") as sim:
         tmp = Path(tmp)
         identity, plan = setup_client(sim, tmp, "pushbench", args.sensors, args.metrics)
-        job = identity_job(identity, sim) | plan | {"rounds": rounds, "timeout": 600}
+        job = identity_job(identity, sim) | plan | {
+            "rounds": rounds,
+            "timeout": 600,
+            "window": args.window or 2 * args.sensors,
+            "delivery_options": {"ack_window": 2.0},  # the daemon's default [storage] ack_window
+        }
         print(f"push path: {args.sensors} sensors x {args.metrics} metrics, {rounds} rounds = {per_run:,} values per run")
         results: dict[str, list[dict]] = {n: [] for n in names}
         stored = stored_count(sim, identity.client_id)
@@ -150,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     def best(name: str) -> tuple[float, float]:
         return (max(per_run / r["seconds"] for r in results[name]), min(r["cpu"] / per_run for r in results[name]))
 
-    note = f"{args.sensors}x{args.metrics}, {rounds} rounds, best of {repeat}"
+    note = f"{args.sensors}x{args.metrics}, {rounds} rounds, best of {repeat}, window {job['window']}"
     figures = []
     if "bare" in results:
         rate_b, cpu_b = best("bare")

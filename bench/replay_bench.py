@@ -14,7 +14,8 @@ The daemon's own path, with the daemon's settings (bench/_contenders.py):
    (at most ``replay_window`` unacknowledged at a time, each reading removed
    only after its PUBACK) until it is empty and Delivery is live again.
 3. **baseline**: a bare paho QoS 1 publisher sends the same pushes from
-   memory, over its own mutual-TLS connection with the same certificate.
+   memory, over its own mutual-TLS connection with the same certificate,
+   at most two rounds of pushes ahead of its PUBACKs.
 
 Readings have ``--metrics`` doubles each (five by default, the same pushes
 as the push benchmark).  The outbox is opened with no size or age limit, so
@@ -76,17 +77,20 @@ def main(argv: list[str] | None = None) -> int:
 
         replay = contend("replay", job, tmp, profile=args.profile)
         print(f"  replayed {total / replay['seconds']:10,.0f} readings/s  ({replay['seconds']:.1f} s, {replay['cpu']:.1f} s CPU)")
-        bare = contend("bare", job, tmp)
+        # Queuing a million publishes in one loop starves paho's network thread (the GIL, paho's
+        # message lock) and measures the queue, not the link: two rounds in flight, as in push_bench.
+        bare = contend("bare", job | {"window": 2 * n_sensors}, tmp)
         print(f"  bare     {total / bare['seconds']:10,.0f} pushes/s    ({bare['seconds']:.1f} s, {bare['cpu']:.1f} s CPU)")
         from pibridge.outbox.store import read_stats
 
         left = read_stats(outbox_dir / "outbox.db")
         left_depth = getattr(left, "depth", None)
         print(f"  outbox depth after the replay: {left_depth}")
-        # The simulator stores what the broker handed it at its own pace; give it time to catch up.
+        # The simulator stores what the broker hands it at its own pace, far behind a million
+        # pushes (and the broker keeps at most 100,000 queued for it): an indication, not a check.
         expected = 2 * total * args.metrics
-        stored = wait_stored(sim, identity.client_id, expected, timeout=60 if args.quick else 600)
-        print(f"  values stored by the simulator: {stored:,} of {expected:,}")
+        stored = wait_stored(sim, identity.client_id, expected, timeout=60)
+        print(f"  values stored by the simulator so far: {stored:,} of {expected:,}")
 
     note = f"{total:,} readings x {args.metrics} doubles"
     w_rate, r_rate, b_rate = total / fill["seconds"], total / replay["seconds"], total / bare["seconds"]

@@ -42,7 +42,10 @@ BEGIN, END = "<!-- figures -->", "<!-- /figures -->"
 def run_bench(name: str, quick: bool, extra: list[str], workdir: Path) -> tuple[list[Figure], str | None]:
     script, full_args, quick_args = BENCHES[name]
     out = workdir / f"{name}.json"
-    cmd = [sys.executable, str(HERE / script), *(quick_args if quick else full_args), *extra, "--json", str(out)]
+    defaults = quick_args if quick else full_args
+    if extra and defaults[:1] == extra[:1]:
+        defaults = []  # an explicit --minutes replaces the default one
+    cmd = [sys.executable, str(HERE / script), *defaults, *extra, "--json", str(out)]
     print(f"\n=== {name}: {' '.join(shlex.quote(c) for c in cmd[1:])}", flush=True)
     done = subprocess.run(cmd)
     if done.returncode != 0 or not out.exists():

@@ -122,3 +122,38 @@ def test_read_only_storage_keeps_running_reports_and_recovers(tmp_path, sim, car
     bridge.wait_log(lambda t: "writable again" in t, 20, "the outbox recovering")
     # The daemon was restarted just before the fault: readings count from its first one after that.
     back_online_without_gaps(bridge, sim, (ro_from, int(time.time() * 1000)), since_ms=ro_from)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_disk_full_for_long_drops_the_oldest_in_memory_then_recovers(tmp_path, sim, card):
+    # 20 sensors at 20 Hz outrun the outbox's memory_limit (10,000 readings) in about 25 s.
+    sensors = [mock(f"fast{i:02d}", 0.05, ("temperature",), seed=i) for i in range(20)]
+    bridge = Bridge(tmp_path, sim, sensors, name="flood", storage=card / "pibridge",
+                    storage_options={"commit_interval": 0.5})
+    bridge.start()
+    bridge.wait_values(40, timeout=30)
+    sim.stop_broker()
+    bridge.wait_log(lambda t: "buffering" in t, 15, "the daemon noticing the agent is gone")
+    full_from = int(time.time() * 1000)
+    fill(card)
+    bridge.wait_log(lambda t: "already holds memory_limit" in t, 120, "the memory limit to bite and be reported")
+    bridge.assert_running()
+    full_to = int(time.time() * 1000)
+    (card / "ballast").unlink()
+    text = bridge.wait_log(lambda t: "writable again" in t, 30, "the outbox recovering")
+    line = next(line for line in text.splitlines() if "writable again" in line)
+    dropped = int(line.split(", ")[-1].split()[0])
+    assert dropped > 0, line
+    sim.start_broker()
+    wait_until(lambda: all(max(readings(bridge.values()).get(s["name"], {0: 0})) > full_to + 2000 for s in sensors),
+               120, "readings from after the fault to arrive")
+    assert bridge.stop() == 0
+    got = readings(bridge.values())
+    # Drop-oldest: what is missing is the start of the full period; its end and everything after are there.
+    for sensor in (s["name"] for s in sensors):
+        stamps = sorted(got[sensor])
+        assert any(full_from <= ts <= full_to for ts in stamps)
+        tail = [ts for ts in stamps if ts >= full_to - 5000]
+        assert_no_gaps(tail, 0.05, sensor)
+    assert "Traceback" not in bridge.log_text()
