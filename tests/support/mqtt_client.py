@@ -62,6 +62,8 @@ class Mqtt:
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.on_socket_open = _no_delay
+        # Short waits between reconnects: outage tests see the return sooner, close() is not held up.
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)
         self.client.on_disconnect = self._on_disconnect
         self._settled = threading.Event()
         self.host, self.port = host, port
