@@ -18,6 +18,7 @@ network thread and a request worker (see :mod:`pibridge.sim.agent`), and
 from __future__ import annotations
 
 import logging
+import socket
 import sqlite3
 import threading
 from pathlib import Path
@@ -29,6 +30,26 @@ from .pki import Authority
 from .store import Store
 
 log = logging.getLogger("pibridge.sim")
+
+
+def certificate_names(host: str) -> tuple[str, ...]:
+    """The names the server certificate must carry: localhost, 127.0.0.1 and the listen address.
+
+    Listening on every address (0.0.0.0 / ::), clients on the network reach
+    the simulator by the machine's name or address, so those go in too.
+    """
+    names = ["localhost", "127.0.0.1"]
+    if host in ("0.0.0.0", "::", ""):
+        hostname = socket.gethostname()
+        names += [hostname, socket.getfqdn()]
+        try:
+            names += [info[4][0] for info in socket.getaddrinfo(hostname, None)]
+        except OSError:
+            pass
+    else:
+        names.append(host)
+    # A scoped IPv6 address (fe80::1%eth0) cannot go into a certificate.
+    return tuple(dict.fromkeys(n for n in names if n and "%" not in n))
 
 
 class SimulatorError(RuntimeError):
@@ -51,7 +72,7 @@ class Simulator:
         self.api_port = int(api_port)
         self.legacy_answers = legacy_answers
         self.faults = Faults()
-        self.authority = Authority(self.state_dir, hosts=("localhost", "127.0.0.1", host))
+        self.authority = Authority(self.state_dir, hosts=certificate_names(host))
         self.store: Store | None = None
         self.broker: Broker | None = None
         self._agent: AgentLogic | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from cryptography.x509.oid import NameOID
 
 from pibridge.sim.broker import AGENT_USER
 from pibridge.sim.pki import Authority
+from pibridge.sim.simulator import certificate_names
 from tests.support.mqtt_client import Mqtt, make_key, provision
 
 
@@ -162,3 +164,9 @@ def test_the_server_certificate_is_renewed_when_the_host_changes(tmp_path):
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "192.168.1.50" in {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
     assert wider.ca_file.read_bytes() == first.ca_file.read_bytes(), "the CA itself stays"
+
+
+def test_listening_everywhere_puts_the_machine_name_into_the_certificate():
+    assert certificate_names("192.168.1.50") == ("localhost", "127.0.0.1", "192.168.1.50")
+    everywhere = certificate_names("0.0.0.0")
+    assert everywhere[:2] == ("localhost", "127.0.0.1") and socket.gethostname() in everywhere
