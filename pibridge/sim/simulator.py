@@ -104,6 +104,8 @@ class Simulator:
             if self.started:
                 return self
             self.state_dir.mkdir(parents=True, exist_ok=True)
+            if self.store is not None:
+                self.store.close()  # the read-only view a previous stop() left
             store = Store(self.state_dir / "state.db")
             try:
                 self.authority.ensure(store.revoked_serials())

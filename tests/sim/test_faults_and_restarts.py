@@ -159,3 +159,20 @@ def test_requests_queued_for_the_api_logic_survive_a_broker_restart(sim, client_
     values = sim.store.wait_for_values(client.id, 1, timeout=10)
     assert [(v["sensor_id"], v["value"], v["timestamp_ms"]) for v in values] == [("queued", 1.5, 1_700_000_000_000)]
     assert {s["name"] for s in sim.store.sensors(client.id)} == {"queued while away", "queued"}
+
+
+def test_the_same_simulator_object_can_start_again(sim, client_factory):
+    client = client_factory(sim)
+    client.push("s", {"m": 1.0}, timestamp=1)
+    sim.stop()
+    sim.start()
+    again = Mqtt(sim.host, sim.api_port, sim.ca_file, client.identity.cert, client.identity.key).connect()
+    try:
+        again.subscribe(f"{client.base}/#")
+        kind, _ = again.request(f"{client.base}/sensor/s/metric/pushValues",
+                                '{"metrics": [{"metricId": "m", "value": 2.0}], "timestamp": 2}',
+                                f"{client.base}/sensor/s/info/inbox", f"{client.base}/sensor/s/error/inbox")
+        assert kind == "answer"
+    finally:
+        again.close()
+    assert [v["value"] for v in sim.store.values(client.id)] == [1.0, 2.0]
