@@ -60,6 +60,8 @@ RECONNECT_MAX = 5.0
 #: client keeps its open connection, but is not heard any more); only an answer proves
 #: the agent is there.
 PING_INTERVAL = 10.0
+#: Pause before setting up sensors again after the agent refused or did not answer (seconds).
+RECONCILE_RETRY = 5.0
 
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
@@ -115,7 +117,7 @@ class Bridge:
         self._reported_online: dict[str, bool] = {}
         self._next_attempt = 0.0
         self._backoff = 1.0
-        self._reconcile_due = False
+        self._reconcile_at: float | None = None
         self._next_state = 0.0
         self._next_ping = 0.0
         self._closed = False
@@ -213,7 +215,7 @@ class Bridge:
             self._connect()
         elif self.client is not None and self.client.revoked and not self.revoked:
             self._client_revoked()
-        if self._reconcile_due and self.connected:
+        if self._reconcile_at is not None and now >= self._reconcile_at and self.connected:
             self._reconcile()
         if self.connected and now >= self._next_ping:
             self._ping()
@@ -298,17 +300,24 @@ class Bridge:
         from pibridge.agent.errors import AgentConnectionLost, PibridgeAgentError
         from pibridge.bridge.reconcile import reconcile
 
-        self._reconcile_due = False
+        self._reconcile_at = None
         wanted = [(name, mapping.definitions()) for name, mapping in self.mappings.items()]
         try:
             report = reconcile(self.client, self.registry, wanted)
         except AgentConnectionLost:
             return
         except (PibridgeAgentError, OSError) as exc:
-            log.warning("setting up sensors on the agent failed (%s); trying again", exc)
-            self._reconcile_due = True
+            log.warning(
+                "setting up sensors on the agent failed (%s); readings wait in the outbox, trying again in %g s",
+                exc,
+                RECONCILE_RETRY,
+            )
+            self._reconcile_at = time.monotonic() + RECONCILE_RETRY
             return
-        if report.changed:
+        if report.failed:
+            # The others are delivered meanwhile; these are tried again now and then.
+            self._reconcile_at = time.monotonic() + 6 * RECONCILE_RETRY
+        elif report.changed:
             log.info("sensors and metrics on the agent match the config now")
         self.delivery.attach(self.client, self.registry.routes())
         self._reported_online.clear()
@@ -407,7 +416,7 @@ class Bridge:
         if self.push_errors <= 10 or self.push_errors % 1000 == 0:
             log.error("the agent refused values of sensor %r: %s (%d refusals so far)", name, error, self.push_errors)
         if getattr(error, "code", None) in (ErrorCode.UNKNOWN_SENSOR_ID, ErrorCode.UNKNOWN_METRIC_ID):
-            self._reconcile_due = True
+            self._reconcile_at = time.monotonic()
 
     # -- state file ---------------------------------------------------------------------
 
@@ -446,10 +455,17 @@ class Bridge:
         }
 
     def write_state(self) -> None:
+        snapshot = self.snapshot()
         try:
-            write_atomically(self.storage / STATE_FILE, json.dumps(self.snapshot(), default=str), durable=False)
+            write_atomically(self.storage / STATE_FILE, json.dumps(snapshot, default=str), durable=False)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.storage / STATE_FILE, exc)
+        offline = sum(1 for s in snapshot["sensors"].values() if not s["online"])
+        agent = "connected" if self.connected else ("client deleted on the agent" if self.revoked else "agent unreachable")
+        sdnotify.status(
+            f"{agent}; {snapshot['delivery']['delivered']} readings delivered, "
+            f"{self.outbox.stats().depth} in the outbox; {len(self.readers)} sensors, {offline} offline"
+        )
 
     # -- stop -------------------------------------------------------------------------------
 

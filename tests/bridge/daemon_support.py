@@ -68,11 +68,11 @@ class Daemon:
             lines += ["", "[[sensors]]"] + [f"{k} = {_toml(v)}" for k, v in sensor.items()]
         self.config.write_text("\n".join(lines) + "\n")
 
-    def start(self) -> "Daemon":
+    def start(self, **extra_env: str) -> "Daemon":
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pibridge.cli", "run", "--config", str(self.config), "--log-level", "debug"],
-                stdout=out, stderr=subprocess.STDOUT, env=env(),
+                stdout=out, stderr=subprocess.STDOUT, env={**env(), **extra_env},
             )
         return self
 

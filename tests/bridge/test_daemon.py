@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 
 import pytest
@@ -141,3 +142,39 @@ def test_run_stops_cleanly_on_a_signal_even_without_an_agent(tmp_path, sim, sign
     from pibridge.outbox import read_stats
 
     assert read_stats(d.storage / "outbox.db").depth >= d.state()["sensors"]["a"]["reads"]
+
+
+def test_systemd_hears_ready_watchdog_status_and_stopping(tmp_path, sim):
+    address = str(tmp_path / "notify")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(0.2)
+    messages = []
+
+    def received(prefix):
+        while True:
+            try:
+                messages.append(listener.recv(4096).decode())
+            except socket.timeout:
+                break
+        return any(m.startswith(prefix) for m in messages)
+
+    d = Daemon(tmp_path, sim, [{"name": "a", "driver": "mock", "interval": 0.2, "metrics": ["temperature"]}])
+    d.start(NOTIFY_SOCKET=address, WATCHDOG_USEC="600000", JOURNAL_STREAM="8:1234")
+    try:
+        wait_for(lambda: received("READY=1"), 20, "READY=1")
+        wait_for(lambda: received("WATCHDOG=1") and messages.count("WATCHDOG=1") >= 3, 20,
+                 "three WATCHDOG=1 (one every 0.3 s)")
+        wait_for(lambda: received("STATUS=connected"), 20, "a STATUS line once connected")
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(20) == 0
+        wait_for(lambda: received("STOPPING=1"), 5, "STOPPING=1")
+    finally:
+        d.stop_quietly()
+        listener.close()
+    assert messages.index("READY=1") < messages.index("STOPPING=1")
+    assert messages.index("READY=1") < messages.index("WATCHDOG=1")
+    log = d.log_text()
+    # Under systemd the journal adds the time; lines carry syslog priorities instead.
+    assert "<6>pibridge: connected to the agent" in log
+    assert not any(line[:4].isdigit() for line in log.splitlines() if "pibridge" in line)
