@@ -267,6 +267,7 @@ class Bridge:
             return
         if self.registry.bind(identity.client_id):
             log.info("client ID changed to %s: sensors and metrics are set up again", identity.client_id)
+            self._reported_online.clear()
         self.client_id = identity.client_id
         client = AgentClient(
             identity,
@@ -320,10 +321,9 @@ class Bridge:
         elif report.changed:
             log.info("sensors and metrics on the agent match the config now")
         self.delivery.attach(self.client, self.registry.routes())
-        self._reported_online.clear()
+        # Whatever changed while the agent was away (or what a new client has never been told).
         for reader in self.readers:
-            if not reader.health.online:
-                self._report_online(reader.name)
+            self._report_online(reader.name)
 
     def _ping(self) -> None:
         """Make sure the agent still answers; if not, connect anew (which also tells whether we were deleted)."""

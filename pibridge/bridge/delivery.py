@@ -188,6 +188,16 @@ class Delivery:
     # -- delivery thread ----------------------------------------------------------
 
     def _run(self) -> None:
+        while True:
+            try:
+                self._loop()
+                return
+            except Exception:
+                # A bug here must not stop delivery for good; the readings stay queued.
+                log.exception("the delivery thread failed; carrying on")
+                time.sleep(1.0)
+
+    def _loop(self) -> None:
         get = self._events.get
         empty = queue.Empty
         while True:
