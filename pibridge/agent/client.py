@@ -34,6 +34,7 @@ import math
 import random
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -169,6 +170,9 @@ def decode_answer(payload: bytes, topic: str) -> object:
         raise ProtocolError(
             f"the agent sent something that is not JSON on {topic} ({exc}): {_snippet(payload)}"
         ) from None
+    except RecursionError:
+        # json nests by recursion: a payload of many thousand brackets is hostile, not an answer.
+        raise ProtocolError(f"the agent sent JSON nested too deeply to be an answer on {topic}: {_snippet(payload)}") from None
 
 
 def _shape_error(topic: str, expected: str, got: object) -> ProtocolError:
@@ -454,6 +458,7 @@ class AgentClient:
         self._mqtt.on_publish = self._on_publish
         self._mqtt.on_subscribe = self._on_subscribe
         self._mqtt.on_log = self._on_log
+        self._mqtt.on_socket_open = self._on_socket_open
 
         self._connected = False
         self._connected_event = threading.Event()
@@ -604,6 +609,15 @@ class AgentClient:
                 log.exception("on_connection_change raised; ignored")
 
     # paho callbacks: all run in paho's network thread and must not block.
+
+    @staticmethod
+    def _on_socket_open(client, userdata, sock) -> None:
+        # paho writes a packet in pieces; with Nagle on, each request then waits for the
+        # peer's delayed ACK (about 40 ms) before its answer can come back.
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
 
     def _on_log(self, client, userdata, level, text) -> None:
         if level == mqtt.MQTT_LOG_ERR and "failed to receive on socket" in text:

@@ -95,6 +95,14 @@ def test_oversized_answer_is_refused_before_parsing():
 # ---------------------------------------------------------------- what is sent
 
 
+def test_deeply_nested_json_is_a_protocol_error_not_a_recursion_error():
+    hostile = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        decode_answer(hostile, TOPIC)
+    with pytest.raises(ProtocolError):
+        parse_error_payload(hostile, TOPIC)
+
+
 def test_push_body_matches_the_reference_example():
     # Section 5.1, Mosquitto publish example.
     body = json.loads(push_body({"temp": 21.5, "humidity": 21.5}, 1590394246545))
