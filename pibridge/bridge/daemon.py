@@ -128,7 +128,12 @@ class Bridge:
     # -- start ------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the outbox and registry, start readers and delivery.  Does not touch the network."""
+        """Open the outbox and registry, start readers and delivery.  Returns at once.
+
+        With a client identity on disk it also starts connecting (in the background);
+        without one, provisioning waits for :meth:`run`, as it needs the agent.
+        """
+        from pibridge.agent.identity import CERT_FILE
         from pibridge.bridge.mapping import SensorMapping
         from pibridge.outbox import Outbox
 
@@ -170,8 +175,6 @@ class Bridge:
             self.outbox.stats().depth,
         )
         self.delivery.start()
-        from pibridge.agent.identity import CERT_FILE
-
         if (identity_directory(self.storage) / CERT_FILE).exists():
             # A restart: no network needed for the identity, so start connecting before the
             # readers compete for the CPU; the first push then follows start-up at once.
