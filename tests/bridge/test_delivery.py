@@ -35,7 +35,7 @@ def wait_for(condition, timeout, what):
 class Rig:
     """A provisioned client, reconciled IDs, an outbox and a Delivery wired to the connection."""
 
-    def __init__(self, sim, tmp_path, *, ack_window=1.0, replay_window=8, attach=True):
+    def __init__(self, sim, tmp_path, *, ack_window=1.0, replay_window=8, attach=True, confirm=False):
         self.sim = sim
         identity = provision(tmp_path / "identity", host="127.0.0.1", port=sim.provision_port,
                              ca_file=sim.ca_file, client_name="delivery")
@@ -44,7 +44,7 @@ class Rig:
                                   on_connection_change=self._connection)
         self.registry = Registry(tmp_path / "registry.json")
         self.outbox = Outbox(tmp_path / "outbox.sqlite", commit_interval=0.2)
-        self.delivery = Delivery(self.outbox, ack_window=ack_window, replay_window=replay_window)
+        self.delivery = Delivery(self.outbox, ack_window=ack_window, replay_window=replay_window, confirm=confirm)
         self.routes = None
         self._attach = attach
         self.client.start()
@@ -201,3 +201,42 @@ def test_stopping_keeps_unacknowledged_readings_in_the_outbox(rig_factory, sim, 
     assert rig.outbox.stats().depth == 50
     entries = rig.outbox.peek(100)
     assert [e.reading for e in entries] == rig.sent
+
+
+def copies(rig):
+    """(sensor ID, timestamp) -> how many times the simulator stored that push."""
+    counts = {}
+    for row in rig.sim.store.values(rig.client.client_id):
+        key = (row["sensor_id"], row["timestamp_ms"])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_unconfirmed_readings_are_sent_again_only_when_the_agent_stopped_answering(rig_factory):
+    rig = rig_factory(confirm=True, ack_window=5.0)
+    wait_for(lambda: rig.delivery.mode is LIVE, 5, "live mode")
+    rig.submit(10)
+    rig.wait_all_arrived()
+    wait_for(lambda: rig.delivery.unconfirmed == 20, 5, "20 acknowledged, unconfirmed readings")
+    # The agent did not answer a ping: everything since the last answer goes again, in order.
+    rig.delivery.detach(resend=True)
+    wait_for(lambda: rig.delivery.mode is OFFLINE, 5, "offline mode")
+    wait_for(lambda: rig.outbox.stats().depth == 20, 5, "the unconfirmed readings back in the outbox")
+    assert [e.reading for e in rig.outbox.peek(100)] == rig.sent
+    rig.delivery.attach(rig.client, rig.routes)
+    wait_for(lambda: len(copies(rig)) == 20 and set(copies(rig).values()) == {2}, 10,
+             "every reading stored a second time")
+
+    # An answered ping confirms: nothing is kept any more.
+    wait_for(lambda: rig.delivery.unconfirmed == 20 and rig.delivery.in_flight == 0, 5, "the resent acknowledged")
+    rig.delivery.confirm(rig.delivery.delivered)
+    wait_for(lambda: rig.delivery.unconfirmed == 0, 5, "confirmation")
+    wait_for(lambda: rig.outbox.stats().depth == 0, 5, "confirmed replays removed from the outbox")
+
+    # A connection that merely drops settles what was acknowledged: no copies.
+    rig.submit(5)
+    wait_for(lambda: rig.delivery.unconfirmed == 10, 5, "10 more acknowledged")
+    rig.delivery.detach()
+    wait_for(lambda: rig.delivery.mode is OFFLINE, 5, "offline mode")
+    assert rig.delivery.unconfirmed == 0
+    assert rig.outbox.stats().depth == 0
