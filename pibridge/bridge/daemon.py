@@ -153,6 +153,7 @@ class Bridge:
             commit_interval=storage.commit_interval,
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
+        self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
         for sensor in self.config.enabled_sensors:
             driver = sensor.create_driver()
             mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
@@ -243,6 +244,9 @@ class Bridge:
                 self.connected = False
                 self.delivery.detach()
                 log.warning("lost the connection to the agent; buffering readings until it is back")
+        elif kind == "confirm":
+            if self.connected:
+                self._ping()
         elif kind == "online":
             self._report_online(event[1])
         elif kind == "push_error":

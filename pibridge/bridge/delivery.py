@@ -32,7 +32,10 @@ memory, replayed ones in the outbox) until the owner has proven the agent
 saw them: it reads :attr:`delivered`, gets an answer to a ping, and calls
 :meth:`confirm` with the number it read (the agent handles a client's
 messages in order, so the answer covers everything acknowledged before the
-ping went out).  When a ping goes unanswered the owner calls
+ping went out).  The same confirmations pace a replay to the agent's own
+speed, not just the broker's: at most ``replay_credit`` replayed readings
+may be unconfirmed; at half of it :attr:`on_confirm_wanted` asks the owner
+for a ping now rather than at its next turn.  When a ping goes unanswered the owner calls
 ``detach(resend=True)`` and the unconfirmed readings are sent again.  A
 connection that simply drops settles them as delivered: the agent was
 answering until then.
@@ -55,7 +58,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from pibridge.agent.errors import AgentConnectionLost, PibridgeAgentError
 from pibridge.readings import Reading
@@ -92,9 +95,21 @@ class Delivery:
     :meth:`detach` when the connection is lost.
     """
 
-    def __init__(self, outbox: Any, *, ack_window: float = 2.0, replay_window: int = 64, confirm: bool = False):
+    def __init__(
+        self,
+        outbox: Any,
+        *,
+        ack_window: float = 2.0,
+        replay_window: int = 64,
+        confirm: bool = False,
+        replay_credit: int = 512,
+    ):
         self.outbox = outbox
         self.confirm_by_owner = confirm
+        self.replay_credit = max(2 * replay_window, int(replay_credit))
+        #: Called (from the delivery thread, must not block) when a replay waits for a confirmation.
+        self.on_confirm_wanted: Callable[[], None] | None = None
+        self._confirm_asked = False
         self.ack_window = float(ack_window)
         self.replay_window = max(1, int(replay_window))
         self.mode = OFFLINE
@@ -240,6 +255,7 @@ class Delivery:
         return max(wait, 0.001)
 
     def _confirmed(self, mark: float) -> None:
+        self._confirm_asked = False
         live, ids = self._unconfirmed_live, self._unconfirmed_ids
         while live and live[0][0] <= mark:
             live.popleft()
@@ -363,6 +379,15 @@ class Delivery:
             # Acknowledgements lost: send the window again (at-least-once).
             self._forget_replay()
         room = self.replay_window - len(self._replay)
+        if self.confirm_by_owner:
+            unconfirmed = len(self._unconfirmed_ids) + len(self._replay)
+            if unconfirmed >= self.replay_credit // 2 and not self._confirm_asked:
+                self._confirm_asked = True
+                if self.on_confirm_wanted is not None:
+                    self.on_confirm_wanted()
+            room = min(room, self.replay_credit - unconfirmed)
+            if room <= 0:
+                return
         if room < self.replay_window // 2 and self._replay:
             return
         fresh = self.outbox.peek(room, after_id=self._replay_after)

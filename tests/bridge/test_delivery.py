@@ -35,7 +35,7 @@ def wait_for(condition, timeout, what):
 class Rig:
     """A provisioned client, reconciled IDs, an outbox and a Delivery wired to the connection."""
 
-    def __init__(self, sim, tmp_path, *, ack_window=1.0, replay_window=8, attach=True, confirm=False):
+    def __init__(self, sim, tmp_path, *, ack_window=1.0, replay_window=8, attach=True, confirm=False, **options):
         self.sim = sim
         identity = provision(tmp_path / "identity", host="127.0.0.1", port=sim.provision_port,
                              ca_file=sim.ca_file, client_name="delivery")
@@ -44,7 +44,8 @@ class Rig:
                                   on_connection_change=self._connection)
         self.registry = Registry(tmp_path / "registry.json")
         self.outbox = Outbox(tmp_path / "outbox.sqlite", commit_interval=0.2)
-        self.delivery = Delivery(self.outbox, ack_window=ack_window, replay_window=replay_window, confirm=confirm)
+        self.delivery = Delivery(self.outbox, ack_window=ack_window, replay_window=replay_window, confirm=confirm,
+                                 **options)
         self.routes = None
         self._attach = attach
         self.client.start()
@@ -240,3 +241,28 @@ def test_unconfirmed_readings_are_sent_again_only_when_the_agent_stopped_answeri
     wait_for(lambda: rig.delivery.mode is OFFLINE, 5, "offline mode")
     assert rig.delivery.unconfirmed == 0
     assert rig.outbox.stats().depth == 0
+
+
+def test_a_replay_waits_for_the_agent_to_confirm_what_it_has_read(rig_factory):
+    rig = rig_factory(confirm=True, replay_window=16, replay_credit=128, attach=False)
+    asked = []
+    rig.delivery.on_confirm_wanted = lambda: asked.append(rig.delivery.delivered)
+    rig.next_ts -= 1_000_000
+    backlog = []
+    for i in range(1000):
+        rig.next_ts += 10
+        backlog.append(Reading(SENSORS[i % 2], rig.next_ts, {"temperature": float(i)}))
+    rig.outbox.append(backlog)
+    rig.sent.extend(backlog)
+    rig._attach = True
+    rig.delivery.attach(rig.client, rig.routes)
+    wait_for(lambda: rig.delivery.delivered == 128 and rig.delivery.in_flight == 0, 10,
+             "the replay to stop at the credit")
+    assert asked, "the owner was asked for a confirmation"
+    assert rig.delivery.unconfirmed == 128
+    while rig.delivery.delivered < 1000:
+        mark = rig.delivery.delivered
+        rig.delivery.confirm(mark)
+        wait_for(lambda: rig.delivery.delivered > mark or rig.delivery.delivered >= 1000, 10, "the replay to go on")
+        assert rig.delivery.unconfirmed <= 128
+    rig.wait_all_arrived()
