@@ -178,3 +178,21 @@ def test_systemd_hears_ready_watchdog_status_and_stopping(tmp_path, sim):
     # Under systemd the journal adds the time; lines carry syslog priorities instead.
     assert "<6>pibridge: connected to the agent" in log
     assert not any(line[:4].isdigit() for line in log.splitlines() if "pibridge" in line)
+
+
+def test_a_second_daemon_on_the_same_storage_refuses_to_start(tmp_path, sim):
+    sensors = [{"name": "a", "driver": "mock", "interval": 0.5, "metrics": ["temperature"]}]
+    first = Daemon(tmp_path / "first", sim, sensors).start()
+    second = Daemon(tmp_path / "first", sim, sensors)
+    second.log = tmp_path / "second.log"
+    try:
+        first.wait_running()
+        second.start()
+        assert second.proc.wait(20) == 1
+        text = second.log_text()
+        assert "already open in another pibridge process" in text and "Traceback" not in text
+        assert first.alive()
+        assert first.terminate() == 0
+    finally:
+        first.stop_quietly()
+        second.stop_quietly()
