@@ -108,9 +108,6 @@ class Registry:
             self.sensors[name] = entry
         return entry
 
-    def forget_sensor(self, name: str) -> None:
-        self.sensors.pop(name, None)
-
     def routes(self) -> dict[str, Route]:
         """A snapshot for the delivery thread: config sensor name -> :class:`Route`."""
         return {
