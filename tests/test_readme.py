@@ -1,0 +1,24 @@
+"""The README's promises: its config example is valid and its two commands exist."""
+
+import re
+from pathlib import Path
+
+from pibridge.bridge.config import parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_config_example_is_valid():
+    block = re.search(r"```toml\n(.*?)```", README, re.S).group(1)
+    config = parse_config(block, ROOT / "README.md")
+    assert [(s.name, s.driver) for s in config.sensors] == [("Greenhouse air", "bme280"), ("Door", "contact")]
+
+
+def test_the_first_two_commands_are_make_targets_and_ci_runs_the_test_one():
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands == ["make demo", "make test"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
