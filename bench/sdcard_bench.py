@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cid = wait_for(lambda: next(iter(client_ids(sim) - known), None), 60, "the daemon to provision")
             wait_for(lambda: value_count(sim, cid) > 0, 60, "the first push")
-            # Settle: start-up writes (identity, outbox creation) are not the steady state.
-            time.sleep(min(10.0, seconds / 4))
+            # Settle: start-up writes are not the steady state (identity, outbox creation, and the
+            # first round of readings, taken before the sensors were set up, passing through the outbox).
+            time.sleep(30.0 if seconds >= 120 else 15.0)
             before = files(storage)
             online_io, online_growth, online_s = phase(daemon, storage, seconds, "the agent was reachable")
             online_files = changed(before, files(storage))
