@@ -323,11 +323,12 @@ class Bridge:
             self._reconcile_at = time.monotonic() + RECONCILE_RETRY
             return
         if report.failed:
-            # The others are delivered meanwhile; these are tried again now and then.
+            # The others are delivered meanwhile; these wait in the outbox and are tried again.
             self._reconcile_at = time.monotonic() + 6 * RECONCILE_RETRY
         elif report.changed:
             log.info("sensors and metrics on the agent match the config now")
-        self.delivery.attach(self.client, self.registry.routes())
+        routes = {name: r for name, r in self.registry.routes().items() if name not in report.failed}
+        self.delivery.attach(self.client, routes, waiting=report.failed)
         # Whatever changed while the agent was away (or what a new client has never been told).
         for reader in self.readers:
             self._report_online(reader.name)

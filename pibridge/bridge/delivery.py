@@ -135,6 +135,7 @@ class Delivery:
         self._unconfirmed_ids: collections.deque[tuple[int, int]] = collections.deque()
         self._pending: list[Reading] = []
         self._warned_routes: set[str] = set()
+        self._waiting: frozenset = frozenset()
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
 
     # -- any thread ---------------------------------------------------------------
@@ -146,9 +147,13 @@ class Delivery:
         """Queue a reading for delivery.  Never blocks."""
         self._events.put(reading)
 
-    def attach(self, client: Any, routes: dict) -> None:
-        """Start sending through *client* with *routes* (sensor name -> Route)."""
-        self._events.put((_ATTACH, client, dict(routes)))
+    def attach(self, client: Any, routes: dict, waiting: Any = ()) -> None:
+        """Start sending through *client* with *routes* (sensor name -> Route).
+
+        Readings of the sensors named in *waiting* (configured, but not set up on the
+        agent yet) are kept in the outbox, in order, until an attach with their routes.
+        """
+        self._events.put((_ATTACH, client, dict(routes), frozenset(waiting)))
 
     def detach(self, resend: bool = False) -> None:
         """The connection is gone: keep everything in the outbox until the next :meth:`attach`.
@@ -233,7 +238,7 @@ class Delivery:
                         self._finish(item[1])
                         return
                     if kind == _ATTACH:
-                        self._attached(item[1], item[2])
+                        self._attached(item[1], item[2], item[3])
                     elif kind == _DETACH:
                         self._go_offline("the connection to the agent is down", resend=item[1])
                     elif kind == _CONFIRM:
@@ -262,10 +267,10 @@ class Delivery:
         while ids and ids[0][0] <= mark:
             self._acked_ids.append(ids.popleft()[1])
 
-    def _attached(self, client: Any, routes: dict) -> None:
+    def _attached(self, client: Any, routes: dict, waiting: frozenset) -> None:
         self._confirmed(float("inf"))
         self._spill_live()
-        self._client, self._routes = client, routes
+        self._client, self._routes, self._waiting = client, routes, waiting
         self._warned_routes.clear()
         self._forget_replay()
         self.mode = REPLAY
@@ -304,9 +309,13 @@ class Delivery:
         self.spilled += len(spilled)
         return len(spilled)
 
-    def _values(self, reading: Reading) -> tuple[str, dict] | None:
+    def _values(self, reading: Reading) -> tuple[str, dict] | None | bool:
+        """(sensor ID, {metric ID: value}) to publish; None to drop the reading; False to keep it
+        in the outbox for later."""
         route = self._routes.get(reading.sensor)
         if route is None:
+            if reading.sensor in self._waiting:
+                return False
             self._unroutable(reading.sensor, "it is not a configured sensor (any more)")
             return None
         ids = route.metric_ids
@@ -326,7 +335,9 @@ class Delivery:
 
     def _publish_live(self, reading: Reading) -> None:
         target = self._values(reading)
-        if target is None:
+        if not target:
+            if target is False:
+                self._pending.append(reading)
             return
         self._seq = seq = self._seq + 1
         # In the table before publishing: the PUBACK may come back before publish returns.
@@ -390,32 +401,38 @@ class Delivery:
                 return
         if room < self.replay_window // 2 and self._replay:
             return
-        fresh = self.outbox.peek(room, after_id=self._replay_after)
-        if not fresh:
-            if not self._replay and not self._pending:
-                self.mode = LIVE
-                log.info("the outbox is empty; sending readings live")
-            return
-        for entry in fresh:
-            self._replay_after = entry.id
-            target = self._values(entry.reading)
-            if target is None:
-                self._acked_ids.append(entry.id)
-                continue
-            self._seq = seq = self._seq + 1
-            self._replay[seq] = (entry.id, now)
-            try:
-                self._client.publish_values(
-                    target[0], target[1], entry.reading.timestamp_ms,
-                    on_ack=functools.partial(self._replay_acked, seq),
-                )
-            except AgentConnectionLost:
-                self._go_offline("lost the connection to the agent")
+        while room > 0:
+            fresh = self.outbox.peek(room, after_id=self._replay_after)
+            if not fresh:
+                if not self._replay and not self._pending:
+                    self.mode = LIVE
+                    log.info("the outbox is empty; sending readings live")
                 return
-            except (PibridgeAgentError, ValueError, TypeError) as exc:
-                self._replay.pop(seq, None)
-                log.error("buffered reading of sensor %r cannot be sent and is dropped: %s", entry.reading.sensor, exc)
-                self._acked_ids.append(entry.id)
+            for entry in fresh:
+                self._replay_after = entry.id
+                target = self._values(entry.reading)
+                if not target:
+                    if target is None:
+                        self._acked_ids.append(entry.id)
+                    continue
+                self._seq = seq = self._seq + 1
+                self._replay[seq] = (entry.id, now)
+                try:
+                    self._client.publish_values(
+                        target[0], target[1], entry.reading.timestamp_ms,
+                        on_ack=functools.partial(self._replay_acked, seq),
+                    )
+                except AgentConnectionLost:
+                    self._go_offline("lost the connection to the agent")
+                    return
+                except (PibridgeAgentError, ValueError, TypeError) as exc:
+                    self._replay.pop(seq, None)
+                    log.error(
+                        "buffered reading of sensor %r cannot be sent and is dropped: %s", entry.reading.sensor, exc
+                    )
+                    self._acked_ids.append(entry.id)
+                    continue
+                room -= 1
 
     def _finish(self, drain_timeout: float) -> None:
         """Stop: wait briefly for outstanding acknowledgements, then keep the rest in the outbox."""

@@ -266,3 +266,20 @@ def test_a_replay_waits_for_the_agent_to_confirm_what_it_has_read(rig_factory):
         wait_for(lambda: rig.delivery.delivered > mark or rig.delivery.delivered >= 1000, 10, "the replay to go on")
         assert rig.delivery.unconfirmed <= 128
     rig.wait_all_arrived()
+
+
+def test_readings_of_a_sensor_not_set_up_yet_wait_in_the_outbox_in_order(rig_factory):
+    rig = rig_factory(attach=False)
+    partial = {"a": rig.routes["a"]}
+    rig.delivery.attach(rig.client, partial, waiting={"b"})
+    wait_for(lambda: rig.delivery.mode is LIVE, 5, "live mode for the sensor that is set up")
+    rig.submit(30)
+    wait_for(lambda: len(rig.arrived()["a"]) == 30, 10, "sensor a delivered")
+    assert rig.arrived()["b"] == []
+    wait_for(lambda: rig.outbox.stats().depth == 30, 5, "sensor b's readings kept in the outbox")
+    assert rig.delivery.unroutable == 0
+    rig.delivery.attach(rig.client, rig.routes)  # b is set up now
+    rig.submit(5)
+    rig.wait_all_arrived()
+    b = [ts for ts, _ in rig.arrived()["b"]]
+    assert b == sorted(b) and len(b) == 35
