@@ -537,7 +537,12 @@ class _Parser:
         self.errors: list[ConfigError] = []
 
     def _path(self, text: str) -> Path:
-        path = Path(text).expanduser()
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:
+            raise ValueError(
+                f"{text.split('/')[0]!r} names no user with a home directory; write the full path"
+            ) from None
         if not path.is_absolute() and self.file is not None:
             path = self.file.parent / path
         return path

@@ -213,6 +213,11 @@ def test_absolute_and_home_paths_are_not_moved(monkeypatch):
     assert config.storage.dir == Path("/srv/pibridge")
 
 
+def test_home_of_an_unknown_user_is_a_config_error():
+    error = the_error('[storage]\ndir = "~nosuchuser-pibridge/state"\n' + mock(), "storage.dir", sensor=None)
+    assert "~nosuchuser-pibridge" in str(error) and "full path" in str(error)
+
+
 # --- where the config comes from -----------------------------------------------------------
 
 
