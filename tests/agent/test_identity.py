@@ -12,6 +12,7 @@ import string
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import given
@@ -168,6 +169,77 @@ def test_garbage_in_the_key_file_is_not_usable(pki, tmp_path, caplog):
     assert "unreadable" in caplog.text
 
 
+def test_garbage_in_the_certificate_file_is_not_usable(pki, tmp_path, caplog):
+    issue_identity(pki, tmp_path)
+    (tmp_path / "client.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n")
+    assert load_identity(tmp_path) is None
+    assert "unreadable" in caplog.text and "client.crt is not a certificate" in caplog.text
+
+
+def test_a_half_written_certificate_is_not_usable(pki, tmp_path, caplog):
+    issue_identity(pki, tmp_path)
+    cert = (tmp_path / "client.crt").read_bytes()
+    (tmp_path / "client.crt").write_bytes(cert[: len(cert) // 2])
+    assert load_identity(tmp_path) is None
+    assert "unreadable" in caplog.text and "client.crt" in caplog.text
+
+
+def test_a_missing_key_is_named(pki, tmp_path, caplog):
+    issue_identity(pki, tmp_path)
+    (tmp_path / "client.key").unlink()
+    assert load_identity(tmp_path) is None
+    assert "incomplete" in caplog.text and "client.key is missing" in caplog.text
+
+
+def test_a_key_of_another_type_does_not_match(pki, tmp_path, caplog):
+    issue_identity(pki, tmp_path)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "client.key").write_bytes(rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    assert load_identity(tmp_path) is None
+    assert "does not match the private key" in caplog.text
+
+
+def test_an_encrypted_key_is_unreadable_without_asking_for_a_password(pki, tmp_path, caplog):
+    issued = issue_identity(pki, tmp_path)
+    key = serialization.load_pem_private_key(issued.key_file.read_bytes(), password=None)
+    issued.key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
+    assert load_identity(tmp_path) is None
+    assert "unreadable: client.key is not an unencrypted PEM private key" in caplog.text
+
+
+def test_a_certificate_from_the_future_is_not_usable(pki, tmp_path, caplog):
+    now = dt.datetime.now(dt.timezone.utc)
+    issue_identity(pki, tmp_path, not_before=now + dt.timedelta(days=1), not_after=now + dt.timedelta(days=2))
+    assert load_identity(tmp_path) is None
+    assert "is not valid before" in caplog.text
+
+
+def test_a_certificate_without_common_name_is_not_usable(pki, tmp_path, caplog):
+    issued = issue_identity(pki, tmp_path)
+    key = serialization.load_pem_private_key(issued.key_file.read_bytes(), password=None)
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Greenhouse")]))
+        .issuer_name(pki.ca_cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+        .sign(pki.ca_key, hashes.SHA256())
+    )
+    issued.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    assert load_identity(tmp_path) is None
+    assert "no CommonName" in caplog.text
+
+
+def test_loaded_expiry_is_the_certificates(pki, tmp_path):
+    issued = issue_identity(pki, tmp_path, not_after=dt.datetime(2061, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc))
+    loaded = load_identity(tmp_path)
+    assert loaded.not_after == x509.load_pem_x509_certificate(issued.cert_file.read_bytes()).not_valid_after_utc
+    assert loaded.not_after == dt.datetime(2061, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
+
+
 # ---------------------------------------------------------------- provisioning over MQTT
 
 
@@ -253,7 +325,7 @@ def test_answer_that_is_not_a_certificate_is_a_protocol_error(broker, pki, signe
 def test_certificate_for_another_key_is_a_protocol_error(broker, pki, signer, tmp_path):
     stranger = ec.generate_private_key(ec.SECP256R1())
     signer.answer = lambda csr, digest: [(f"/certBack/{digest}", pki.sign(stranger.public_key(), CLIENT_ID)
-                                          .public_bytes(ident.serialization.Encoding.PEM))]
+                                          .public_bytes(serialization.Encoding.PEM))]
     with pytest.raises(ProtocolError, match="different key"):
         _provision(broker, pki, tmp_path, key_type="ec")
 
