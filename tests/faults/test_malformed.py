@@ -191,7 +191,7 @@ offset = -0.5
 """
 
 SCALARS = st.one_of(
-    st.integers(-10**20, 10**20).map(str), st.floats(allow_nan=False).map(repr), st.booleans().map(str.lower),
+    st.integers(-10**20, 10**20).map(str), st.floats(allow_nan=False).map(repr), st.booleans().map(lambda b: "true" if b else "false"),
     st.text(max_size=12).map(json.dumps), st.just("[1, \"a\"]"), st.just("{ x = 1 }"), st.just("nan"), st.just("inf"),
 )
 
