@@ -49,6 +49,19 @@ log = logging.getLogger("pibridge")
 OUTBOX_FILE = "outbox.db"
 STATE_FILE = "state.json"
 
+
+
+def state_file(storage: Path) -> Path:
+    """Where the daemon keeps the state file ``pibridge status`` reads.
+
+    Under systemd with ``RuntimeDirectory=pibridge`` that is ``$RUNTIME_DIRECTORY`` (a
+    tmpfs: rewriting the file every few seconds then costs the SD card nothing),
+    elsewhere the storage directory.
+    """
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    return Path(runtime) / STATE_FILE if runtime else storage / STATE_FILE
+
+
 #: How often the state file for ``pibridge status`` is rewritten (seconds): rarely, to spare the SD card.
 STATE_INTERVAL = 5.0
 #: Longest pause between attempts to provision.
@@ -436,6 +449,7 @@ class Bridge:
         delivery = self.delivery
         return {
             "pid": os.getpid(),
+            "storage_dir": str(self.storage.resolve()),
             "written_at": time.time(),
             "started_at": self.started_at,
             "client_id": self.client_id,
@@ -464,10 +478,11 @@ class Bridge:
 
     def write_state(self) -> None:
         snapshot = self.snapshot()
+        path = state_file(self.storage)
         try:
-            write_atomically(self.storage / STATE_FILE, json.dumps(snapshot, default=str), durable=False)
+            write_atomically(path, json.dumps(snapshot, default=str), durable=False)
         except OSError as exc:
-            log.warning("cannot write %s: %s", self.storage / STATE_FILE, exc)
+            log.warning("cannot write %s: %s", path, exc)
         offline = sum(1 for s in snapshot["sensors"].values() if not s["online"])
         agent = "connected" if self.connected else ("client deleted on the agent" if self.revoked else "agent unreachable")
         sdnotify.status(

@@ -1,8 +1,10 @@
 """``pibridge status``: how the bridge is doing, without asking the agent.
 
-It reads two files in the storage directory: ``state.json``, which the
-running daemon rewrites every few seconds (client ID, connection, per-sensor
-health), and the outbox (depth, oldest reading, dropped readings).  So it
+It reads two files: ``state.json``, which the running daemon rewrites every
+few seconds (client ID, connection, per-sensor health) in its runtime
+directory (``/run/pibridge`` under systemd) or else in the storage directory,
+and the outbox in the storage directory (depth, oldest reading, dropped
+readings).  So it
 works whether the daemon runs or not, and whether the agent answers or not.
 
 Exit code: 0 when the daemon runs and the agent is connected, 1 otherwise
@@ -25,15 +27,36 @@ from pibridge.bridge.config import ConfigError, config_path, load_config
 FRESH_SECONDS = 20.0
 
 
-def read_state(storage_dir: Path) -> dict | None:
-    """The daemon's last state file, or None if there is none (or it cannot be parsed)."""
-    from pibridge.bridge.daemon import STATE_FILE
+#: The runtime directory systemd makes for the service (``RuntimeDirectory=pibridge``).
+SERVICE_RUNTIME_DIR = Path("/run/pibridge")
 
+
+def _load(path: Path) -> dict | None:
     try:
-        data = json.loads((Path(storage_dir) / STATE_FILE).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_state(storage_dir: Path) -> dict | None:
+    """The newest state file of the daemon that uses *storage_dir*, or None if there is none.
+
+    A file in a runtime directory counts only if it names *storage_dir*: several
+    daemons with different storage may share a machine.
+    """
+    from pibridge.bridge.daemon import STATE_FILE, state_file
+
+    storage = Path(storage_dir)
+    found = []
+    for path in dict.fromkeys([state_file(storage), SERVICE_RUNTIME_DIR / STATE_FILE, storage / STATE_FILE]):
+        data = _load(path)
+        if data is None:
+            continue
+        if path.parent != storage and data.get("storage_dir") != str(storage.resolve()):
+            continue
+        found.append(data)
+    return max(found, key=lambda d: float(d.get("written_at") or 0), default=None)
 
 
 def _pid_alive(pid: Any) -> bool:

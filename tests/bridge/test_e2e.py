@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -12,7 +15,7 @@ import pytest
 from pibridge.outbox import Outbox, read_stats
 from pibridge.readings import Reading
 
-from daemon_support import Daemon, wait_for
+from daemon_support import Daemon, env, wait_for
 
 
 def mock(name, interval, metrics=("temperature", "humidity"), **options):
@@ -160,6 +163,28 @@ def test_status_of_a_running_bridge(daemons, sim):
     after = d.status()
     assert after.returncode == 1
     assert "not running" in after.stdout
+
+
+def test_under_systemd_the_state_file_lives_in_the_runtime_directory(daemons, sim, tmp_path):
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    d = daemons().start(RUNTIME_DIRECTORY=str(runtime))
+    state = wait_for(lambda: d.alive() and (s := _json(runtime / "state.json")) and s["agent"]["connected"] and s,
+                     20, "a connected state in the runtime directory")
+    assert state["pid"] == d.proc.pid
+    assert not (d.storage / "state.json").exists()
+    result = subprocess.run([sys.executable, "-m", "pibridge.cli", "status", "--config", str(d.config)],
+                            capture_output=True, text=True, timeout=60, env={**env(), "RUNTIME_DIRECTORY": str(runtime)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert state["client_id"] in result.stdout and f"running (pid {d.proc.pid})" in result.stdout
+    assert d.terminate() == 0
+
+
+def _json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 @pytest.mark.parametrize("reprovision", [True, False])

@@ -88,3 +88,21 @@ def test_a_bad_config_is_reported_without_a_traceback(tmp_path):
     result = pibridge("status", "--config", str(tmp_path / "missing.toml"))
     assert result.returncode == 2
     assert "missing.toml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_state_file_in_the_runtime_directory_is_found_when_it_names_this_storage(tmp_path, monkeypatch):
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(runtime))
+    other = state(os.getpid(), client_id="other")
+    other["storage_dir"] = str(tmp_path / "another-storage")
+    (runtime / "state.json").write_text(json.dumps(other))
+    assert collect(storage)["state"] is None
+    ours = state(os.getpid())
+    ours["storage_dir"] = str(storage.resolve())
+    (runtime / "state.json").write_text(json.dumps(ours))
+    (storage / "state.json").write_text(json.dumps(state(os.getpid(), written_at=time.time() - 3600)))
+    info = collect(storage)
+    assert info["running"] and info["state"]["storage_dir"] == str(storage.resolve())
