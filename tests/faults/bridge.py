@@ -58,6 +58,10 @@ def _env() -> dict[str, str]:
     return env
 
 
+#: Every Bridge started in this test session; the faults conftest stops those a failed test left running.
+STARTED: list["Bridge"] = []
+
+
 class Bridge:
     """One ``pibridge run`` daemon, its config, storage directory and log."""
 
@@ -93,15 +97,16 @@ class Bridge:
 
     # -- process ---------------------------------------------------------------
 
-    def start(self, preexec_fn=None) -> "Bridge":
+    def start(self) -> "Bridge":
         assert self.proc is None or self.proc.poll() is not None, "the daemon is already running"
         self.starts += 1
         with self.log.open("a") as log:
             log.write(f"\n--- start {self.starts} ---\n")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pibridge.cli", "run", "--config", str(self.config)],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=_env(), preexec_fn=preexec_fn,
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=_env(),
         )
+        STARTED.append(self)
         return self
 
     @property
