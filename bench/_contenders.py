@@ -147,6 +147,42 @@ def run_bare(job: dict) -> dict:
     return {"seconds": t1 - t0, "cpu": c1 - c0, "pushes": total}
 
 
+def run_bare_confirmed(job: dict) -> dict:
+    """The bare publisher held to the agent's pace: at most ``job["credit"]`` pushes the agent has
+    not answered yet ("Sensor was updated." on the sensor's info topic), the bound pibridge's
+    replay keeps with its pings.  The clock stops at the last answer."""
+    import paho.mqtt.client as mqtt
+
+    connected, subscribed = threading.Event(), threading.Event()
+    total = job["rounds"] * len(job["sensors"])
+    answers = Counter(total)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=job["identity"]["client_id"], protocol=mqtt.MQTTv311)
+    client.tls_set(ca_certs=job["ca_file"], certfile=job["identity"]["cert_file"], keyfile=job["identity"]["key_file"])
+    client.on_connect = lambda c, u, f, rc, p: rc.is_failure or connected.set()
+    client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+    client.on_message = lambda c, u, m: answers()
+    client.connect(job["host"], job["port"])
+    client.loop_start()
+    if not connected.wait(15):
+        raise SystemExit("bare publisher: no CONNACK within 15 s")
+    prefix = f"/v1.0/{job['identity']['client_id']}/sensor/"
+    client.subscribe(prefix + "+/info/inbox", qos=0)
+    if not subscribed.wait(15):
+        raise SystemExit("bare publisher: no SUBACK within 15 s")
+    topic_of = {s: f"{prefix}{s}/metric/pushValues" for s in job["sensors"]}
+    dumps = json.dumps
+    paced_job = job | {"window": job["credit"]}
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    for sensor, values, ts in paced(paced_job, payload_plan(job), answers.acknowledged, "bare publisher", answers.sleep):
+        body = {"metrics": [{"metricId": m, "value": v} for m, v in values.items()], "timestamp": ts}
+        client.publish(topic_of[sensor], dumps(body), qos=1)
+    answers.wait(job["timeout"], "bare publisher (agent answers)")
+    t1, c1 = time.perf_counter(), cpu_seconds()
+    client.disconnect()
+    client.loop_stop()
+    return {"seconds": t1 - t0, "cpu": c1 - c0, "pushes": total}
+
+
 def run_client(job: dict) -> dict:
     """pibridge's AgentClient alone: ``publish_values`` with an acknowledgement callback per push."""
     client = _connected_client(job)
@@ -302,6 +338,7 @@ def _profiled(func, job: dict, out: str) -> dict:
 
 CONTENDERS = {
     "bare": run_bare,
+    "bare_confirmed": run_bare_confirmed,
     "client": run_client,
     "delivery": run_delivery,
     "fill": run_fill,
