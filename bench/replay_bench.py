@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({confirmed['seconds']:.1f} s, {confirmed['cpu']:.1f} s CPU)")
         # The simulator stores what the broker hands it at its own pace, far behind a million
         # pushes (and the broker keeps at most 100,000 queued for it): an indication, not a check.
-        expected = 2 * total * args.metrics
+        expected = (2 * total + (daemon_n + c_total if daemon_n else 0)) * args.metrics
         stored = wait_stored(sim, identity.client_id, expected, timeout=60)
         print(f"  values stored by the simulator so far: {stored:,} of {expected:,}")
 
