@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         Figure("footprint", "RSS last min - first min after warm-up", delta_p, "MB", delta_b, "none beyond noise",
                abs(delta_p) <= max(0.5, 3 * abs(delta_b)) if judge else None, ran),
     ]
-    if minutes >= 10:
+    if minutes > 10:
         figures.append(Figure("footprint", f"peak RSS after {minutes:g} min", peak["pibridge"] / 1024, "MB",
                               peak["bare"] / 1024, "<= 40 MB", peak["pibridge"] / 1024 <= 40, ran))
     report(figures, args.json)
