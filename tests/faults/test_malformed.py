@@ -147,6 +147,8 @@ def test_garbage_answers_while_setting_up_give_a_clear_error_then_recover(tmp_pa
     with bridge.config.open("a") as f:
         f.write('\n[[sensors]]\nname = "new"\ndriver = "mock"\ninterval = 0.25\nmetrics = ["temperature"]\n')
     rng = random.Random(11)
+    # The agent keeps quiet, so the garbage is the only answer the daemon's setup requests get.
+    sim.faults.silent = True
     bridge.start()
     try:
         def garbage_seen():
@@ -154,9 +156,10 @@ def test_garbage_answers_while_setting_up_give_a_clear_error_then_recover(tmp_pa
                 injector.send(rng.choice(["/inventory/inbox", "/sensor/inbox"]), payload)
             return "setting up sensors on the agent failed" in bridge.log_text()
 
-        wait_until(garbage_seen, 30, "the daemon to report the garbage answer", interval=0.01)
+        wait_until(garbage_seen, 30, "the daemon to report the garbage answer", interval=0.05)
     finally:
         injector.close()
+        sim.faults.silent = False
     wait_until(lambda: "new" in bridge.sensor_ids() and readings(bridge.values()).get("new"), 40,
                "the new sensor to be set up once the garbage stops")
     bridge.assert_running()
