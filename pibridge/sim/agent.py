@@ -304,6 +304,7 @@ class AgentLogic:
         self.disconnected = threading.Event()
         self._subscribe_mid: int | None = None
         self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=AGENT_CLIENT_ID,
                                    clean_session=False, transport="unix", protocol=mqtt.MQTTv311)
         self._client.username_pw_set(username, password)
@@ -315,6 +316,7 @@ class AgentLogic:
         self._client.on_message = self._on_message
 
     def start(self) -> None:
+        self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="sim-agent-worker", daemon=True)
         self._worker.start()
         self._client.connect_async(str(self._socket_path), keepalive=30)
@@ -329,6 +331,9 @@ class AgentLogic:
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(10)
+            if self._worker.is_alive():
+                self._stopping.set()
+                self._worker.join(10)
 
     def wait_ready(self, timeout: float) -> bool:
         return self.ready.wait(timeout)
@@ -361,11 +366,26 @@ class AgentLogic:
             item = self._queue.get()
             if item is None:
                 return
+            if self._stopping.is_set():
+                self._abandon_queue(taken=1)
+                return
             topic, payload = item
             try:
                 self.handle(topic, payload)
             except Exception:
                 log.exception("request on %s could not be handled", topic)
+
+    def _abandon_queue(self, taken: int) -> None:
+        # Called when the worker is still far behind the broker (a flood of pushes) after
+        # stop() gave it time: the rest would otherwise fail one by one once the store closes.
+        left = taken
+        while True:
+            try:
+                if self._queue.get_nowait() is not None:
+                    left += 1
+            except queue.Empty:
+                break
+        log.warning("stopped with %d request(s) not yet handled; they get no answer and are not stored", left)
 
     def _publish(self, topic_names: list[str], payload: bytes) -> None:
         for t in topic_names:

@@ -176,3 +176,21 @@ def test_the_same_simulator_object_can_start_again(sim, client_factory):
     finally:
         again.close()
     assert [v["value"] for v in sim.store.values(client.id)] == [1.0, 2.0]
+
+
+def test_stopping_behind_a_flood_of_pushes_stores_or_counts_every_request(sim_factory, client_factory, caplog):
+    """Each push is either stored or counted in one warning; none fails with a traceback as the store closes."""
+    sim = sim_factory()
+    client = client_factory(sim)
+    sent = 20_000
+    infos = [client.mqtt.client.publish(f"{client.base}/sensor/flood/metric/pushValues",
+                                        '{"metrics": [{"metricId": "m", "value": %d}], "timestamp": %d}' % (i, i + 1),
+                                        qos=1) for i in range(sent)]
+    for info in infos:
+        info.wait_for_publish(30)
+    assert all(info.is_published() for info in infos)
+    with caplog.at_level("WARNING", logger="pibridge.sim"):
+        sim.stop()
+    assert not [r for r in caplog.records if "could not be handled" in r.getMessage()]
+    abandoned = sum(int(r.args[0]) for r in caplog.records if "not yet handled" in r.getMessage())
+    assert len(sim.store.values(client.id)) + abandoned == sent
