@@ -10,16 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.waiting import wait_until as wait_for  # noqa: F401  (the bridge tests import it from here)
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
-    return result
 
 
 def _toml(value) -> str:

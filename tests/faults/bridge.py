@@ -16,19 +16,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tests.support.waiting import wait_until  # noqa: F401  (the fault tests import it from here)
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
-    """Poll ``condition`` until it returns something true; fail the test naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def toml_value(v: object) -> str:

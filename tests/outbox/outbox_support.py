@@ -84,18 +84,6 @@ def tiny_fs(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
 
 
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    """Poll ``condition`` until it returns something true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
 def child_env() -> dict[str, str]:
     repo = Path(__file__).resolve().parents[2]
     return dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))

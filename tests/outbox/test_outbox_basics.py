@@ -7,7 +7,8 @@ import sqlite3
 import threading
 
 import pytest
-from outbox_support import NOW_MS, make_readings, timestamps, wait_until
+from outbox_support import NOW_MS, make_readings, timestamps
+from tests.support.waiting import wait_until
 
 from pibridge.outbox import Outbox, OutboxClosed, OutboxEntry, OutboxInUse, read_stats
 from pibridge.readings import Reading

@@ -11,6 +11,7 @@ import pytest
 
 from pibridge.agent.errors import DESCRIPTIONS, ErrorCode
 from tests.support.mqtt_client import Mqtt
+from tests.support.waiting import wait_until
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -178,8 +179,10 @@ def test_the_same_simulator_object_can_start_again(sim, client_factory):
     assert [v["value"] for v in sim.store.values(client.id)] == [1.0, 2.0]
 
 
-def test_stopping_behind_a_flood_of_pushes_stores_or_counts_every_request(sim_factory, client_factory, caplog):
-    """Each push is either stored or counted in one warning; none fails with a traceback as the store closes."""
+def test_stopping_behind_a_flood_of_pushes_abandons_only_what_it_counts(sim_factory, client_factory, caplog):
+    """A stop never fails requests with a traceback; what the API logic took and could not handle is
+    counted in one warning, and everything else is stored, now or after a restart (the broker keeps
+    the API logic's session)."""
     sim = sim_factory()
     client = client_factory(sim)
     sent = 20_000
@@ -193,4 +196,8 @@ def test_stopping_behind_a_flood_of_pushes_stores_or_counts_every_request(sim_fa
         sim.stop()
     assert not [r for r in caplog.records if "could not be handled" in r.getMessage()]
     abandoned = sum(int(r.args[0]) for r in caplog.records if "not yet handled" in r.getMessage())
-    assert len(sim.store.values(client.id)) + abandoned == sent
+    sim.start()
+    # QoS 1 may hand the API logic a request twice across the restart: count distinct pushes.
+    distinct = lambda: {v["timestamp_ms"] for v in sim.store.values(client.id)}  # noqa: E731
+    wait_until(lambda: len(distinct()) >= sent - abandoned, 60, "the pushes kept by the broker to be stored", 0.2)
+    assert len(distinct()) == sent - abandoned
