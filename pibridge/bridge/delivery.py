@@ -34,8 +34,8 @@ saw them: it reads :attr:`delivered`, gets an answer to a ping, and calls
 messages in order, so the answer covers everything acknowledged before the
 ping went out).  The same confirmations pace a replay to the agent's own
 speed, not just the broker's: at most ``replay_credit`` replayed readings
-may be unconfirmed; at half of it :attr:`on_confirm_wanted` asks the owner
-for a ping now rather than at its next turn.  When a ping goes unanswered the owner calls
+may be unconfirmed, and while any are, :attr:`on_confirm_wanted` asks the owner
+for a ping now rather than at its next turn (one at a time).  When a ping goes unanswered the owner calls
 ``detach(resend=True)`` and the unconfirmed readings are sent again.  A
 connection that simply drops settles them as delivered: the agent was
 answering until then.
@@ -368,6 +368,17 @@ class Delivery:
         self._write_outbox()
         if self.mode is REPLAY:
             self._replay_some(now)
+        self._ask_confirmation()
+
+    def _ask_confirmation(self) -> None:
+        # Replayed readings stay in the outbox until confirmed.  Keeping one confirmation
+        # in flight while any wait paces a replay to the agent without stalling its tail
+        # (the last readings of a backlog) until the owner's next periodic ping.
+        if (self.confirm_by_owner and self._client is not None and self._unconfirmed_ids
+                and not self._confirm_asked):
+            self._confirm_asked = True
+            if self.on_confirm_wanted is not None:
+                self.on_confirm_wanted()
 
     def _write_outbox(self) -> None:
         # The outbox keeps appended readings in memory and commits them itself
@@ -392,10 +403,6 @@ class Delivery:
         room = self.replay_window - len(self._replay)
         if self.confirm_by_owner:
             unconfirmed = len(self._unconfirmed_ids) + len(self._replay)
-            if unconfirmed >= self.replay_credit // 2 and not self._confirm_asked:
-                self._confirm_asked = True
-                if self.on_confirm_wanted is not None:
-                    self.on_confirm_wanted()
             room = min(room, self.replay_credit - unconfirmed)
             if room <= 0:
                 return

@@ -268,6 +268,23 @@ def test_a_replay_waits_for_the_agent_to_confirm_what_it_has_read(rig_factory):
     rig.wait_all_arrived()
 
 
+def test_the_tail_of_a_short_replay_asks_for_its_confirmation_at_once(rig_factory):
+    """A backlog far below the credit must not wait for the owner's next periodic ping to leave the outbox."""
+    rig = rig_factory(confirm=True, replay_window=16, replay_credit=512, attach=False)
+    asked = []
+    rig.delivery.on_confirm_wanted = lambda: asked.append(rig.delivery.delivered)
+    rig.next_ts -= 1_000_000
+    backlog = [Reading(SENSORS[i % 2], rig.next_ts + 10 * i, {"temperature": float(i)}) for i in range(20)]
+    rig.outbox.append(backlog)
+    rig.sent.extend(backlog)
+    rig._attach = True
+    rig.delivery.attach(rig.client, rig.routes)
+    wait_for(lambda: rig.delivery.delivered == 20 and asked, 10, "the owner to be asked for a confirmation")
+    rig.delivery.confirm(rig.delivery.delivered)
+    wait_for(lambda: rig.outbox.stats().depth == 0, 5, "the confirmed backlog removed from the outbox")
+    rig.wait_all_arrived()
+
+
 def test_readings_of_a_sensor_not_set_up_yet_wait_in_the_outbox_in_order(rig_factory):
     rig = rig_factory(attach=False)
     partial = {"a": rig.routes["a"]}
