@@ -232,6 +232,24 @@ def _entry(item, index: int) -> dict:
     return item
 
 
+def _each_entry(items: list, ident_key: str, check: Callable[[dict, str], object]) -> tuple[list, list]:
+    """Run ``check(entry, where)`` on every element of a ``metrics`` array.
+
+    Returns what the checks returned, in order, and ``(identifier, Refusal)`` for each
+    element refused, so one bad element does not hide what is wrong with the others.
+    """
+    results, failures = [], []
+    for i, item in enumerate(items):
+        ident: object = i
+        try:
+            entry = _entry(item, i)
+            ident = entry.get(ident_key, i)
+            results.append(check(entry, f" (metrics[{i}])"))
+        except Refusal as refusal:
+            failures.append((ident, refusal))
+    return results, failures
+
+
 def _check_value(value, value_type: str, where: str) -> None:
     """Refuse a pushed value that does not fit the metric's type (strings holding the value are accepted)."""
     if value_type == "double":
@@ -512,39 +530,34 @@ class AgentLogic:
         body = _json_object(req.payload)
         self._sensor(req)
         items = _array(body, "metrics")
-        created, failures = [], []
-        for i, item in enumerate(items):
-            ident: object = i
-            try:
-                entry = _entry(item, i)
-                ident = entry.get("matchingId", i)
-                where = f" (metrics[{i}])"
-                matching_id = _required(entry, "matchingId", where)
-                if not isinstance(matching_id, str) and not _is_int(matching_id):
-                    raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_STRING, f"Key: matchingId{where}.")
-                name = _string(entry, "name", where)
-                definition = {"metric_id": new_id(), "name": name, "matching_id": matching_id}
-                if "valueUnit" in entry:
-                    unit = _string(entry, "valueUnit", where)
-                    try:
-                        definition["value_unit"] = ValueUnit(unit).value
-                    except ValueError:
-                        raise Refusal(ErrorCode.UNKNOWN_VALUE_UNIT, f"valueUnit: {unit!r}{where}.")
-                elif "valueType" in entry:
-                    value_type = _string(entry, "valueType", where)
-                    try:
-                        definition["value_type"] = ValueType(value_type).value
-                    except ValueError:
-                        raise Refusal(ErrorCode.UNKNOWN_METRIC_TYPE, f"valueType: {value_type!r}{where}.")
-                    if "valueAnnotation" not in entry:
-                        raise Refusal(ErrorCode.VALUE_UNIT_OR_VALUE_TYPE_HAS_TO_BE_PROVIDED,
-                                      f"valueAnnotation is missing{where}.")
-                    definition["value_annotation"] = _string(entry, "valueAnnotation", where)
-                else:
-                    raise Refusal(ErrorCode.VALUE_UNIT_OR_VALUE_TYPE_HAS_TO_BE_PROVIDED, where.strip())
-                created.append(definition)
-            except Refusal as refusal:
-                failures.append((ident, refusal))
+
+        def definition_of(entry: dict, where: str) -> dict:
+            matching_id = _required(entry, "matchingId", where)
+            if not isinstance(matching_id, str) and not _is_int(matching_id):
+                raise Refusal(ErrorCode.PARAMETER_IS_NOT_A_STRING, f"Key: matchingId{where}.")
+            name = _string(entry, "name", where)
+            definition = {"metric_id": new_id(), "name": name, "matching_id": matching_id}
+            if "valueUnit" in entry:
+                unit = _string(entry, "valueUnit", where)
+                try:
+                    definition["value_unit"] = ValueUnit(unit).value
+                except ValueError:
+                    raise Refusal(ErrorCode.UNKNOWN_VALUE_UNIT, f"valueUnit: {unit!r}{where}.")
+            elif "valueType" in entry:
+                value_type = _string(entry, "valueType", where)
+                try:
+                    definition["value_type"] = ValueType(value_type).value
+                except ValueError:
+                    raise Refusal(ErrorCode.UNKNOWN_METRIC_TYPE, f"valueType: {value_type!r}{where}.")
+                if "valueAnnotation" not in entry:
+                    raise Refusal(ErrorCode.VALUE_UNIT_OR_VALUE_TYPE_HAS_TO_BE_PROVIDED,
+                                  f"valueAnnotation is missing{where}.")
+                definition["value_annotation"] = _string(entry, "valueAnnotation", where)
+            else:
+                raise Refusal(ErrorCode.VALUE_UNIT_OR_VALUE_TYPE_HAS_TO_BE_PROVIDED, where.strip())
+            return definition
+
+        created, failures = _each_entry(items, "matchingId", definition_of)
         if failures:
             raise _aggregate(failures, len(items), ErrorCode.CREATE_METRICS_FAILED)
         self.store.add_metrics(req.client_id, req.sensor_id, created)
@@ -553,19 +566,14 @@ class AgentLogic:
     def _metric_entries(self, req: Request, body: dict, code: ErrorCode, extra: Callable[[dict, str], dict]):
         """Check every ``{"metricId": ...}`` entry of an update/delete; return the changes or raise."""
         items = _array(body, "metrics")
-        changes, failures = [], []
-        for i, item in enumerate(items):
-            ident: object = i
-            try:
-                entry = _entry(item, i)
-                where = f" (metrics[{i}])"
-                ident = entry.get("metricId", i)
-                metric_id = _string(entry, "metricId", where)
-                if self.store.metric(req.client_id, req.sensor_id, metric_id) is None:
-                    raise Refusal(ErrorCode.UNKNOWN_METRIC_ID, f"Metric: {metric_id}.")
-                changes.append({"metric_id": metric_id, **extra(entry, where)})
-            except Refusal as refusal:
-                failures.append((ident, refusal))
+
+        def change_of(entry: dict, where: str) -> dict:
+            metric_id = _string(entry, "metricId", where)
+            if self.store.metric(req.client_id, req.sensor_id, metric_id) is None:
+                raise Refusal(ErrorCode.UNKNOWN_METRIC_ID, f"Metric: {metric_id}.")
+            return {"metric_id": metric_id, **extra(entry, where)}
+
+        changes, failures = _each_entry(items, "metricId", change_of)
         if failures:
             raise _aggregate(failures, len(items), code)
         return changes
@@ -631,30 +639,25 @@ class AgentLogic:
             timestamp = int(time.time() * 1000)
         known = {m["metric_id"]: m for m in self.store.metrics(req.client_id, req.sensor_id)}
         new_metrics: dict[str, dict] = {}
-        accepted, failures = [], []
-        for i, item in enumerate(items):
-            ident: object = i
-            try:
-                entry = _entry(item, i)
-                where = f" (metrics[{i}])"
-                ident = entry.get("metricId", i)
-                metric_id = _string(entry, "metricId", where)
-                value = _required(entry, "value", where)
-                if metric_id in known:
-                    metric = known[metric_id]
-                    _check_value(value, "double" if metric["value_unit"] else metric["value_type"], where)
-                elif metric_id in new_metrics:
-                    _check_value(value, new_metrics[metric_id]["value_type"], where)
-                else:
-                    if not PUSH_ID.fullmatch(metric_id):
-                        raise Refusal(ErrorCode.UNKNOWN_METRIC_ID,
-                                      f"Metric: {metric_id!r} does not exist and is not a valid new ID "
-                                      "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
-                    new_metrics[metric_id] = {"metric_id": metric_id, "name": metric_id,
-                                              "value_type": _detect_type(value, where)}
-                accepted.append((metric_id, value))
-            except Refusal as refusal:
-                failures.append((ident, refusal))
+
+        def value_of(entry: dict, where: str) -> tuple:
+            metric_id = _string(entry, "metricId", where)
+            value = _required(entry, "value", where)
+            if metric_id in known:
+                metric = known[metric_id]
+                _check_value(value, "double" if metric["value_unit"] else metric["value_type"], where)
+            elif metric_id in new_metrics:
+                _check_value(value, new_metrics[metric_id]["value_type"], where)
+            else:
+                if not PUSH_ID.fullmatch(metric_id):
+                    raise Refusal(ErrorCode.UNKNOWN_METRIC_ID,
+                                  f"Metric: {metric_id!r} does not exist and is not a valid new ID "
+                                  "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
+                new_metrics[metric_id] = {"metric_id": metric_id, "name": metric_id,
+                                          "value_type": _detect_type(value, where)}
+            return metric_id, value
+
+        accepted, failures = _each_entry(items, "metricId", value_of)
         if accepted:
             self.store.push(req.client_id, req.sensor_id,
                             None if sensor is not None else req.sensor_id,
