@@ -1,4 +1,5 @@
-"""Device drivers: one file per device, each registering itself by name.
+"""Device drivers: one file per device, grouped in folders by bus or family
+(``i2c/``, ``gpio/``, ``onewire/``, ``system/``), each registering itself by name.
 
 A driver module defines a subclass of :class:`Driver` decorated with
 :func:`register`; the config's ``driver = "bme280"`` picks it.  Third-party
@@ -169,7 +170,7 @@ def register(cls: type[Driver]) -> type[Driver]:
 
 
 def _discover() -> None:
-    """Import every driver module here (not those starting with ``_``), then the entry points.
+    """Import every driver module in the family folders (not those starting with ``_``), then the entry points.
 
     A broken third-party driver must not take the others down: its error is
     kept and reported when a sensor asks for it.
@@ -177,9 +178,9 @@ def _discover() -> None:
     global _discovered
     if _discovered:
         return
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
+    for module in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        if not module.name.rpartition(".")[2].startswith("_"):
+            importlib.import_module(module.name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = ep.load()

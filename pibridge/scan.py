@@ -13,7 +13,8 @@ import argparse
 import errno
 import sys
 
-from pibridge.drivers import _i2c, available
+from pibridge.drivers import available
+from pibridge.drivers.i2c import _bus as _i2c
 
 #: What :func:`probe` says about one address.
 ANSWERS, ABSENT, BUSY = "answers", "absent", "busy"

@@ -12,7 +12,7 @@ from pibridge.bridge.config import parse_config
 from pibridge.bridge.mapping import SensorMapping
 from pibridge.bridge.scheduler import SensorReader, next_slot
 from pibridge.drivers import ReadFailed
-from pibridge.drivers.mock import MockDriver
+from pibridge.drivers.system.mock import MockDriver
 
 
 def wait_for(condition, timeout, what):

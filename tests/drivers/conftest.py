@@ -2,7 +2,7 @@
 
 import pytest
 
-from pibridge.drivers import _i2c
+from pibridge.drivers.i2c import _bus as _i2c
 from tests.support.smbus_fake import BusFactory
 
 

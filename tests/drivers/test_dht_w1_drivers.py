@@ -3,8 +3,8 @@
 import pytest
 
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create, driver_class
-from pibridge.drivers import dht as dht_module
-from pibridge.drivers.dht import DHT
+from pibridge.drivers.gpio import dht as dht_module
+from pibridge.drivers.gpio.dht import DHT
 from tests.support.hardware_dht import CHECKSUM, NOT_FOUND, SHORT_BUFFER, DHTFactory, FakeDHT
 from tests.support.hardware_w1 import W1Tree, maxim_crc8, scratchpad, w1_slave_text
 

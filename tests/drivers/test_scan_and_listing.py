@@ -86,7 +86,7 @@ def test_scan_of_a_missing_bus_is_a_clear_error(buses, capsys):
 
 
 def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch):
-    from pibridge.drivers import _i2c
+    from pibridge.drivers.i2c import _bus as _i2c
 
     real = buses.bus(1)
     monkeypatch.setattr(_i2c, "open_bus", lambda number: BusyBus(real, 0x68))
@@ -97,7 +97,7 @@ def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch)
 
 
 def test_new_i2c_driver_shows_up_in_scan_without_touching_scan(bus, capsys, monkeypatch):
-    from pibridge.drivers._i2c import I2CDriver
+    from pibridge.drivers.i2c._bus import I2CDriver
 
     class Clock(I2CDriver):
         name = "test_ds3231"

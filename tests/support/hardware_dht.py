@@ -54,7 +54,7 @@ class FakeDHT:
 
 
 class DHTFactory:
-    """Replacement for ``drivers.dht.make_device``: records the arguments, returns the prepared device."""
+    """Replacement for ``drivers.gpio.dht.make_device``: records the arguments, returns the prepared device."""
 
     def __init__(self, device):
         self.device = device

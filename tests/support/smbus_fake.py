@@ -172,7 +172,7 @@ class FakeSMBus:
 
 
 class BusFactory:
-    """Replacement for ``drivers._i2c.open_bus``: one :class:`FakeSMBus` per bus number."""
+    """Replacement for ``drivers.i2c._bus.open_bus``: one :class:`FakeSMBus` per bus number."""
 
     def __init__(self):
         self.buses: dict[int, FakeSMBus] = {}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import ReadFailed
-from ._crc import sensirion_crc8
-from ._i2c import I2CDriver
+from .. import ReadFailed
+from .._crc import sensirion_crc8
+from ._bus import I2CDriver
 
 
 class SensirionDriver(I2CDriver):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pibridge.readings import Quantity
 
-from . import register
+from .. import register
 from ._bosch import BMP280_IDS, BoschDriver
 
 

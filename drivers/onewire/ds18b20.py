@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
-from ._crc import maxim_crc8
+from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
+from .._crc import maxim_crc8
 
 DEFAULT_ROOT = "/sys/bus/w1/devices"
 #: 1-Wire family codes of thermometers the kernel's w1_therm module reads

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Option, OptionError, ValueRejected, register
-from ._i2c import I2CDriver, bus_options
+from .. import DeviceNotFound, Option, OptionError, ValueRejected, register
+from ._bus import I2CDriver, bus_options
 
 REG_CONFIG, REG_SHUNT, REG_BUS, REG_POWER, REG_CURRENT, REG_CALIBRATION = range(6)
 RESET = 0x8000

@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 from pibridge.readings import Quantity
 
-from . import Driver, DriverError, Option, OptionError, register
-from ._gpio import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
+from .. import Driver, DriverError, Option, OptionError, register
+from ._pins import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
 
 #: Edges kept for the bridge between two reads; beyond this, older edges are dropped.
 MAX_PENDING_EDGES = 256

@@ -6,8 +6,8 @@ import time
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
-from ._i2c import bus_options
+from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
+from ._bus import bus_options
 from ._sensirion import SensirionDriver, celsius
 
 #: precision -> (measure command, longest duration in s), from the datasheet's command and timing tables

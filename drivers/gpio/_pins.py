@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from . import DeviceNotFound, Option, OptionError
+from .. import DeviceNotFound, Option, OptionError
 
 PULL_HELP = 'true = internal pull-up (switch to GND), false = pull-down (switch to 3.3 V), "off" = none (the device drives the line)'
 

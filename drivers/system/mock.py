@@ -30,7 +30,7 @@ from typing import Callable
 
 from pibridge.readings import Quantity, Value
 
-from . import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, register
+from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, register
 
 
 @dataclass(frozen=True)

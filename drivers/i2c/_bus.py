@@ -11,7 +11,7 @@ import errno
 import time
 from typing import Any, Callable, ClassVar
 
-from . import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed
+from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed
 
 #: Lowest and highest 7-bit addresses a normal chip may use (the rest are reserved).
 FIRST_ADDRESS, LAST_ADDRESS = 0x03, 0x77

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
-from ._gpio import check_pin, pin_option
+from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
+from ._pins import check_pin, pin_option
 
 NOT_FOUND = "DHT sensor not found"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
-from ._gpio import check_pin, gpio_errors, pin_option
+from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
+from ._pins import check_pin, gpio_errors, pin_option
 
 #: Two HC-SR04s pinging at once hear each other; one ping at a time across all of them.
 _PING_LOCK = threading.Lock()

@@ -16,8 +16,8 @@ from typing import ClassVar
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected
-from ._i2c import I2CDriver, bus_options
+from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected
+from ._bus import I2CDriver, bus_options
 
 REG_CALIB_TP = 0x88  # dig_T1 .. dig_P9, then a reserved byte, then dig_H1 at 0xA1
 REG_CHIP_ID = 0xD0

@@ -6,8 +6,8 @@ import time
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
-from ._i2c import bus_options
+from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
+from ._bus import bus_options
 from ._sensirion import SensirionDriver, celsius
 
 #: repeatability -> (single-shot command without clock stretching, longest duration in s),

@@ -6,8 +6,8 @@ import time
 
 from pibridge.readings import Quantity
 
-from . import Option, OptionError, ValueRejected, register
-from ._i2c import I2CDriver, bus_options
+from .. import Option, OptionError, ValueRejected, register
+from ._bus import I2CDriver, bus_options
 
 REG_CONVERSION = 0x00
 REG_CONFIG = 0x01

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pibridge.readings import Quantity
 
-from . import DeviceNotFound, Driver, Option, ReadFailed, ValueRejected, register
+from .. import DeviceNotFound, Driver, Option, ReadFailed, ValueRejected, register
 
 DEFAULT_PATH = "/sys/class/thermal/thermal_zone0/temp"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from pibridge.readings import UNITS, Quantity
 
-from . import Driver, DriverError, Option, OptionError, register
-from ._gpio import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
+from .. import Driver, DriverError, Option, OptionError, register
+from ._pins import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
 
 #: rate_per -> seconds
 PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
