@@ -1,0 +1,402 @@
+"""The ``[[sensors]]`` tables of the config: each sensor, its driver's options and its metrics.
+
+:class:`SensorsParser` builds every sensor's driver once (no hardware is
+touched) to check its options, quantities, minimum interval and the pins or
+addresses it claims, and reports every problem of every sensor in one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pibridge.drivers import Driver, OptionError, available, driver_class
+from pibridge.readings import Quantity
+from pibridge.settings import (
+    BAD,
+    MISSING,
+    ConfigError,
+    Table,
+    boolean,
+    did_you_mean,
+    in_range,
+    integer,
+    num,
+    number,
+    ordinal,
+    parse_seconds,
+    positive,
+    show,
+    string,
+    type_name,
+)
+from pibridge.units import ValueType
+
+#: Longest sensor or metric name accepted.  The agent takes free text for names given to
+#: "create"; this keeps them readable in the TeamViewer web interface and in logs.
+NAME_MAX = 64
+
+SENSOR_KEYS = ("name", "driver", "interval", "enabled", "offline_after", "metric")
+METRIC_KEYS = ("name", "drop", "scale", "offset", "round", "threshold", "heartbeat")
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    """What happens to one quantity of a sensor on its way to the agent.
+
+    value = raw * scale + offset, in the quantity's canonical unit, then
+    rounded to ``round`` digits; with a ``threshold`` it is pushed only when
+    it moved at least that much since the last push, or ``heartbeat``
+    seconds have passed.
+    """
+
+    quantity: str
+    name: str
+    drop: bool = False
+    scale: float = 1.0
+    offset: float = 0.0
+    round: int | None = None
+    threshold: float | None = None
+    heartbeat: float | None = None
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """One ``[[sensors]]`` table, validated.
+
+    ``options`` are the driver's own options as written in the file;
+    ``metrics`` has one entry per quantity the driver reports (dropped ones
+    included, marked ``drop``); ``quantities`` are those quantities in the
+    driver's order.
+    """
+
+    name: str
+    driver: str
+    interval: float
+    enabled: bool = True
+    offline_after: int = 3
+    options: dict = field(default_factory=dict)
+    metrics: dict[str, MetricConfig] = field(default_factory=dict)
+    quantities: tuple[Quantity, ...] = ()
+
+    def create_driver(self) -> Driver:
+        """A fresh driver for this sensor (no hardware touched until ``open()``)."""
+        return driver_class(self.driver)(self.name, dict(self.options))
+
+
+def name_problem(name: Any) -> str | None:
+    """Why *name* cannot be a sensor or metric name, or None if it can."""
+    if not isinstance(name, str):
+        return f"must be a string, not {type_name(name)}"
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > NAME_MAX:
+        return f"is {len(name)} characters long; at most {NAME_MAX} are allowed"
+    if name != name.strip():
+        return "must not start or end with spaces"
+    if not name.isprintable():
+        return "must not contain control characters (tabs, newlines, ...)"
+    return None
+
+
+def _name(value: Any) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _numeric(quantity: Quantity) -> bool:
+    agent = quantity.agent_unit
+    return agent.unit is not None or agent.value_type in (ValueType.DOUBLE, ValueType.INTEGER)
+
+
+class SensorsParser:
+    """Reads the ``sensors`` list, appending every problem to *errors*."""
+
+    def __init__(self, file: Path | None, errors: list[ConfigError]):
+        self.file = file
+        self.errors = errors
+
+    def parse(self, value: Any) -> list[SensorConfig]:
+        example = 'a [[sensors]] table with name = "greenhouse", driver = "mock" and interval = 5.0'
+        if value is MISSING or value == []:
+            self.errors.append(
+                ConfigError("no sensors are configured", file=self.file, key="sensors", fix=f"add {example}")
+            )
+            return []
+        if isinstance(value, dict):
+            self.errors.append(
+                ConfigError(
+                    "is a single table, but sensors are a list of tables",
+                    file=self.file,
+                    key="sensors",
+                    fix="start each sensor with [[sensors]] (two brackets), not [sensors]",
+                )
+            )
+            return []
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            what = "an array of other values" if isinstance(value, list) else type_name(value)
+            self.errors.append(
+                ConfigError(
+                    f"must be a list of tables, not {what}",
+                    file=self.file,
+                    key="sensors",
+                    fix=f"describe each sensor in {example}",
+                )
+            )
+            return []
+        sensors: list[SensorConfig] = []
+        seen: dict[str, int] = {}
+        claimed: dict[str, str] = {}
+        for index, table in enumerate(value, start=1):
+            sensor = self._sensor(index, table, seen, claimed)
+            if sensor is not None:
+                sensors.append(sensor)
+        return sensors
+
+    def _sensor(self, index: int, data: dict, seen: dict[str, int], claimed: dict[str, str]) -> SensorConfig | None:
+        """One [[sensors]] table; *seen* maps names to table numbers, *claimed* resources to sensors."""
+        raw_name = data.get("name")
+        usable = isinstance(raw_name, str) and name_problem(raw_name) is None
+        label = None if usable else f"#{index} (the {ordinal(index)} [[sensors]] table)"
+        t = Table(data, self.errors, self.file, sensor=raw_name if usable else None, sensor_label=label)
+        errors_before = len(self.errors)
+
+        name = t.get("name", _name, fix='name = "greenhouse" (the sensor\'s name in TeamViewer)')
+        if name is not BAD:
+            if name in seen:
+                t.error(
+                    "name",
+                    f"the name {name!r} is already used by the {ordinal(seen[name])} [[sensors]] table",
+                    "give every sensor its own name (the agent needs unique sensor names)",
+                )
+            else:
+                seen[name] = index
+        driver_name = t.get("driver", string, fix='driver = "mock" (see `pibridge drivers` for the list)')
+        interval = t.get(
+            "interval", parse_seconds, fix="interval = 10.0 (seconds between readings)", check=positive
+        )
+        enabled = t.get("enabled", boolean, True, fix="enabled = true")
+        offline_after = t.get(
+            "offline_after",
+            integer,
+            3,
+            fix="offline_after = 3",
+            check=lambda v: None if v >= 1 else f"must be at least 1, not {num(v)}",
+        )
+        metric_tables = t.raw("metric")
+        options = {k: v for k, v in data.items() if k not in SENSOR_KEYS}
+        t.taken.update(options)
+
+        driver_cls = self._driver_class(t, driver_name)
+        if driver_cls is None:
+            return None
+        # Without a usable name the options are still worth checking, under a stand-in name.
+        driver = self._build_driver(t, driver_cls, name if name is not BAD else f"sensor-{index}", options)
+        if driver is None:
+            return None
+        try:
+            quantities = list(driver.quantities())
+            min_interval = float(driver.min_interval())
+            resources = [str(r) for r in driver.resources()]
+        except Exception as e:  # a third-party driver's bug must not become a traceback
+            t.error(None, f"driver {driver_name!r} failed to describe itself: {type(e).__name__}: {e}",
+                    "report this to the driver's author; check its options meanwhile")
+            return None
+        if not quantities or not all(isinstance(q, Quantity) for q in quantities):
+            t.error(None, f"driver {driver_name!r} reports no quantities with these options",
+                    f"check its options: `pibridge drivers` lists what {driver_name!r} accepts")
+            return None
+        if enabled is not False:
+            self._claim(t, resources, options, list(driver_cls.options), claimed)
+        if interval is not BAD and interval < min_interval:
+            t.error(
+                "interval",
+                f"driver {driver_name!r} cannot be read more often than every {min_interval:g} s, "
+                f"but interval = {interval:g}",
+                f"set interval = {min_interval:g} or more",
+            )
+        metrics = self._metrics(t, metric_tables, quantities, driver_name, interval)
+        if len(self.errors) > errors_before or name is BAD:
+            return None
+        return SensorConfig(
+            name=name,
+            driver=driver_name,
+            interval=interval,
+            enabled=enabled,
+            offline_after=offline_after,
+            options=dict(options),
+            metrics=metrics,
+            quantities=tuple(quantities),
+        )
+
+    def _driver_class(self, t: Table, driver_name: Any) -> type[Driver] | None:
+        if driver_name is BAD:
+            return None
+        try:
+            return driver_class(driver_name)
+        except KeyError:
+            pass
+        except Exception as e:  # a broken driver plugin: say so, do not crash
+            t.error("driver", f"the drivers could not be loaded: {type(e).__name__}: {e}",
+                    "reinstall pibridge or remove the broken driver package")
+            return None
+        known = list(available())  # discovery has run: driver_class() above got this far
+        t.error(
+            "driver",
+            f"there is no driver called {show(driver_name)}",
+            f"{did_you_mean(driver_name, known)}use one of: {', '.join(known) or '(none installed)'}",
+        )
+        return None
+
+    def _build_driver(self, t: Table, cls: type[Driver], name: str, options: dict) -> Driver | None:
+        """The driver for these options, or None after recording why not.
+
+        Unknown keys are reported one by one and left out, so the remaining
+        options (and the pins they claim) are still checked in the same pass.
+        """
+        try:
+            declared = list(cls.options)
+            for key in options:
+                if key not in declared:
+                    t.error(
+                        key,
+                        f"unknown option {key!r} for driver {cls.name!r}; "
+                        f"its options are: {', '.join(sorted(declared)) or 'none'}",
+                        f"{did_you_mean(key, list(SENSOR_KEYS) + sorted(declared))}remove it, or use one of the "
+                        f"sensor keys ({', '.join(SENSOR_KEYS)}) or of the driver's options",
+                    )
+            return cls(name, {k: v for k, v in options.items() if k in declared})
+        except OptionError as e:
+            key = str(e.key)
+            message = str(e)
+            for prefix in (f"sensor {name!r}: ", f"sensor {name}: "):
+                if message.startswith(prefix):
+                    message = message[len(prefix):]
+            if key in cls.options and cls.options[key].help:
+                fix = f"{key}: {cls.options[key].help} (`pibridge drivers` lists every option)"
+            else:
+                fix = f"`pibridge drivers` lists the options of {cls.name!r}"
+            t.error(key, message, fix)
+        except Exception as e:  # a driver's own checks must not escape as a traceback
+            t.error(
+                None,
+                f"driver {cls.name!r} rejected its options: {type(e).__name__}: {e}",
+                "check the options against `pibridge drivers`",
+            )
+        return None
+
+    def _metrics(
+        self, t: Table, tables: Any, quantities: list[Quantity], driver_name: str, interval: Any
+    ) -> dict[str, MetricConfig]:
+        by_name = {q.name: q for q in quantities}
+        reported = ", ".join(by_name)
+        if tables is MISSING:
+            tables = {}
+        if not isinstance(tables, dict):
+            t.error("metric", f"must be a table of per-quantity tables, not {type_name(tables)}",
+                    "write e.g. [sensors.metric.temperature] followed by name = ..., offset = ...")
+            tables = {}
+        for quantity in tables:
+            if quantity not in by_name:
+                t.error(
+                    f"metric.{quantity}",
+                    f"driver {driver_name!r} does not report {quantity!r} for this sensor; it reports: {reported}",
+                    f"{did_you_mean(quantity, list(by_name))}use one of those quantity names after 'metric.'",
+                )
+        result: dict[str, MetricConfig] = {}
+        for quantity in quantities:
+            table = tables.get(quantity.name, {})
+            if not isinstance(table, dict):
+                t.error(f"metric.{quantity.name}", f"must be a table, not {type_name(table)}",
+                        f"write [sensors.metric.{quantity.name}] followed by its keys")
+                continue
+            m = Table(table, self.errors, self.file, sensor=t.sensor, sensor_label=t.sensor_label,
+                       prefix=f"metric.{quantity.name}.")
+            result[quantity.name] = self._metric(m, quantity, interval)
+        self._check_metric_names(t, result)
+        return result
+
+    def _metric(self, m: Table, quantity: Quantity, interval: Any) -> MetricConfig:
+        q = quantity.name
+        numeric = _numeric(quantity)
+        name = m.get("name", _name, q, fix=f'name = "{q}"')
+        drop = m.get("drop", boolean, False, fix="drop = true")
+        scale = m.get("scale", number, 1.0, fix="scale = 1.0",
+                      check=lambda v: None if v != 0 else "must not be 0 (every value would be 0)")
+        offset = m.get("offset", number, 0.0, fix="offset = 0.0")
+        digits = m.get("round", integer, None, fix="round = 1 (digits after the point)", check=in_range(-9, 15))
+        threshold = m.get("threshold", number, None, fix="threshold = 0.5", check=positive)
+        heartbeat = m.get("heartbeat", parse_seconds, None, fix='heartbeat = "15m"', check=positive)
+        m.unknown(METRIC_KEYS, f"[sensors.metric.{q}]")
+        if not numeric:
+            kind = "on/off" if quantity.agent_unit.value_type is ValueType.BOOL else "text"
+            for key in ("scale", "offset", "round", "threshold"):
+                if key in m.data:
+                    m.error(key, f"{q!r} is an {kind} quantity ({quantity.unit}); {key} applies only to numbers",
+                            f"remove {key}")
+        if heartbeat is not None and heartbeat is not BAD:
+            if threshold is None:
+                m.error("heartbeat", "only applies together with a threshold",
+                        "add threshold = ... (push only on change) or remove heartbeat")
+            elif interval is not BAD and heartbeat < interval:
+                m.error("heartbeat", f"{heartbeat:g} s is shorter than the sensor's interval ({interval:g} s), "
+                        "so every reading would be pushed anyway",
+                        f"set heartbeat to at least {interval:g} s, or remove threshold and heartbeat")
+        values = (name, drop, scale, offset, digits, threshold, heartbeat)
+        if any(v is BAD for v in values):
+            return MetricConfig(q, q)
+        return MetricConfig(q, name, drop, scale, offset, digits, threshold, heartbeat)
+
+    def _check_metric_names(self, t: Table, metrics: dict[str, MetricConfig]) -> None:
+        if metrics and all(m.drop for m in metrics.values()):
+            t.error("metric", "every quantity of this sensor is dropped, so nothing would be sent",
+                    "keep at least one quantity, or set enabled = false on the sensor")
+        owner: dict[str, str] = {}
+        for metric in metrics.values():
+            if metric.drop:
+                continue
+            if metric.name in owner:
+                t.error(
+                    f"metric.{metric.quantity}.name",
+                    f"the metric name {metric.name!r} is also used by quantity {owner[metric.name]!r}",
+                    "give every metric of a sensor its own name",
+                )
+            owner.setdefault(metric.name, metric.quantity)
+
+    def _claim(
+        self, t: Table, resources: list[str], options: dict, declared: list[str], claimed: dict[str, str]
+    ) -> None:
+        """Record the pins/addresses of an enabled sensor; report those another sensor already holds."""
+        me = t.sensor if t.sensor is not None else t.sensor_label
+        for resource in resources:
+            other = claimed.get(resource)
+            if other is None:
+                claimed[resource] = me
+                continue
+            t.error(
+                _option_for(resource, options, declared),
+                f"{resource} is also used by sensor {other!r}",
+                "give each sensor its own pin or address (or set enabled = false on one of them)",
+            )
+
+
+def _option_for(resource: str, options: dict, declared: list[str]) -> str | None:
+    """The option that most likely chose *resource* (``"gpio:17"`` <- ``pin = 17``), for messages.
+
+    When no given value matches (``"w1:auto"``: no ``device_id`` given), the
+    driver's first declared option is the one to set.
+    """
+    last = resource.rsplit(":", 1)[-1]
+    try:
+        number = int(last, 0)
+    except ValueError:
+        number = None
+    for key, value in options.items():
+        if isinstance(value, bool):
+            continue
+        if value == number or str(value) == last:
+            return key
+    return declared[0] if declared else None
