@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Get a client certificate from the TeamViewer IoT Agent, or reuse the one already "
         "stored, and print the client ID.",
     )
-    parser.add_argument("--config", type=Path, help="read [agent] and [storage] settings from this TOML file")
+    parser.add_argument("-c", "--config", type=Path, help="read [agent] and [storage] settings from this TOML file")
     parser.add_argument("--host", help=f"agent host (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, help=f"agent provisioning port (default {DEFAULT_PROVISION_PORT})")
     parser.add_argument("--ca-file", type=Path, help=f"the agent's CA certificate (default {DEFAULT_CA_FILE})")

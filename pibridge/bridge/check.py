@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Validate the config and read every enabled sensor once. Needs no agent; sends nothing.",
         epilog="Exit status: 0 every sensor read OK, 1 a sensor failed, 2 the config has problems.",
     )
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $PIBRIDGE_CONFIG, "
+    parser.add_argument("-c", "--config", metavar="PATH", help="config file (default: $PIBRIDGE_CONFIG, "
                         "else /etc/pibridge/config.toml)")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
                         help=f"how long each sensor may take to answer (default {DEFAULT_TIMEOUT:g})")

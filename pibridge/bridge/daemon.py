@@ -539,7 +539,7 @@ class StartupError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pibridge run", description="Run the bridge until SIGTERM or SIGINT.")
-    parser.add_argument("--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
+    parser.add_argument("-c", "--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides [log] level")
     args = parser.parse_args(argv)
 

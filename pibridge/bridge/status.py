@@ -187,7 +187,7 @@ def render(info: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pibridge status", description="Show identity, outbox depth and sensor health.")
-    parser.add_argument("--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
+    parser.add_argument("-c", "--config", help="config file (default: $PIBRIDGE_CONFIG or /etc/pibridge/config.toml)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     try:
