@@ -1,8 +1,18 @@
 """Shared test setup.  Fixture modules live in tests/support/ and are imported here."""
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.sim import sim, sim_factory  # noqa: F401  (fixtures)
+
+# In CI every property test draws the same examples on every run, so a red CI is reproducible and
+# never a roll of the dice; locally the examples are random, to keep exploring.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
 
 
 def pytest_addoption(parser):
