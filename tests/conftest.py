@@ -11,7 +11,7 @@ from tests.support.sim import sim, sim_factory  # noqa: F401  (fixtures)
 # never a roll of the dice; locally the examples are random, to keep exploring.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", print_blob=True)
+settings.register_profile("dev", derandomize=False, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
 
 
