@@ -22,3 +22,13 @@ def test_the_first_two_commands_are_make_targets_and_ci_runs_the_test_one():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_demo_installs_only_what_it_needs(tmp_path):
+    import subprocess
+
+    plan = subprocess.run(["make", "-n", "-C", str(ROOT), "demo", f"VENV={tmp_path / 'venv'}"],
+                          capture_output=True, text=True, check=True, timeout=60).stdout
+    installs = [line for line in plan.splitlines() if "pip install" in line]
+    assert installs and all("[test]" not in line for line in installs)
+    assert all(">" in line for line in installs), "pip's output goes to a log file, not the terminal"
