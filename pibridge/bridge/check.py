@@ -10,6 +10,11 @@ driver's unit after calibration, and the same value in the agent's unit.
 Exit status 0 means every sensor answered with good values, 1 that at least
 one did not.  Nothing is sent anywhere.
 
+It also checks the agent's CA file (exists, readable by the service user,
+a certificate) and says what is wrong with it; ``--agent`` also tries the
+agent's two ports (:mod:`pibridge.bridge.preflight`) and exits 3 when the
+agent cannot be used.
+
 Each sensor is read in its own daemon thread with a deadline, so a device
 that hangs (a wedged I2C bus, a DHT22 that never answers) is reported as
 such instead of hanging the command.
@@ -27,10 +32,13 @@ from dataclasses import dataclass, field
 
 from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_path, load_config
 from pibridge.bridge.mapping import BadValue, SensorMapping
+from pibridge.bridge.preflight import check_ca_file, probe_agent
 from pibridge.drivers import Driver, DriverError, ReadFailed
 from pibridge.readings import Value
 
 DEFAULT_TIMEOUT = 10.0
+#: Exit status when the sensors are fine but ``--agent`` found the agent unusable.
+AGENT_UNUSABLE = 3
 
 
 @dataclass
@@ -244,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pibridge check",
         description="Validate the config and read every enabled sensor once. Needs no agent; sends nothing.",
-        epilog="Exit status: 0 every sensor read OK, 1 a sensor failed, 2 the config has problems.",
+        epilog="Exit status: 0 every sensor read OK, 1 a sensor failed, 2 the config has problems, "
+        "3 (with --agent) the sensors are fine but the agent cannot be used.",
     )
     parser.add_argument("-c", "--config", metavar="PATH", help="config file (default: $PIBRIDGE_CONFIG, "
                         "else /etc/pibridge/config.toml)")
@@ -252,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"how long each sensor may take to answer (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--sensor", metavar="NAME", action="append",
                         help="read only this sensor (may be given more than once)")
+    parser.add_argument("--agent", action="store_true",
+                        help="also try the agent's provisioning and API ports and say what answers")
     args = parser.parse_args(argv)
     if not args.timeout > 0:
         parser.error("--timeout must be a positive number of seconds")
@@ -276,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     agent = config.agent
     print(f"Config {path} is valid: {len(config.sensors)} sensor{'s' if len(config.sensors) != 1 else ''}, "
           f"{len(config.enabled_sensors)} enabled.")
-    print(f"Agent {agent.host}:{agent.api_port} as client {agent.client_name!r} (not contacted by check).")
+    agent_ok = _report_agent(config, probe=args.agent)
     print()
     results = read_sensors(enabled, args.timeout)
     print(format_table(results, disabled))
@@ -284,13 +295,33 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r.sensor.name for r in results if not r.ok]
     if not enabled:
         print("No enabled sensor to read.")
-        return 0
-    if failed:
+    elif failed:
         print(f"{len(results) - len(failed)} of {len(results)} sensors read OK; failed: {', '.join(failed)}.")
         return 1
-    counted = f"All {len(results)} sensors" if len(results) > 1 else "The sensor"
-    print(f"{counted} read OK. Nothing was sent to the agent.")
+    else:
+        counted = f"All {len(results)} sensors" if len(results) > 1 else "The sensor"
+        print(f"{counted} read OK. Nothing was sent to the agent.")
+    if not agent_ok:
+        print("The agent is not usable yet: see the PROBLEM lines above.")
+        return AGENT_UNUSABLE if args.agent else 0
     return 0
+
+
+def _report_agent(config: Config, probe: bool) -> bool:
+    """Print what is known about the agent; False when something stops the daemon from using it."""
+    agent = config.agent
+    contacted = "contacted below" if probe else "not contacted; add --agent to try its ports"
+    print(f"Agent {agent.host}:{agent.api_port} as client {agent.client_name!r} ({contacted}).")
+    findings = [check_ca_file(agent.ca_file)]
+    if probe and findings[0].ok:
+        from pibridge.agent.cli import identity_directory
+        from pibridge.agent.identity import load_identity
+
+        findings += probe_agent(agent, load_identity(identity_directory(config.storage.dir)),
+                                timeout=min(agent.timeout, 5.0))
+    for finding in findings:
+        print(f"  {'ok     ' if finding.ok else 'PROBLEM'} {finding.describe()}")
+    return all(f.ok for f in findings)
 
 
 def _choose(config: Config, names: list[str] | None) -> list[SensorConfig] | None:
