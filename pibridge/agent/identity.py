@@ -221,7 +221,8 @@ def load_identity(directory: Path) -> Identity | None:
     directory = Path(directory)
     key_file, cert_file = directory / KEY_FILE, directory / CERT_FILE
     if not key_file.exists() and not cert_file.exists():
-        log.info("no client identity in %s yet", directory)
+        # Said once per directory: while the agent is away, provisioning is retried for hours.
+        _log_once(("no identity", directory), "no client identity in %s yet", directory)
         return None
     try:
         key_file.stat()  # a missing key is reported as missing, not as an OpenSSL error
@@ -269,8 +270,8 @@ def tls_context(ca_file: Path, cert_file: Path | None = None, key_file: Path | N
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
     except FileNotFoundError:
         raise ProvisioningError(
-            f"the agent CA file {ca_file} does not exist; set ca_file to the agent's "
-            "TeamViewerAuthority.crt"
+            f"the agent CA file {ca_file} does not exist: is the TeamViewer IoT Agent installed? "
+            "(`pibridge check --agent` tells); otherwise set ca_file to the agent's TeamViewerAuthority.crt"
         ) from None
     except ssl.SSLError as exc:
         raise ProvisioningError(f"the agent CA file {ca_file} is not a PEM certificate: {exc}") from None
@@ -307,7 +308,8 @@ def describe_tls_failure(exc: BaseException, host: str, port: int, ca_file: Path
 class _CertificateRequest:
     """One CSR exchange on the provisioning port; the paho callbacks run in paho's thread."""
 
-    def __init__(self, host: str, port: int, ca_file: Path, csr_pem: bytes, timeout: float):
+    def __init__(self, host: str, port: int, ca_file: Path, csr_pem: bytes, timeout: float,
+                 context: ssl.SSLContext):
         import paho.mqtt.client as mqtt
 
         self._mqtt_module = mqtt
@@ -324,7 +326,7 @@ class _CertificateRequest:
             reconnect_on_failure=False,
         )
         self.client.suppress_exceptions = True
-        self.client.tls_set_context(tls_context(ca_file))
+        self.client.tls_set_context(context)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -447,11 +449,13 @@ def provision(
         return existing
     from cryptography.hazmat.primitives import serialization
 
+    # The CA first: without it no answer could be trusted, so no key is worth making yet.
+    context = tls_context(Path(ca_file))
     _prepare_directory(directory)
-    key = generate_key(key_type)
-    csr_pem = make_csr(key, client_name)
-    log.info("requesting a client certificate for %r from %s:%d", client_name, host, port)
-    answer = _CertificateRequest(host, port, Path(ca_file), csr_pem, timeout).run()
+    key, csr_pem = _pending_request(directory, key_type, client_name)
+    _log_once(("request", directory, csr_hash(csr_pem)), "requesting a client certificate for %r from %s:%d",
+              client_name, host, port)
+    answer = _CertificateRequest(host, port, Path(ca_file), csr_pem, timeout, context).run()
     cert = _parse_certificate(answer, key)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -461,6 +465,35 @@ def provision(
         write_private(directory / CERT_FILE, cert.public_bytes(serialization.Encoding.PEM))
     except OSError as exc:
         raise ProvisioningError(f"cannot save the client identity in {directory}: {exc.strerror or exc}") from None
+    with _pending_lock:
+        _pending.pop((directory, key_type), None)
     identity = Identity(_common_name(cert), directory / KEY_FILE, directory / CERT_FILE, cert.not_valid_after_utc)
     log.info("provisioned client %s (certificate valid until %s)", identity.client_id, identity.not_after)
     return identity
+
+
+#: (directory, key type) -> (key, name, CSR) made for a request the agent has not answered yet.
+#: An RSA key takes a Pi Zero seconds of CPU; while the agent is away it is made once, not per attempt.
+_pending: dict[tuple[Path, str], tuple[object, str, bytes]] = {}
+_pending_lock = threading.Lock()
+_said: set[tuple] = set()
+
+
+def _pending_request(directory: Path, key_type: str, client_name: str) -> tuple[object, bytes]:
+    """The key and CSR to send: the ones of an earlier unanswered attempt, else new ones."""
+    with _pending_lock:
+        kept = _pending.get((directory, key_type))
+        if kept is not None and kept[1] == client_name:
+            return kept[0], kept[2]
+        key = generate_key(key_type)
+        csr_pem = make_csr(key, client_name)
+        _pending[(directory, key_type)] = (key, client_name, csr_pem)
+        return key, csr_pem
+
+
+def _log_once(what: tuple, message: str, *args) -> None:
+    """INFO the first time *what* happens in this process, DEBUG every later time."""
+    with _pending_lock:
+        first = what not in _said
+        _said.add(what)
+    log.log(logging.INFO if first else logging.DEBUG, message, *args)

@@ -66,6 +66,8 @@ def state_file(storage: Path) -> Path:
 STATE_INTERVAL = 5.0
 #: Longest pause between attempts to provision.
 RETRY_MAX = 15.0
+#: While the same problem persists, one summary line this often (seconds) instead of a line per attempt.
+PROBLEM_SUMMARY_EVERY = 600.0
 #: Longest pause between attempts to reconnect.
 RECONNECT_MAX = 5.0
 #: How often the agent is asked to answer a ping while connected (seconds).  The broker
@@ -130,6 +132,9 @@ class Bridge:
         self._reported_online: dict[str, bool] = {}
         self._next_attempt = 0.0
         self._backoff = 1.0
+        self._problem_since = 0.0
+        self._problem_attempts = 0
+        self._problem_summary_at = 0.0
         self._reconcile_at: float | None = None
         self._next_state = 0.0
         self._next_ping = 0.0
@@ -311,8 +316,16 @@ class Bridge:
         self._backoff = 1.0
 
     def _retry_later(self, problem: str) -> None:
+        now = time.monotonic()
         if problem != self.problem:
             log.warning("%s; retrying (readings are kept in the outbox meanwhile)", problem)
+            self._problem_since, self._problem_attempts = now, 0
+            self._problem_summary_at = now + PROBLEM_SUMMARY_EVERY
+        elif now >= self._problem_summary_at:
+            log.warning("still %s: %d attempts in the last %.0f min; readings are kept in the outbox",
+                        problem, self._problem_attempts + 1, (now - self._problem_since) / 60)
+            self._problem_summary_at = now + PROBLEM_SUMMARY_EVERY
+        self._problem_attempts += 1
         self.problem = problem
         self._next_attempt = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, RETRY_MAX)
