@@ -83,6 +83,7 @@ def collect(storage_dir: Path) -> dict:
         and _pid_alive(state.get("pid"))
         and now - float(state.get("written_at") or 0) < FRESH_SECONDS
     )
+    state_age = (now - float(state.get("written_at") or 0)) if state else None
     stats = read_stats(Path(storage_dir) / OUTBOX_FILE)
     outbox = None
     if stats is not None:
@@ -96,7 +97,8 @@ def collect(storage_dir: Path) -> dict:
             "last_error": stats.last_error,
             "healthy": stats.healthy,
         }
-    return {"storage_dir": str(storage_dir), "running": running, "state": state, "outbox": outbox}
+    return {"storage_dir": str(storage_dir), "running": running, "state_age_s": state_age, "state": state,
+            "outbox": outbox}
 
 
 def _ago(seconds: float | None) -> str:
@@ -112,27 +114,38 @@ def _ago(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days ago"
 
 
-def _values(values: dict) -> str:
+def _values(values: dict, units: dict[str, str]) -> str:
     parts = []
     for key, value in values.items():
-        if isinstance(value, float):
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, float):
             value = f"{value:g}"
-        parts.append(f"{key}={value}")
-    return " ".join(parts) or "-"
+        unit = units.get(key, "")
+        parts.append(f"{key}={value}" + (f" {unit}" if unit and unit not in ("bool", "text") else ""))
+    return ", ".join(parts) or "-"
 
 
-def render(info: dict) -> str:
-    """The human-readable report."""
+def units_of(config) -> dict[str, dict[str, str]]:
+    """sensor -> quantity -> unit, from the config (the state file holds bare numbers)."""
+    return {s.name: {q.name: q.unit for q in s.quantities} for s in config.sensors}
+
+
+def render(info: dict, units: dict[str, dict[str, str]] | None = None) -> str:
+    """The human-readable report; *units* (:func:`units_of`) puts units after the values."""
     now = time.time()
+    units = units or {}
     state = info["state"] or {}
     agent = state.get("agent") or {}
+    age = info.get("state_age_s")
     lines = []
     if info["running"]:
-        lines.append(f"daemon:     running (pid {state.get('pid')})")
+        lines.append(f"daemon:     running (pid {state.get('pid')}, state written {_ago(age)})")
     elif state:
-        lines.append(f"daemon:     not running (last state written {_ago(now - float(state.get('written_at') or 0))})")
+        lines.append(f"daemon:     NOT RUNNING (pid {state.get('pid')} is gone or silent; its last state was "
+                     f"written {_ago(age)}; start it with: sudo systemctl start pibridge)")
     else:
-        lines.append(f"daemon:     not running (no state file in {info['storage_dir']} yet)")
+        lines.append(f"daemon:     NOT RUNNING (no state file for {info['storage_dir']} yet)")
     lines.append(f"client ID:  {state.get('client_id') or '(not provisioned yet)'}")
     if agent:
         where = f"{agent.get('host')}:{agent.get('port')}"
@@ -172,13 +185,19 @@ def render(info: dict) -> str:
         )
     sensors = state.get("sensors") or {}
     if sensors:
-        lines.append("sensors:")
+        if info["running"]:
+            lines.append("sensors:")
+            online, offline = "online ", "OFFLINE"
+        else:
+            lines.append(f"sensors:    as they were when the daemon last ran ({_ago(age)}); nothing is read now")
+            online, offline = "was online ", "was OFFLINE"
         width = max(len(name) for name in sensors)
         for name, s in sensors.items():
-            health = "online " if s.get("online") else "OFFLINE"
+            health = online if s.get("online") else offline
             when = s.get("last_timestamp_ms")
-            age = f"({_ago(now - when / 1000)})" if when else "(no reading yet)"
-            line = f"  {name.ljust(width)}  {health}  {_values(s.get('last_values') or {})} {age}"
+            taken = f"({_ago(now - when / 1000)})" if when else "(no reading yet)"
+            values = _values(s.get("last_values") or {}, units.get(name, {}))
+            line = f"  {name.ljust(width)}  {health}  {values} {taken}"
             if s.get("error_streak"):
                 line += f"; {s['error_streak']} failed reads in a row: {s.get('last_error')}"
             lines.append(line)
@@ -196,6 +215,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pibridge status: {exc}", file=sys.stderr)
         return 2
     info = collect(Path(config.storage.dir))
-    print(json.dumps(info, indent=2) if args.json else render(info))
+    print(json.dumps(info, indent=2) if args.json else render(info, units_of(config)))
     agent = (info["state"] or {}).get("agent") or {}
     return 0 if info["running"] and agent.get("connected") else 1

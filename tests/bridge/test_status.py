@@ -38,11 +38,11 @@ def test_a_running_connected_bridge(tmp_path):
     result = pibridge("status", "--config", str(write_config(tmp_path, storage)))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert f"running (pid {os.getpid()})" in out
+    assert f"running (pid {os.getpid()}, state written " in out
     assert "c0ffee" in out
     assert "reachable at localhost:18884" in out
     assert "outbox:     empty" in out
-    assert "greenhouse" in out and "temperature=21.5" in out and "online" in out
+    assert "greenhouse" in out and "temperature=21.5 °C" in out and "online" in out
 
 
 def test_an_unreachable_agent_with_buffered_and_dropped_readings(tmp_path):
@@ -74,14 +74,20 @@ def test_a_stopped_daemon_and_a_fresh_install(tmp_path):
     config = write_config(tmp_path, storage)
     result = pibridge("status", "--config", str(config))
     assert result.returncode == 1
-    assert "not running (no state file" in result.stdout
+    assert "NOT RUNNING (no state file" in result.stdout
     assert "(not provisioned yet)" in result.stdout
     # a state file left by a daemon that has gone (its pid no longer exists)
     (storage / "state.json").write_text(json.dumps(state(2**22 + 12345, written_at=time.time() - 600)))
     result = pibridge("status", "--config", str(config))
     assert result.returncode == 1
-    assert "not running (last state written 10 min ago)" in result.stdout
+    assert "NOT RUNNING" in result.stdout and "its last state was written 10 min ago" in result.stdout
+    assert "systemctl start pibridge" in result.stdout
     assert "[when the daemon last ran]" in result.stdout
+    # its sensors are not shown as online now: nothing reads them
+    sensor_lines = result.stdout.split("sensors:", 1)[1]
+    assert "as they were when the daemon last ran (10 min ago)" in sensor_lines
+    assert "was online" in sensor_lines and " online " not in sensor_lines.replace("was online", "")
+    assert json.loads(pibridge("status", "--config", str(config), "--json").stdout)["state_age_s"] >= 600
 
 
 def test_a_bad_config_is_reported_without_a_traceback(tmp_path):
