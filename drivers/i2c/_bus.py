@@ -31,10 +31,19 @@ def open_bus(bus: int) -> Any:
 
 
 def enable_hint(bus: int) -> str:
-    return (
-        f"/dev/i2c-{bus} is missing: enable I2C with `sudo raspi-config nonint do_i2c 0` "
-        "(or dtparam=i2c_arm=on in /boot/firmware/config.txt) and reboot"
-    )
+    """How to make ``/dev/i2c-<bus>`` appear: each bus of a Pi is switched on its own way."""
+    if bus == 1:
+        how = ("enable I2C with `sudo raspi-config nonint do_i2c 0` "
+               "(or dtparam=i2c_arm=on in /boot/firmware/config.txt) and reboot")
+    elif bus == 0:
+        how = ("bus 0 is the HAT EEPROM bus on GPIO0/GPIO1 (pins 27/28), off by default: add "
+               "dtparam=i2c_vc=on to /boot/firmware/config.txt and reboot, or wire the sensor to "
+               "GPIO2/GPIO3 (pins 3/5) and use bus 1")
+    else:
+        how = (f"bus {bus} exists only when an overlay makes it, e.g. "
+               f"dtoverlay=i2c-gpio,bus={bus},i2c_gpio_sda=23,i2c_gpio_scl=24 in /boot/firmware/config.txt "
+               "(then reboot); `ls /dev/i2c-*` lists the buses there are")
+    return f"/dev/i2c-{bus} is missing: {how}"
 
 
 def open_bus_for(bus: int, who: str) -> Any:

@@ -80,9 +80,18 @@ def test_scan_of_an_empty_bus_gives_wiring_advice(bus, capsys):
     assert "No chip answers" in capsys.readouterr().out
 
 
-def test_scan_of_a_missing_bus_is_a_clear_error(buses, capsys):
-    assert cli.main(["scan", "--bus", "4"]) == 1
-    assert "/dev/i2c-4 is missing" in capsys.readouterr().err
+@pytest.mark.parametrize("number, advice", [
+    (1, "raspi-config nonint do_i2c 0"),
+    (0, "dtparam=i2c_vc=on"),
+    (4, "dtoverlay=i2c-gpio,bus=4"),
+])
+def test_scan_of_a_missing_bus_says_how_to_make_that_bus(buses, capsys, number, advice):
+    del buses.buses[1]
+    assert cli.main(["scan", "--bus", str(number)]) == 1
+    err = capsys.readouterr().err
+    assert f"/dev/i2c-{number} is missing" in err and advice in err
+    if number != 1:
+        assert "do_i2c" not in err  # the bus-1 switch does not make this bus
 
 
 def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch):
