@@ -114,8 +114,11 @@ class Driver:
                 ok = isinstance(value, types)
             if not ok:
                 expected = " or ".join(t.__name__ for t in types)
+                hint = ""
+                if isinstance(value, str) and _number_text(value) is not None and ({int, float} & set(types)):
+                    hint = f": remove the quotes ({key} = {value.strip()})"
                 raise OptionError(
-                    key, f"option {key!r} must be {expected}, not {type(value).__name__} ({value!r})"
+                    key, f"option {key!r} must be {expected}, not {type(value).__name__} ({value!r}){hint}"
                 )
             result[key] = value
         return result
@@ -150,6 +153,18 @@ class Driver:
         never blocks.  The default does nothing: the device is only read on
         its interval.
         """
+
+
+def _number_text(text: str) -> int | float | None:
+    """The number a quoted config value spells (``"4"``, ``"0x76"``, ``"2.5"``), or None."""
+    try:
+        return int(text.strip(), 0)
+    except ValueError:
+        pass
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
 
 
 _registry: dict[str, type[Driver]] = {}

@@ -18,8 +18,8 @@ from typing import Any, Callable
 class ConfigError(Exception):
     """Something in the config is wrong.
 
-    ``file``, ``sensor`` and ``key`` say where (any may be None), ``message``
-    what, ``fix`` how to put it right.  ``str(e)`` reads
+    ``file``, ``line``, ``sensor`` and ``key`` say where (any may be None),
+    ``message`` what, ``fix`` how to put it right.  ``str(e)`` reads
     ``"<file>: sensor 'x': key 'y': message. Fix: ..."``.  When the loader
     finds several problems it raises one ConfigError whose ``errors`` lists
     all of them (the error itself describes the first); ``str(e)`` then has
@@ -36,9 +36,14 @@ class ConfigError(Exception):
         fix: str | None = None,
         errors: list["ConfigError"] | None = None,
         sensor_label: str | None = None,
+        line: int | None = None,
+        sensor_index: int | None = None,
     ):
         self.message = message.rstrip(". ")
         self.file = file
+        self.line = line
+        #: which [[sensors]] table (1-based) the problem is in, to find its line
+        self.sensor_index = sensor_index
         self.sensor = sensor
         self.key = key
         self.fix = fix
@@ -50,7 +55,9 @@ class ConfigError(Exception):
         """This one problem on one line (``str()`` lists all of ``errors``)."""
         parts = []
         if self.file is not None:
-            parts.append(str(self.file))
+            parts.append(str(self.file) if self.line is None else f"{self.file}:{self.line}")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
         if self._sensor_label is not None:
             parts.append(f"sensor {self._sensor_label}")
         elif self.sensor is not None:
@@ -116,6 +123,9 @@ def parse_seconds(value: Any) -> float:
         while pos < len(text):
             match = _DURATION_PART.match(text, pos)
             if not match:
+                quotes = _quoted_number(value)
+                if quotes:
+                    raise ValueError(f"is a number written as text{quotes}, or give a unit (\"{text}s\")")
                 raise ValueError(
                     f'{value!r} is not a duration; write seconds (e.g. 30) or e.g. "30s", "15m", "2h", "7d", "1h30m"'
                 )
@@ -155,6 +165,7 @@ class Table:
         sensor: str | None = None,
         sensor_label: str | None = None,
         prefix: str = "",
+        index: int | None = None,
     ):
         self.data = data
         self.errors = errors
@@ -162,12 +173,14 @@ class Table:
         self.sensor = sensor
         self.sensor_label = sensor_label
         self.prefix = prefix
+        self.index = index
         self.taken: set[str] = set()
 
     def error(self, key: str | None, message: str, fix: str | None = None) -> None:
         full_key = None if key is None else self.prefix + key
         self.errors.append(
-            ConfigError(message, file=self.file, sensor=self.sensor, key=full_key, fix=fix, sensor_label=self.sensor_label)
+            ConfigError(message, file=self.file, sensor=self.sensor, key=full_key, fix=fix,
+                        sensor_label=self.sensor_label, sensor_index=self.index)
         )
 
     def raw(self, key: str) -> Any:
@@ -226,15 +239,27 @@ def boolean(value: Any) -> bool:
     return value
 
 
+def _quoted_number(value: Any) -> str:
+    """", remove the quotes" when *value* is a number written as a string (``"4"``, ``"0x76"``)."""
+    if isinstance(value, str):
+        for parse in (lambda t: int(t, 0), float):
+            try:
+                parse(value.strip())
+            except ValueError:
+                continue
+            return f": remove the quotes ({value.strip()} instead of {value!r})"
+    return ""
+
+
 def integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be an integer, not {type_name(value)} ({show(value)})")
+        raise ValueError(f"must be an integer, not {type_name(value)} ({show(value)}){_quoted_number(value)}")
     return value
 
 
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a number, not {type_name(value)} ({show(value)})")
+        raise ValueError(f"must be a number, not {type_name(value)} ({show(value)}){_quoted_number(value)}")
     try:
         result = float(value)
     except OverflowError:

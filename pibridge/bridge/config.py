@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pibridge.bridge.config_lines import KeyLines
 from pibridge.bridge.config_sensors import (  # noqa: F401  (the sensor part of this module's API)
     METRIC_KEYS,
     NAME_MAX,
@@ -188,7 +189,21 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         ) from None
     except (ValueError, RecursionError) as e:
         raise ConfigError(f"not valid TOML: {e}", file=path, fix="correct the TOML syntax") from None
-    return _Parser(path).parse(document)
+    try:
+        return _Parser(path).parse(document)
+    except ConfigError as e:
+        raise _with_lines(e, text) from None
+
+
+def _with_lines(error: ConfigError, text: str) -> ConfigError:
+    """*error* again, each problem with the line of the key it is about."""
+    lines = KeyLines(text)
+    for problem in error.errors:
+        problem.line = lines.line(problem.key, problem.sensor_index)
+    first = error.errors[0]
+    return ConfigError(first.message, file=first.file, sensor=first.sensor, key=first.key, fix=first.fix,
+                       errors=error.errors, sensor_label=first._sensor_label, line=first.line,
+                       sensor_index=first.sensor_index)
 
 
 # --- parsing ------------------------------------------------------------------------------

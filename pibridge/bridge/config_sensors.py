@@ -161,7 +161,7 @@ class SensorsParser:
         raw_name = data.get("name")
         usable = isinstance(raw_name, str) and name_problem(raw_name) is None
         label = None if usable else f"#{index} (the {ordinal(index)} [[sensors]] table)"
-        t = Table(data, self.errors, self.file, sensor=raw_name if usable else None, sensor_label=label)
+        t = Table(data, self.errors, self.file, sensor=raw_name if usable else None, sensor_label=label, index=index)
         errors_before = len(self.errors)
 
         name = t.get("name", _name, fix='name = "greenhouse" (the sensor\'s name in TeamViewer)')
@@ -196,6 +196,10 @@ class SensorsParser:
         # Without a usable name the options are still worth checking, under a stand-in name.
         driver = self._build_driver(t, driver_cls, name if name is not BAD else f"sensor-{index}", options)
         if driver is None:
+            # Everything is reported in one pass: the metric tables are checked too, against what
+            # the driver reports by default (its options may add quantities, so none is called unknown).
+            if driver_cls.provides:
+                self._metrics(t, metric_tables, list(driver_cls.provides), driver_name, interval, known_only=True)
             return None
         try:
             quantities = list(driver.quantities())
@@ -223,7 +227,7 @@ class SensorsParser:
             return None
         return SensorConfig(
             name=name,
-            driver=driver_name,
+            driver=driver_cls.name,
             interval=interval,
             enabled=enabled,
             offline_after=offline_after,
@@ -235,14 +239,16 @@ class SensorsParser:
     def _driver_class(self, t: Table, driver_name: Any) -> type[Driver] | None:
         if driver_name is BAD:
             return None
-        try:
-            return driver_class(driver_name)
-        except KeyError:
-            pass
-        except Exception as e:  # a broken driver plugin: say so, do not crash
-            t.error("driver", f"the drivers could not be loaded: {type(e).__name__}: {e}",
-                    "reinstall pibridge or remove the broken driver package")
-            return None
+        # Datasheets and board silk say "BME280"; driver names are lower case.  Take it as meant.
+        for spelling in dict.fromkeys([driver_name, driver_name.strip().lower().replace("-", "_")]):
+            try:
+                return driver_class(spelling)
+            except KeyError:
+                continue
+            except Exception as e:  # a broken driver plugin: say so, do not crash
+                t.error("driver", f"the drivers could not be loaded: {type(e).__name__}: {e}",
+                        "reinstall pibridge or remove the broken driver package")
+                return None
         known = list(available())  # discovery has run: driver_class() above got this far
         t.error(
             "driver",
@@ -289,7 +295,8 @@ class SensorsParser:
         return None
 
     def _metrics(
-        self, t: Table, tables: Any, quantities: list[Quantity], driver_name: str, interval: Any
+        self, t: Table, tables: Any, quantities: list[Quantity], driver_name: str, interval: Any,
+        known_only: bool = False,
     ) -> dict[str, MetricConfig]:
         by_name = {q.name: q for q in quantities}
         reported = ", ".join(by_name)
@@ -300,7 +307,7 @@ class SensorsParser:
                     "write e.g. [sensors.metric.temperature] followed by name = ..., offset = ...")
             tables = {}
         for quantity in tables:
-            if quantity not in by_name:
+            if quantity not in by_name and not known_only:
                 t.error(
                     f"metric.{quantity}",
                     f"driver {driver_name!r} does not report {quantity!r} for this sensor; it reports: {reported}",
@@ -314,9 +321,10 @@ class SensorsParser:
                         f"write [sensors.metric.{quantity.name}] followed by its keys")
                 continue
             m = Table(table, self.errors, self.file, sensor=t.sensor, sensor_label=t.sensor_label,
-                       prefix=f"metric.{quantity.name}.")
+                      prefix=f"metric.{quantity.name}.", index=t.index)
             result[quantity.name] = self._metric(m, quantity, interval)
-        self._check_metric_names(t, result)
+        if not known_only:
+            self._check_metric_names(t, result)
         return result
 
     def _metric(self, m: Table, quantity: Quantity, interval: Any) -> MetricConfig:

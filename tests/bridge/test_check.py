@@ -193,9 +193,9 @@ def test_config_errors_are_listed_with_exit_status_2(tmp_path, capsys):
     assert code == 2
     assert out == ""
     assert f"pibridge check: {path} has 3 problems:" in err
-    assert f"  - {path}: key 'agent.api_port': must be an integer" in err
-    assert f"  - {path}: sensor 'greenhouse': key 'colour': unknown option" in err
-    assert f"  - {path}: sensor 'greenhouse': key 'name': the name 'greenhouse' is already used" in err
+    assert f"  - {path}:2: key 'agent.api_port': must be an integer" in err
+    assert f"  - {path}:7: sensor 'greenhouse': key 'colour': unknown option" in err
+    assert f"  - {path}:9: sensor 'greenhouse': key 'name': the name 'greenhouse' is already used" in err
     assert "Traceback" not in err
 
 

@@ -94,7 +94,12 @@ def the_error(text: str, key: str, sensor: str | None = "greenhouse", path: Path
     error = found[0]
     line = error.describe()
     assert error.file == path
-    assert line.startswith(f"{path}: ")
+    assert line.startswith(f"{path}:{error.line}: " if error.line else f"{path}: ")
+    if error.line is not None:
+        # the line named is the key's own, or the header of the table it is missing from
+        text_line = text.splitlines()[error.line - 1]
+        leaf = key.rsplit(".", 1)[-1]
+        assert leaf in text_line or text_line.lstrip().startswith("["), (error.line, text_line, key)
     assert f"key {key!r}" in line
     assert error.sensor == sensor
     if sensor is not None:
@@ -457,7 +462,7 @@ def test_bad_sensor_name(name, words):
     [error] = [e for e in errors_of(text) if e.key == "name"]
     assert words in error.message
     assert error.sensor is None
-    assert error.describe().startswith(f"{CONFIG}: sensor #1 (the 1st [[sensors]] table): key 'name': ")
+    assert error.describe().startswith(f"{CONFIG}:2: sensor #1 (the 1st [[sensors]] table): key 'name': ")
 
 
 def test_unnamed_sensor_still_gets_its_other_keys_checked():
@@ -598,7 +603,7 @@ def test_every_problem_is_reported_in_one_go():
 def test_messages_without_a_file():
     [error] = errors_of("[agent]\nhost = 1\n" + mock(), path=None)
     assert error.file is None
-    assert error.describe().startswith("key 'agent.host': must be a string")
+    assert error.describe().startswith("line 2: key 'agent.host': must be a string")
 
 
 # --- with the real drivers -----------------------------------------------------------------
@@ -623,3 +628,36 @@ def test_bme280_and_bmp280_on_one_address():
 
     error = the_error(chip("greenhouse", "bme280") + chip("outside", "bmp280"), "address", sensor="outside")
     assert "i2c:1:0x77 is also used by sensor 'greenhouse'" in error.message
+
+
+# --- beginners' mistakes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, written, meant", [("pin", '"4"', "pin = 4"), ("address", '"0x76"', "address = 0x76")])
+def test_a_number_in_quotes_says_remove_the_quotes(key, written, meant):
+    driver = "dht22" if key == "pin" else "bme280"
+    text = f'[[sensors]]\nname = "greenhouse"\ndriver = "{driver}"\ninterval = 30\n{key} = {written}\n'
+    error = the_error(text, key)
+    assert f"remove the quotes ({meant})" in error.message
+    assert error.line == 5
+
+
+def test_a_quoted_number_in_a_core_key_says_remove_the_quotes():
+    error = the_error("[agent]\napi_port = \"18884\"\n" + mock(), "agent.api_port", sensor=None)
+    assert "remove the quotes" in error.message
+    error = the_error(mock(interval='"5"'), "interval")
+    assert "remove the quotes" in error.message and '"5s"' in error.message
+
+
+def test_a_driver_name_in_capitals_is_taken_as_meant():
+    config = parse_config('[[sensors]]\nname = "greenhouse"\ndriver = "BME280"\ninterval = 30\n', CONFIG)
+    assert config.sensors[0].driver == "bme280"
+    assert config.sensors[0].create_driver().name == "bme280"
+
+
+def test_metric_problems_are_reported_together_with_the_sensors_own():
+    text = ('[[sensors]]\nname = "greenhouse"\ndriver = "dht22"\ninterval = 30\npin = "4"\n'
+            '[sensors.metric.temperature]\noffset = "half a degree"\nrund = 1\n')
+    errors = errors_of(text)
+    assert {e.key for e in errors} == {"pin", "metric.temperature.offset", "metric.temperature.rund"}
+    assert {e.line for e in errors} == {5, 7, 8}
