@@ -284,7 +284,6 @@ def main(argv: list[str] | None = None) -> int:
     enabled = [s for s in chosen if s.enabled]
     disabled = [s for s in chosen if not s.enabled]
 
-    agent = config.agent
     print(f"Config {path} is valid: {len(config.sensors)} sensor{'s' if len(config.sensors) != 1 else ''}, "
           f"{len(config.enabled_sensors)} enabled.")
     agent_ok = _report_agent(config, probe=args.agent)

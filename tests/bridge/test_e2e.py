@@ -162,7 +162,7 @@ def test_status_of_a_running_bridge(daemons, sim):
     assert d.terminate() == 0
     after = d.status()
     assert after.returncode == 1
-    assert "not running" in after.stdout
+    assert "NOT RUNNING" in after.stdout and "was online" in after.stdout
 
 
 def test_under_systemd_the_state_file_lives_in_the_runtime_directory(daemons, sim, tmp_path):
@@ -176,7 +176,7 @@ def test_under_systemd_the_state_file_lives_in_the_runtime_directory(daemons, si
     result = subprocess.run([sys.executable, "-m", "pibridge.cli", "status", "--config", str(d.config)],
                             capture_output=True, text=True, timeout=60, env={**env(), "RUNTIME_DIRECTORY": str(runtime)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert state["client_id"] in result.stdout and f"running (pid {d.proc.pid})" in result.stdout
+    assert state["client_id"] in result.stdout and f"running (pid {d.proc.pid}, state written " in result.stdout
     assert d.terminate() == 0
 
 
