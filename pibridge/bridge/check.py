@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_path, load_config
 from pibridge.bridge.mapping import BadValue, SensorMapping
-from pibridge.bridge.preflight import check_ca_file, probe_agent
+from pibridge.bridge.preflight import check_ca_file, check_storage_dir, probe_agent
 from pibridge.drivers import Driver, DriverError, ReadFailed
 from pibridge.readings import Value
 
@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Config {path} is valid: {len(config.sensors)} sensor{'s' if len(config.sensors) != 1 else ''}, "
           f"{len(config.enabled_sensors)} enabled.")
+    storage = check_storage_dir(config.storage.dir)
+    if not storage.ok:
+        print(f"  WARNING {storage.describe()}")
     agent_ok = _report_agent(config, probe=args.agent)
     print()
     results = read_sensors(enabled, args.timeout)

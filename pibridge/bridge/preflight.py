@@ -108,6 +108,40 @@ def _unable_to_read(path: Path, user: str) -> str | None:
     return None
 
 
+#: File systems whose content is gone after a reboot (Trixie mounts /tmp as tmpfs).
+VOLATILE_FILESYSTEMS = {"tmpfs", "ramfs"}
+
+
+def mount_of(path: Path, mounts: str | None = None) -> tuple[str, str]:
+    """The mount point and file-system type that hold *path* (which need not exist yet)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return "/", "unknown"
+    target = Path(os.path.abspath(path))
+    best = ("/", "unknown")
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        if (target == Path(point) or Path(point) in target.parents) and len(point) >= len(best[0]):
+            best = (point, fields[2])
+    return best
+
+
+def check_storage_dir(path: Path, mounts: str | None = None) -> Finding:
+    """Whether *path* keeps what is written there across a reboot."""
+    point, kind = mount_of(path, mounts)
+    subject = f"storage dir {path}"
+    if kind in VOLATILE_FILESYSTEMS:
+        return Finding(False, subject, f"is on {kind} ({point}): the outbox, the client identity and the "
+                       "pulse totals would vanish at the next reboot",
+                       'set dir in [storage] to a directory on the SD card, e.g. dir = "/var/lib/pibridge"')
+    return Finding(True, subject, f"is on {kind} ({point})")
+
+
 # --- the ports --------------------------------------------------------------------------------
 
 

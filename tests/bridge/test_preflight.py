@@ -21,7 +21,7 @@ from pibridge.agent.client import AgentClient
 from pibridge.agent.identity import Identity, provision
 from pibridge.bridge import check
 from pibridge.bridge.config import AgentConfig
-from pibridge.bridge.preflight import check_ca_file, probe_agent
+from pibridge.bridge.preflight import check_ca_file, check_storage_dir, probe_agent
 from tests.support.sim import free_port
 
 
@@ -192,3 +192,39 @@ def test_check_with_agent_against_the_simulator_is_all_ok(sim, tmp_path, capsys)
     assert check.main(["--config", str(path), "--agent"]) == 0
     out = capsys.readouterr().out
     assert "PROBLEM" not in out and out.count("ok      ") == 3
+
+
+# ---------------------------------------------------------------- the storage directory
+
+MOUNTS = """/dev/mmcblk0p2 / ext4 rw,noatime 0 0
+tmpfs /tmp tmpfs rw,nosuid,nodev 0 0
+/dev/mmcblk0p1 /boot/firmware vfat rw 0 0
+tmpfs /run tmpfs rw,nosuid 0 0
+"""
+
+
+@pytest.mark.parametrize("path, ok, where", [
+    ("/var/lib/pibridge", True, "/"),
+    ("/tmp/pibridge/state", False, "/tmp"),
+    ("/tmpfiles/pibridge", True, "/"),
+    ("/run/pibridge", False, "/run"),
+])
+def test_a_storage_dir_on_tmpfs_is_a_warning(path, ok, where):
+    finding = check_storage_dir(Path(path), MOUNTS)
+    assert finding.ok is ok
+    assert f"({where})" in finding.message
+    if not ok:
+        assert "vanish at the next reboot" in finding.message and "/var/lib/pibridge" in finding.fix
+
+
+def test_check_warns_about_a_storage_dir_on_this_machines_tmpfs(tmp_path, capsys):
+    from pibridge.bridge.preflight import mount_of
+
+    point, kind = mount_of(Path("/dev/shm"))
+    if kind != "tmpfs":
+        pytest.skip("no tmpfs at /dev/shm here")
+    path = tmp_path / "config.toml"
+    path.write_text('[storage]\ndir = "/dev/shm/pibridge-check-test"\n'
+                    '[[sensors]]\nname = "bench"\ndriver = "mock"\ninterval = 5.0\n', encoding="utf-8")
+    check.main(["--config", str(path)])
+    assert "WARNING storage dir /dev/shm/pibridge-check-test: is on tmpfs" in capsys.readouterr().out
