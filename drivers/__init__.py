@@ -12,7 +12,9 @@ libraries: a driver imports gpiozero, smbus2 or the DHT library inside
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -209,6 +211,32 @@ def _discover() -> None:
     _discovered = True
 
 
+_NAME_LINE = re.compile(r"""^    name = ["']([A-Za-z0-9_.-]+)["']""", re.M)
+
+
+def _modules_naming(name: str) -> list[str]:
+    """The driver modules whose source declares ``name = "<name>"`` on a class, found without
+    importing any of them: a daemon with three sensors should not import forty drivers."""
+    found = []
+    for folder in __path__:
+        for directory, _, files in os.walk(folder):
+            relative = os.path.relpath(directory, folder)
+            parts = [] if relative == "." else relative.split(os.sep)
+            if any(part.startswith(("_", ".")) for part in parts):
+                continue
+            for file in files:
+                if not file.endswith(".py") or file.startswith("_"):
+                    continue
+                try:
+                    with open(os.path.join(directory, file), encoding="utf-8") as f:
+                        source = f.read()
+                except OSError:
+                    continue
+                if name in _NAME_LINE.findall(source):
+                    found.append(".".join([__name__, *parts, file[:-3]]))
+    return found
+
+
 def available() -> dict[str, type[Driver]]:
     """Every known driver, by name."""
     _discover()
@@ -216,7 +244,18 @@ def available() -> dict[str, type[Driver]]:
 
 
 def driver_class(name: str) -> type[Driver]:
-    """The driver registered as *name*, or KeyError with the list of known names."""
+    """The driver registered as *name*, or KeyError with the list of known names.
+
+    Only the module that declares *name* is imported when it can be found by its
+    source; anything else (an entry point, an unknown name) takes the full discovery.
+    """
+    if name in _registry:
+        return _registry[name]
+    if not _discovered:
+        for module in _modules_naming(name):
+            importlib.import_module(module)
+        if name in _registry:
+            return _registry[name]
     drivers = available()
     try:
         return drivers[name]

@@ -240,7 +240,7 @@ class SensorsParser:
         if driver_name is BAD:
             return None
         # Datasheets and board silk say "BME280"; driver names are lower case.  Take it as meant.
-        for spelling in dict.fromkeys([driver_name, driver_name.strip().lower().replace("-", "_")]):
+        for spelling in dict.fromkeys([driver_name.strip().lower().replace("-", "_"), driver_name]):
             try:
                 return driver_class(spelling)
             except KeyError:
