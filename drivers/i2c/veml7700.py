@@ -61,7 +61,7 @@ class VEML7700(I2CDriver):
     note's auto-range: it starts at gain 1/8 and 100 ms, raises the gain and
     then the integration time while the count is at most 100, or shortens
     the integration time while it is above 10000.  A read then takes 0.13 to
-    3 s.  A fixed ``gain`` (1/8, 1/4, 1 or 2) with ``integration_time`` (25,
+    2.3 s.  A fixed ``gain`` (1/8, 1/4, 1 or 2) with ``integration_time`` (25,
     50, 100, 200, 400 or 800 ms, default 100) keeps the chip converting and
     reads the latest result.  Above 1000 lx the note's correction for the
     sensor's non-linearity is applied (``correction = false`` turns it off).

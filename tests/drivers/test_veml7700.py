@@ -94,7 +94,7 @@ def test_fixed_mode_reads_the_running_chip(chip, clock):
     driver.close()
 
 
-def test_auto_range_in_the_dark_raises_gain_then_integration_time(chip):
+def test_auto_range_in_the_dark_raises_gain_then_integration_time(chip, clock):
     # Application note, flow chart: start at gain 1/8, 100 ms; while counts <= 100 raise the gain
     # (1/4, 1, 2), then the integration time (200, 400, 800 ms); no correction below 1000 lx.
     chip.linear_lux = 0.5
@@ -103,6 +103,8 @@ def test_auto_range_in_the_dark_raises_gain_then_integration_time(chip):
     assert chip.results == [(0.125, 100, 1), (0.25, 100, 2), (1, 100, 8), (2, 100, 17), (2, 200, 34),
                             (2, 400, 69), (2, 800, 138)]
     assert chip.words[0] & 1  # shut down between reads
+    # Each step: 2.5 ms start-up and 1.25 integration times: 4 x 127.5 ms + 252.5 + 502.5 + 1002.5 ms.
+    assert sum(clock.sleeps) == pytest.approx(2.2675)
     driver.close()
 
 
