@@ -34,7 +34,7 @@ class ADS1015(ADS1x15):
     options = channel_options(DATA_RATES, 1600)
 
     def check_result(self, word: int) -> None:
-        # SBAS473 section 8.6.1: bits 3:0 of the conversion register always read 0 on an ADS1015.
+        # SBAS473, conversion register (section 8.6.2): bits 3:0 always read 0 on an ADS1015.
         if word & 0x000F:
             raise DeviceNotFound(
                 f"{self.where()}: the conversion register holds a 16-bit result ({word:#06x}): "

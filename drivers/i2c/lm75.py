@@ -48,7 +48,8 @@ class LM75(LM75Family):
         super().__init__(sensor, options)
         if self.config["bits"] not in FORMATS:
             raise OptionError(
-                "bits", f"sensor {sensor!r}: bits must be 9 (LM75, TI LM75A) or 11 (NXP LM75A/LM75B), not {self.config['bits']}"
+                "bits",
+                f"sensor {sensor!r}: bits must be 9 (LM75, TI LM75A) or 11 (NXP LM75A/LM75B), not {self.config['bits']}",
             )
         self.format = FORMATS[self.config["bits"]]
         self._ready_at = 0.0
@@ -71,7 +72,8 @@ class LM75(LM75Family):
         self.write_byte(REG_CONFIG, NORMAL)
         after = self.read_byte(REG_CONFIG)
         if after != NORMAL:
-            raise DeviceNotFound(self._not_an_lm75(f"its configuration register reads {after:#04x} after writing {NORMAL:#04x}"))
+            what = f"its configuration register reads {after:#04x} after writing {NORMAL:#04x}"
+            raise DeviceNotFound(self._not_an_lm75(what))
         # After power-up or shutdown the register reads 0 °C until a conversion has finished,
         # and nothing tells whether the chip has just been powered: wait for one at start.
         self._ready_at = time.monotonic() + CONVERSION_S

@@ -75,7 +75,9 @@ class TSL2591(I2CDriver):
     def __init__(self, sensor, options=None):
         super().__init__(sensor, options)
         if self.config["gain"] not in GAINS:
-            raise OptionError("gain", f"sensor {sensor!r}: gain must be low, medium, high or max, not {self.config['gain']!r}")
+            raise OptionError(
+                "gain", f"sensor {sensor!r}: gain must be low, medium, high or max, not {self.config['gain']!r}"
+            )
         if self.config["integration_time"] not in INTEGRATION_TIMES:
             raise OptionError(
                 "integration_time", f"sensor {sensor!r}: integration_time must be 100, 200, 300, 400, 500 or 600 (ms)"

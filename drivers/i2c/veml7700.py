@@ -138,7 +138,8 @@ class VEML7700(I2CDriver):
         ident = self.read_word(REG_ID)
         if ident & 0xFF != DEVICE_ID:
             raise DeviceNotFound(
-                f"{self.where()}: its id register reads {ident:#06x}, not 0x..81: the chip at this address is not a VEML7700"
+                f"{self.where()}: its id register reads {ident:#06x}, not 0x..81: "
+                "the chip at this address is not a VEML7700"
             )
         self.write_word(REG_POWER_SAVING, 0)
         if self.auto:

@@ -33,7 +33,7 @@ def test_full_scale_table(bus, gain, lsb):
 
 @pytest.mark.parametrize(
     "word, volts",
-    # SBAS473 section 8.3.3, table "Output Codes Versus Input Signals" at ±4.096 V:
+    # SBAS473 section 8.5.3 (data format), table "Output Codes Versus Input Signals" at ±4.096 V:
     # +FS/2^11 -> 0010h, 0 -> 0000h, -FS/2^11 -> FFF0h (12 bits, left-justified).
     [(0x0010, 0.002), (0x0000, 0.0), (0xFFF0, -0.002)],
 )
@@ -85,7 +85,8 @@ def test_both_drivers_take_the_same_keys():
 
 
 def test_an_ads1115_on_the_board_is_named(bus):
-    # A 16-bit result has bits 3:0 set, which an ADS1015 never returns (SBAS473 section 8.6.1).
+    # A 16-bit result has bits 3:0 set, which an ADS1015 never returns
+    # (SBAS473, conversion register, section 8.6.2).
     bus.add(ADS1115Chip(0x48, inputs=(1.2345, 0, 0, 0)))
     driver = opened({"channels": ["A0"]})
     with pytest.raises(DeviceNotFound, match='ADS1115, not an ADS1015; use driver = "ads1115"'):

@@ -11,7 +11,7 @@ class ADS1015Chip(ADS1115Chip):
     """Conversion 0x00, config 0x01 (reset 0x8583: 1600 SPS); results in bits 15:4, bits 3:0 read 0.
 
     Section 8.6.3: DR[7:5] = 128, 250, 490, 920, 1600, 2400, 3300, 3300 SPS; one conversion
-    takes 1 / DR.  Section 8.3.3: the result is clipped to 7FFh / 800h at the ends of the range.
+    takes 1 / DR.  Section 8.5.3 (data format): the result is clipped to 7FFh / 800h at the ends of the range.
     """
 
     SPS = {0: 128, 1: 250, 2: 490, 3: 920, 4: 1600, 5: 2400, 6: 3300, 7: 3300}
