@@ -104,7 +104,12 @@ class VEML7700(I2CDriver):
 
     @staticmethod
     def _parse_gain(sensor: str, gain) -> float:
-        value = GAIN_NAMES.get(gain.strip()) if isinstance(gain, str) else float(gain)
+        value: float | None = float(gain) if not isinstance(gain, str) else GAIN_NAMES.get(gain.strip())
+        if value is None:
+            try:
+                value = float(gain)
+            except ValueError:
+                pass
         if value not in GAINS:
             raise OptionError("gain", f'sensor {sensor!r}: gain must be "auto", 1/8, 1/4, 1 or 2, not {gain!r}')
         return value

@@ -65,9 +65,10 @@ def test_resolution_table_and_config_bits(chip, gain, ms):
     driver.close()
 
 
-def test_gain_written_as_a_fraction(chip):
+@pytest.mark.parametrize("gain", ["1/4", "0.25", 0.25])
+def test_gain_written_as_a_fraction_or_a_number(chip, gain):
     chip.linear_lux = 800.5 * 0.2304
-    driver = opened({"gain": "1/4"})
+    driver = opened({"gain": gain})
     assert driver.read() == {"illuminance": pytest.approx(800 * 0.2304, abs=1e-4)}
     driver.close()
 
