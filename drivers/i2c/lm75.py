@@ -8,7 +8,7 @@ from .. import DeviceNotFound, Option, OptionError, register
 from ._bus import bus_options
 from ._lm75 import LM75_ADDRESSES, REG_CONFIG, LM75Family, TemperatureFormat
 
-#: bits -> format (LM75 datasheets: 9-bit D15..D7; NXP LM75B datasheet section 7.4.3: 11-bit D15..D5)
+#: bits -> format (LM75 datasheets: 9-bit D15..D7; NXP LM75B datasheet, "Temperature register": 11-bit D15..D5)
 FORMATS = {
     9: TemperatureFormat(bits=9, shift=7, step=0.5, low=-55.0, high=125.0),
     11: TemperatureFormat(bits=11, shift=5, step=0.125, low=-55.0, high=125.0),

@@ -9,10 +9,11 @@ from ._bus import bus_options
 from ._lm75 import REG_CONFIG, LM75Family, TemperatureFormat
 
 ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
-#: TMP102 datasheet SBOS397, section 7.5.2 and tables 8 and 9: 12-bit D15..D4, extended mode 13-bit D15..D3
+#: TMP102 datasheet SBOS397C, "Temperature Register", tables 5 and 6: 12-bit D15..D4, extended mode 13-bit D15..D3
 NORMAL = TemperatureFormat(bits=12, shift=4, step=0.0625, low=-55.0, high=127.9375)
 EXTENDED = TemperatureFormat(bits=13, shift=3, step=0.0625, low=-55.0, high=150.0)
-# Configuration register (section 7.5.3), first byte: OS R1 R0 F1 F0 POL TM SD; second: CR1 CR0 AL EM 0 0 0 0.
+# Configuration register (SBOS397C "Configuration Register"), first byte: OS R1 R0 F1 F0 POL TM SD;
+# second byte: CR1 CR0 AL EM 0 0 0 0.
 ONE_SHOT = 0x8000
 RESOLUTION_BITS = 0x6000  # R1 R0 read 11 on every TMP102
 SHUTDOWN = 0x0100
@@ -82,6 +83,6 @@ class TMP102(LM75Family):
     def measure(self) -> dict[str, float]:
         self.write_word_be(REG_CONFIG, self.config_word | ONE_SHOT)
         time.sleep(CONVERSION_S)
-        # OS reads 0 while the one-shot conversion runs and 1 when it is done (section 7.5.3.1).
+        # OS reads 0 while the one-shot conversion runs and 1 when it is done ("One-Shot/Conversion Ready").
         self.poll(lambda: self.read_word_be(REG_CONFIG) & ONE_SHOT, CONVERSION_MAX_S, "the one-shot conversion")
         return {"temperature": self.temperature()}

@@ -39,7 +39,7 @@ def test_nine_bit_table(bus, clock, celsius, word):
 
 @pytest.mark.parametrize(
     "celsius, word",
-    # NXP LM75B datasheet, section 7.4.3, table "Temp register value": 11 bits, D15..D5:
+    # NXP LM75B datasheet, "Temperature register", table "Temp register value": 11 bits, D15..D5:
     # +125 °C 3E8h, +25 °C 0C8h, +0.125 °C 001h, 0 °C 000h, -0.125 °C 7FFh, -25 °C 738h,
     # -54.875 °C 649h, -55 °C 648h.
     [(125.0, 0x3E8 << 5), (25.0, 0x0C8 << 5), (0.125, 0x001 << 5), (0.0, 0), (-0.125, 0x7FF << 5),

@@ -22,7 +22,8 @@ def opened(options=None):
     return driver
 
 
-# SBOS397 section 7.5.2, "12-Bit Temperature Data Format" and "13-Bit Temperature Data Format" tables.
+# SBOS397C, "Temperature Register": table 5 "12-Bit Temperature Data Format" and table 6 "13-Bit
+# Temperature Data Format" (tables 7-2 and 7-3 in later revisions).
 TWELVE_BIT = [(127.9375, 0x7FF), (100.0, 0x640), (80.0, 0x500), (75.0, 0x4B0), (50.0, 0x320), (25.0, 0x190),
               (0.25, 0x004), (0.0, 0x000), (-0.25, 0xFFC), (-25.0, 0xE70), (-55.0, 0xC90)]
 THIRTEEN_BIT = [(150.0, 0x0960), (128.0, 0x0800), (127.9375, 0x07FF), (100.0, 0x0640), (25.0, 0x0190),
@@ -50,7 +51,7 @@ def test_extended_mode_table(bus, clock, celsius, code):
 def test_one_shot_from_shutdown(bus, clock):
     chip = bus.add(TMP102Chip(0x48, celsius=21.0, clock=clock.monotonic))
     driver = opened()
-    # SD = 1, CR = 10 (4 Hz), EM = 0; then OS = 1 starts each conversion (section 7.5.3).
+    # SD = 1, CR = 10 (4 Hz), EM = 0; then OS = 1 starts each conversion (SBOS397C "Configuration Register").
     assert chip.written[0] == (1, 0x0180)
     driver.read()
     chip.celsius = 22.5

@@ -8,7 +8,7 @@ import time
 
 from tests.support.smbus_fake import Chip, io_error
 
-#: CR1 CR0 -> conversions per second (section 7.5.3.6)
+#: CR1 CR0 -> conversions per second (SBOS397C "Conversion Rate")
 RATES = {0b00: 0.25, 0b01: 1.0, 0b10: 4.0, 0b11: 8.0}
 
 
