@@ -19,6 +19,7 @@ DEVICE_ID = 0x04
 #: °C per step -> (resolution register bits 1:0, conversion time tCONV in s), datasheet DS25095
 #: section 5.1.6 (resolution register) and the tCONV rows of the electrical characteristics
 RESOLUTIONS = {0.5: (0b00, 0.030), 0.25: (0b01, 0.065), 0.125: (0b10, 0.130), 0.0625: (0b11, 0.250)}
+MARGIN = 1.25
 CONTINUOUS = 0x0000  # SHDN = 0, alert output off, no limits locked
 ADDRESSES = tuple(range(0x18, 0x20))
 
@@ -97,8 +98,9 @@ class MCP9808(I2CDriver):
         self.write_word_be(REG_CONFIG, CONTINUOUS)
         self.write_byte(REG_RESOLUTION, self._bits)
         # The register holds a value of the old resolution (or nothing after power-up) until
-        # one conversion at the new resolution has finished.
-        self._ready_at = time.monotonic() + self.conversion_time
+        # one conversion at the new resolution has finished; tCONV is a typical figure, so
+        # wait a quarter more.
+        self._ready_at = time.monotonic() + self.conversion_time * MARGIN
 
     def measure(self) -> dict[str, float]:
         wait = self._ready_at - time.monotonic()
