@@ -32,7 +32,8 @@ ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
 
 def channel_options(data_rates: dict[int, int], default_rate: int) -> dict[str, Option]:
     """The options every ADS1x15 takes; only the data rates differ between the chips."""
-    rates = ", ".join(map(str, data_rates))
+    *most, last = map(str, data_rates)
+    rates = f"{', '.join(most)} or {last}"
     return {
         **bus_options(ADDRESSES),
         "channels": Option((list, dict), ["A0", "A1", "A2", "A3"], "inputs to measure: A0..A3, A0-A1, A0-A3, A1-A3, A2-A3"),
