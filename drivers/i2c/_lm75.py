@@ -19,8 +19,6 @@ from ._bus import I2CDriver
 
 REG_TEMPERATURE = 0x00
 REG_CONFIG = 0x01
-REG_HYSTERESIS = 0x02
-REG_LIMIT = 0x03
 #: Every LM75-compatible chip answers at 0x48 .. 0x4F, selected by A0..A2.
 LM75_ADDRESSES = tuple(range(0x48, 0x50))
 
