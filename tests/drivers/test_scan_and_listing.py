@@ -59,7 +59,7 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     assert '0x76  is: BME280 (driver = "bme280") (checked its id register)' in out
     # INA219 can be strapped to any of 0x40-0x4f, so it shares 0x44 with the Sensirion chips.
     assert '0x44  could be: INA219 (driver = "ina219"), SHT3x (driver = "sht3x"), SHT4x (driver = "sht4x")' in out
-    assert '0x48  could be: ADS1115 (driver = "ads1115"), INA219 (driver = "ina219")' in out
+    assert '0x48  could be: ADS1015 (driver = "ads1015"), ADS1115 (driver = "ads1115"), INA219 (driver = "ina219")' in out
     assert "0x3c  no pibridge driver knows this address" in out
     assert "0x50  no pibridge driver" in out
     assert eeprom.quick_writes == 0  # probed with a read, as i2cdetect does in 0x50-0x5f
