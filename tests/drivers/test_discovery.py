@@ -31,3 +31,12 @@ def test_an_unknown_name_still_lists_every_driver():
         assert "bme280" in str(exc) and "mock" in str(exc)
     else:
         raise AssertionError("an unknown driver name was accepted")
+
+
+def test_every_driver_is_found_by_its_name_alone():
+    """The lazy lookup reads ``name = "..."`` from the source: every driver module must declare it so."""
+    from pibridge import drivers
+
+    for name, cls in drivers.available().items():
+        if cls.__module__.startswith("pibridge.drivers."):
+            assert cls.__module__ in drivers._modules_naming(name), name
