@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pibridge.bridge.peers import peer_problems
 from pibridge.drivers import Driver, OptionError, available, driver_class
 from pibridge.readings import Quantity
 from pibridge.units import ValueType
@@ -689,6 +690,8 @@ class _Parser:
             sensor = self._sensor(index, table, seen, claimed)
             if sensor is not None:
                 sensors.append(sensor)
+        for sensor, key, message, fix in peer_problems(sensors, seen):
+            self.errors.append(ConfigError(message, file=self.file, sensor=sensor.name, key=key, fix=fix))
         return sensors
 
     def _sensor(self, index: int, data: dict, seen: dict[str, int], claimed: dict[str, str]) -> SensorConfig | None:
