@@ -94,8 +94,8 @@ class BMP3xx(I2CDriver):
     Wire VIN to 3.3 V (pin 1), GND to ground, SDA to GPIO2 (pin 3), SCL to
     GPIO3 (pin 5).  The address is 0x77, or 0x76 when SDO is tied to ground.
     Each read is one forced measurement, so the chip sleeps between reads.
-    Good enough to see a floor's height change (about 0.1 hPa per metre)
-    with ``pressure_oversampling`` 16 or 32.
+    Near sea level a metre of height is about 0.12 hPa, so with
+    ``pressure_oversampling`` 16 or 32 a change of floor shows.
     """
 
     name = "bmp3xx"
