@@ -78,6 +78,8 @@ class SGP40(SensirionDriver):
         self.serial_number: int | None = None
         self._algorithm = None
         self._samples = 0
+        self._last_sample: float | None = None
+        self._pace_warned = False
 
     def quantities(self) -> list[Quantity]:
         return list(self.provides if self.config["voc_index"] else self.provides[:1])
@@ -141,6 +143,7 @@ class SGP40(SensirionDriver):
             )
         values = {"voc_raw": raw}
         if self._algorithm is not None:
+            self._check_pace()
             index = int(self._algorithm.process(raw))
             self._samples += 1
             if index != INDEX_NOT_READY:
@@ -149,3 +152,17 @@ class SGP40(SensirionDriver):
                 log.info("sensor %r: the VOC index is learning the air; it is reported after about 45 samples",
                          self.sensor)
         return values
+
+    def _check_pace(self) -> None:
+        """Warn once when reads come much slower than the algorithm's sampling interval: its
+        time constants count samples, so the index would react too slowly."""
+        now = time.monotonic()
+        last, self._last_sample = self._last_sample, now
+        expected = self.config["sampling_interval"]
+        if last is None or self._pace_warned or now - last <= 1.5 * expected:
+            return
+        self._pace_warned = True
+        log.warning(
+            "sensor %r: reads come %.1f s apart but sampling_interval is %g s; the VOC index assumes one "
+            "sample per sampling_interval: set interval = %g on this sensor", self.sensor, now - last, expected, expected,
+        )

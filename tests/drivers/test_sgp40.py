@@ -149,3 +149,18 @@ def test_options():
     with pytest.raises(OptionError) as info:
         create("sgp40", "d", {"sampling_interval": 0.5})
     assert info.value.key == "sampling_interval"
+
+
+def test_reads_slower_than_the_sampling_interval_are_warned_about_once(bus, clock, caplog):
+    bus.add(SGP40Chip(clock=clock))
+    driver = opened()
+    with caplog.at_level(logging.WARNING, logger="pibridge.drivers"):
+        driver.read()
+        clock.sleep(0.95)
+        driver.read()  # about 1 s apart: fine
+        for _ in range(3):
+            clock.sleep(10.0)
+            driver.read()
+    warnings = [r.getMessage() for r in caplog.records if "sampling_interval is 1 s" in r.getMessage()]
+    assert len(warnings) == 1 and "set interval = 1" in warnings[0]
+    driver.close()
