@@ -75,21 +75,23 @@ def test_a_disabled_sensor_may_name_anything():
 
 def test_latest_values_follow_the_peer_reader_and_feed_the_compensation(monkeypatch):
     """Two real reader threads on one emulated bus: the SHT4x's latest reading reaches the
-    SGP40's measure command (SGP40 datasheet Table 9 ticks)."""
+    SGP40's measure command (SGP40 datasheet Table 9 ticks); when the SHT4x is unplugged the
+    SGP40 keeps reading, with its defaults."""
     buses = BusFactory()
     bus = buses.bus(1)
     monkeypatch.setattr(_bus, "open_bus", buses)
-    bus.add(SHT4xChip(0x44, t_raw=0x6666, rh_raw=0x6666))  # 25.0 °C, 44.0 %RH
+    climate = bus.add(SHT4xChip(0x44, t_raw=0x6666, rh_raw=0x6666))  # 25.0 °C, 44.0 %RH
     voc = bus.add(SGP40Chip())
     parsed = parse_config(config('name = "shelf"\ndriver = "sht4x"\ninterval = 1\nprecision = "low"',
                                  'name = "voc"\ndriver = "sgp40"\ninterval = 1\nvoc_index = false\n'
                                  'compensate_from = "shelf"'), CONFIG)
     latest = LatestValues()
     readers = []
+    pushed = []
     for sensor in parsed.sensors:
         driver = sensor.create_driver()
         driver.peers(latest)
-        readers.append(SensorReader(sensor.name, driver, interval=sensor.interval, sink=lambda reading: None))
+        readers.append(SensorReader(sensor.name, driver, interval=sensor.interval, sink=pushed.append, offline_after=1))
         latest.add(readers[-1])
     assert latest("shelf") is None and latest("nobody") is None
     for reader in readers:
@@ -100,8 +102,13 @@ def test_latest_values_follow_the_peer_reader_and_feed_the_compensation(monkeypa
         humidity_ticks = round(44.0 * 65535 / 100)  # RH * 65535 / 100
         wait_until(lambda: (humidity_ticks, 0x6666) in voc.compensation, timeout=10,
                    what="an SGP40 measurement compensated with the SHT4x's values")
-        readers[0].health.online = False
+        climate.present = False  # unplugged: the SHT4x goes offline, the SGP40 keeps reading
+        wait_until(lambda: not readers[0].health.online, timeout=10, what="the SHT4x going offline")
         assert latest("shelf") is None  # an offline peer's old values are not used
+        before = len(voc.compensation)
+        wait_until(lambda: len(voc.compensation) > before + 1, timeout=10, what="two more SGP40 reads")
+        assert voc.compensation[-1] == (0x8000, 0x6666)  # the datasheet defaults, 50 %RH and 25 °C
+        assert sum(r.sensor == "voc" for r in pushed) >= before + 1
     finally:
         for reader in readers:
             reader.stop()
