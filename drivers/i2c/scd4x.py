@@ -32,7 +32,7 @@ SINGLE_SHOT_SECONDS = 5.0
 #: mode -> (start command or None, seconds between two measurements)
 MODES = {"periodic": (START_PERIODIC, 5.0), "low_power": (START_LOW_POWER, 30.0), "single_shot": (None, 5.0)}
 
-#: get_sensor_variant, bits 15:12 (datasheet section 3.9.x); older firmware does not know the command.
+#: get_sensor_variant, bits 15:12 (in datasheet revisions after 1.3); older firmware does not know the command.
 VARIANTS = {0b0000: "SCD40", 0b0001: "SCD41", 0b0101: "SCD43"}
 
 CO2_MAX = 40000  # output range, datasheet section 1.1

@@ -23,8 +23,8 @@ def opened(options=None, sensor="office"):
 
 
 def test_known_answer_from_the_read_measurement_example(bus, clock):
-    # Datasheet section 3.5.2, read_measurement example: the chip sends 0x01f4 0x33, 0x6667 0xa2,
-    # 0x5eb9 0x3c, which mean 500 ppm CO2, 25 °C and 37 %RH.
+    # Datasheet section 3.5.2, read_measurement example: the words 0x01f4, 0x6667 and 0x5eb9 mean
+    # 500 ppm CO2, 25 °C and 37 %RH.
     chip = bus.add(SCD4xChip(clock=clock, co2=0x01F4, t_raw=0x6667, rh_raw=0x5EB9))
     driver = opened()
     assert chip.measuring and chip.period == 5.0
@@ -35,6 +35,8 @@ def test_known_answer_from_the_read_measurement_example(bus, clock):
 
 
 def test_the_answer_bytes_carry_the_datasheet_crcs(clock):
+    # The example prints the CRCs 0xa2 after 0x6667 and 0x3c after 0x5eb9; 0x33 after 0x01f4 follows
+    # from the CRC of section 3.11 (whose own example, 0xbeef -> 0x92, the SHT3x tests check).
     chip = SCD4xChip(clock=clock)
     chip.answer(0x01F4, 0x6667, 0x5EB9)
     assert chip.response == bytes.fromhex("01f433 6667a2 5eb93c")
