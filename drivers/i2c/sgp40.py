@@ -14,7 +14,7 @@ from ._sensirion import SensirionDriver
 
 log = logging.getLogger("pibridge.drivers")
 
-# Commands, SGP40 datasheet (version 1.1, 2021), section 4.
+# Commands, SGP40 datasheet (version 1.0, July 2020), Tables 9 to 15.
 MEASURE_RAW = 0x260F
 SELF_TEST = 0x280E
 HEATER_OFF = 0x3615
@@ -28,7 +28,7 @@ INDEX_NOT_READY = 0
 
 
 def humidity_ticks(percent: float) -> int:
-    """The measure command's humidity argument: RH * 65535 / 100 (datasheet section 4.7, Table 9)."""
+    """The measure command's humidity argument: RH * 65535 / 100 (datasheet Table 10)."""
     return round(min(max(percent, 0.0), 100.0) * 65535 / 100)
 
 

@@ -1,4 +1,4 @@
-"""SGP40 against a command-level stand-in (SGP40 datasheet version 1.1), VOC index by Sensirion's package."""
+"""SGP40 against a command-level stand-in (SGP40 datasheet version 1.0), VOC index by Sensirion's package."""
 
 import errno
 import logging
@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers._crc import sensirion_crc8
 from pibridge.drivers.i2c import _bus, sgp40
 from tests.support.chips.sgp40 import SGP40Chip
 from tests.support.virtual_clock import install
@@ -25,8 +26,8 @@ def opened(options=None, latest=None):
 
 
 def test_default_compensation_is_the_datasheet_default_command(bus, clock):
-    # Datasheet section 4.7, Table 9: without humidity compensation the command is sent with
-    # 0x8000 0xA2 (50 %RH) and 0x6666 0x93 (25 °C).
+    # Datasheet Table 9: without humidity compensation the command is 0x26 0F 80 00 A2 66 66 93
+    # (the defaults of Table 10, 50 %RH and 25 °C).
     chip = bus.add(SGP40Chip(clock=clock, raw=31337))
     driver = opened({"voc_index": False})
     assert driver.read() == {"voc_raw": 31337}
@@ -38,7 +39,7 @@ def test_default_compensation_is_the_datasheet_default_command(bus, clock):
 @pytest.mark.parametrize(
     "humidity, temperature, ticks",
     [
-        (50.0, 25.0, (0x8000, 0x6666)),  # Table 9's defaults
+        (50.0, 25.0, (0x8000, 0x6666)),  # Table 10's defaults
         # RH * 65535 / 100 and (T + 45) * 65535 / 175 at the ends of what a peer may report:
         (0.0, -40.0, (0x0000, 1872)),  # 5 * 65535 / 175 = 1872.4
         (100.0, 85.0, (0xFFFF, 48683)),  # 130 * 65535 / 175 = 48683.1
@@ -54,6 +55,14 @@ def test_compensation_from_another_sensor(bus, clock, humidity, temperature, tic
     driver.read()
     assert chip.compensation[-1] == ticks
     driver.close()
+
+
+def test_tick_conversion_matches_table_10():
+    # Datasheet Table 10: RH 50 % -> 0x8000 (CRC 0xA2), 0 % -> 0x0000 (0x81), 100 % -> 0xFFFF (0xAC);
+    # T 25 °C -> 0x6666 (0x93), -45 °C -> 0x0000, 130 °C -> 0xFFFF.
+    assert [sgp40.humidity_ticks(rh) for rh in (50.0, 0.0, 100.0)] == [0x8000, 0x0000, 0xFFFF]
+    assert [sgp40.temperature_ticks(t) for t in (25.0, -45.0, 130.0)] == [0x6666, 0x0000, 0xFFFF]
+    assert [sensirion_crc8(w) for w in (b"\x80\x00", b"\x00\x00", b"\xff\xff", b"\x66\x66")] == [0xA2, 0x81, 0xAC, 0x93]
 
 
 def test_without_a_peer_reading_the_defaults_are_used_and_logged_once(bus, clock, caplog):

@@ -1,4 +1,4 @@
-"""Sensirion SGP40 as its datasheet (version 1.1) describes it, section 4.
+"""Sensirion SGP40 as its datasheet (version 1.0, July 2020) describes it, Tables 9 to 15.
 
 measure_raw_signal (0x260F) takes two argument words with CRC, humidity
 and temperature ticks, and answers one word after 30 ms; execute_self_test
