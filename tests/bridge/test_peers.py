@@ -75,7 +75,7 @@ def test_a_disabled_sensor_may_name_anything():
 
 def test_latest_values_follow_the_peer_reader_and_feed_the_compensation(monkeypatch):
     """Two real reader threads on one emulated bus: the SHT4x's latest reading reaches the
-    SGP40's measure command (SGP40 datasheet Table 9 ticks); when the SHT4x is unplugged the
+    SGP40's measure command (SGP40 datasheet Table 10 ticks); when the SHT4x is unplugged the
     SGP40 keeps reading, with its defaults."""
     buses = BusFactory()
     bus = buses.bus(1)
