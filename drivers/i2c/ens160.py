@@ -13,7 +13,7 @@ from ._bus import I2CDriver, bus_options
 
 log = logging.getLogger("pibridge.drivers")
 
-# Registers, ENS160 datasheet (SC-001224-DS, revision 0.95 and later), section 16, Table "Register overview".
+# Registers, ENS160 datasheet (v0.95, December 2020), section 16.1, Table 16.
 REG_PART_ID = 0x00  # 2 bytes, LSB first
 REG_OPMODE = 0x10
 REG_TEMP_IN = 0x13  # 2 bytes, LSB first: kelvin * 64
@@ -35,12 +35,12 @@ TVOC_MAX = 65000  # ppb
 
 
 def temperature_word(celsius: float) -> int:
-    """TEMP_IN: (T + 273.15) * 64, in kelvin with 1/64 K steps (datasheet, register TEMP_IN)."""
+    """TEMP_IN: (T + 273.15) * 64, in kelvin with 1/64 K steps (datasheet section 16.2.5)."""
     return round((celsius + 273.15) * 64)
 
 
 def humidity_word(percent: float) -> int:
-    """RH_IN: RH * 512, with 1/512 %RH steps (datasheet, register RH_IN)."""
+    """RH_IN: RH * 512, with 1/512 %RH steps (datasheet section 16.2.6)."""
     return round(percent * 512)
 
 

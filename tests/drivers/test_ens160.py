@@ -1,4 +1,4 @@
-"""ENS160 against a register-level stand-in (ENS160 datasheet SC-001224-DS)."""
+"""ENS160 against a register-level stand-in (ENS160 datasheet v0.95, December 2020)."""
 
 import errno
 import logging
@@ -36,8 +36,9 @@ def test_reads_aqi_tvoc_and_eco2(bus, clock):
 @pytest.mark.parametrize(
     "temperature, humidity, words",
     [
-        # TEMP_IN = (T + 273.15) * 64 and RH_IN = RH * 512 (datasheet, registers TEMP_IN and RH_IN):
-        (25.0, 50.0, (19082, 25600)),  # the chip's defaults: 298.15 K * 64 = 19081.6, 50 * 512
+        # TEMP_IN = (T + 273.15) * 64 and RH_IN = RH * 512, datasheet sections 16.2.5 and 16.2.6,
+        # whose examples are 25 °C -> 0x4A8A and 50 %RH -> 0x6400:
+        (25.0, 50.0, (0x4A8A, 0x6400)),
         (-10.0, 0.0, (16842, 0)),  # 263.15 * 64 = 16841.6
         (40.5, 100.0, (20074, 51200)),  # 313.65 * 64 = 20073.6
     ],

@@ -1,4 +1,4 @@
-"""ScioSense ENS160 as its datasheet (SC-001224-DS) describes it.
+"""ScioSense ENS160 as its datasheet (v0.95, December 2020, section 16) describes it.
 
 PART_ID 0x0160 at 0x00 (LSB first); OPMODE at 0x10 (0x00 deep sleep, 0x01
 idle, 0x02 standard, 0xF0 reset); TEMP_IN/RH_IN at 0x13/0x15 (kelvin x 64,
