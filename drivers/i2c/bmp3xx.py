@@ -27,7 +27,7 @@ DRDY_PRESS, DRDY_TEMP = 0x20, 0x40
 FATAL_ERR, CMD_ERR, CONF_ERR = 0x01, 0x02, 0x04
 PRESS_EN, TEMP_EN, FORCED = 0x01, 0x02, 0x01 << 4
 
-#: oversampling -> its OSR register code (osr_p / osr_t), section 4.3.19
+#: oversampling -> its code in the OSR register (osr_p bits 2:0, osr_t bits 5:3)
 OVERSAMPLING = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4, 32: 5}
 
 
