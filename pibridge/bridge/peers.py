@@ -71,12 +71,24 @@ def peer_problems(
             needs = sensor.create_driver().peer_needs()
         except Exception:  # the driver's own checks ran (and were reported) at load time
             continue
+        if not _well_formed(needs):
+            problems.append((sensor, None, f"driver {sensor.driver!r} describes the sensors it needs wrongly "
+                             f"(peer_needs() returned {needs!r})", "report this to the driver's author"))
+            continue
         for peer_name, wanted in needs.items():
             key = next((k for k, v in sensor.options.items() if v == peer_name), None)
             problem = _problem(sensor.name, peer_name, wanted, by_name, all_names)
             if problem is not None:
                 problems.append((sensor, key, *problem))
     return problems
+
+
+def _well_formed(needs: object) -> bool:
+    return isinstance(needs, dict) and all(
+        isinstance(name, str) and isinstance(wanted, dict)
+        and all(isinstance(q, str) and isinstance(u, str) for q, u in wanted.items())
+        for name, wanted in needs.items()
+    )
 
 
 def _problem(

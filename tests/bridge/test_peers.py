@@ -114,3 +114,11 @@ def test_latest_values_follow_the_peer_reader_and_feed_the_compensation(monkeypa
             reader.stop()
         for reader in readers:
             reader.join(5.0)
+
+
+def test_a_driver_describing_its_peers_wrongly_is_reported(monkeypatch):
+    from pibridge.drivers.i2c.ens160 import ENS160
+
+    monkeypatch.setattr(ENS160, "peer_needs", lambda self: {"shelf": ["temperature"]})
+    (error,) = errors(config('name = "air"\ndriver = "ens160"\ninterval = 1', AHT))
+    assert error.sensor == "air" and "describes the sensors it needs wrongly" in error.message
