@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from pibridge import drivers
 from pibridge.bridge.config import ConfigError, parse_config
+from pibridge.bridge.daemon import Bridge
 from pibridge.bridge.peers import LatestValues
 from pibridge.bridge.scheduler import SensorReader
+from pibridge.drivers import Driver
+from pibridge.drivers._ambient import HUMIDITY, TEMPERATURE, Ambient, compensate_from_option
 from pibridge.drivers.i2c import _bus
+from pibridge.readings import Quantity
 from tests.support.chips.sgp40 import SGP40Chip
 from tests.support.hardware_chips import SHT4xChip
 from tests.support.smbus_fake import BusFactory
@@ -122,3 +127,51 @@ def test_a_driver_describing_its_peers_wrongly_is_reported(monkeypatch):
     monkeypatch.setattr(ENS160, "peer_needs", lambda self: {"shelf": ["temperature"]})
     (error,) = errors(config('name = "air"\ndriver = "ens160"\ninterval = 1', AHT))
     assert error.sensor == "air" and "describes the sensors it needs wrongly" in error.message
+
+
+class RecordingGasSensor(Driver):
+    """Stands for a gas chip: each read records the air it would compensate for."""
+
+    name = "test-gas"
+    options = {"compensate_from": compensate_from_option("temperature and humidity")}
+
+    def __init__(self, sensor, options=None):
+        super().__init__(sensor, options)
+        self.ambient = Ambient(sensor, self.config["compensate_from"], {"temperature": TEMPERATURE, "humidity": HUMIDITY})
+        self.seen: list[dict] = []
+
+    def quantities(self):
+        return [Quantity("tvoc", "ppb")]
+
+    def peer_needs(self):
+        return self.ambient.needs()
+
+    def peers(self, latest):
+        self.ambient.connect(latest)
+
+    def read(self):
+        self.seen.append(self.ambient.values())
+        return {"tvoc": 100.0}
+
+
+def test_the_daemon_hands_every_driver_the_look_up(tmp_path, monkeypatch):
+    """An in-process Bridge (no agent): the gas sensor's reads see the mock climate sensor's
+    latest raw values (before the metric offset, which only changes what is sent)."""
+    drivers.available()
+    monkeypatch.setitem(drivers._registry, RecordingGasSensor.name, RecordingGasSensor)
+    text = (f'[storage]\ndir = "{tmp_path}"\n' + config(
+        'name = "climate"\ndriver = "mock"\ninterval = 0.1\nmetrics = ["temperature", "humidity"]\nseed = 7\n'
+        '[sensors.metric.temperature]\noffset = 100.0',
+        'name = "gas"\ndriver = "test-gas"\ninterval = 0.1\ncompensate_from = "climate"'))
+    bridge = Bridge(parse_config(text, CONFIG))
+    bridge.start()
+    try:
+        gas = next(r.driver for r in bridge.readers if r.name == "gas")
+        climate = next(r for r in bridge.readers if r.name == "climate")
+        wait_until(lambda: any(s != {"temperature": 25.0, "humidity": 50.0} for s in gas.seen), timeout=10,
+                   what="a gas read compensated with the climate sensor's values")
+        used = next(s for s in gas.seen if s != {"temperature": 25.0, "humidity": 50.0})
+        assert 0.0 < used["humidity"] < 100.0 and -40.0 < used["temperature"] < 60.0  # raw, no +100 offset
+        assert climate.health.reads > 0
+    finally:
+        bridge.close()
