@@ -150,7 +150,8 @@ class SCD30(SensirionDriver):
             if hpa != self._pressure_sent:
                 # The documented way to change the pressure: trigger continuous measurement again.
                 self._start(hpa)
-        self._wait_for_data(self.config["measurement_interval"] + 1.0)
+        # A restarted measurement may skip one interval before its first result.
+        self._wait_for_data(2 * self.config["measurement_interval"] + 1.0)
         self.command(READ_MEASUREMENT)
         time.sleep(ANSWER_SECONDS)
         words = self._words(6, "measurement")
