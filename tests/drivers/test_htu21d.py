@@ -113,3 +113,21 @@ def test_missing_chip_and_io_error(bus, clock):
         driver.read()
     assert driver.read()["humidity"] == 54.79
     driver.close()
+
+
+def test_a_result_of_the_wrong_kind_is_a_failed_read(bus, clock):
+    # SHT21 datasheet section 6.1: bit 1 of the second byte is 0 after a temperature, 1 after a
+    # humidity measurement.  A chip that answers the other one is not trusted.
+    chip = bus.add(HTU21DChip(clock=clock))
+    driver = opened()
+    original = chip.on_command
+
+    def swapped(data):
+        original(bytes([0xF5]) if data == b"\xf3" else data)
+
+    chip.on_command = swapped
+    with pytest.raises(ReadFailed, match="asked for the temperature but the status bits say otherwise"):
+        driver.read()
+    chip.on_command = original
+    assert driver.read()["temperature"] == 24.69
+    driver.close()
