@@ -99,7 +99,7 @@ def test_heater_set_point_known_answer_of_the_bosch_api():
 @pytest.mark.parametrize(
     "ms, register",
     [
-        (100, 0x59),  # datasheet section 3.2.1, quick start: 0x59 selects 100 ms
+        (100, 0x59),  # the datasheet's quick-start example: 0x59 selects 100 ms
         (150, 0x65), (63, 0x3F), (64, 0x50), (4031, 0xFE), (4032, 0xFF), (5000, 0xFF),  # BME68x Sensor API
     ],
 )
