@@ -73,6 +73,8 @@ UNITS: dict[str, AgentUnit] = {
     "°lon": _si(ValueUnit.LONGITUDE),
     "lx": _custom(ValueType.DOUBLE, "lx"),
     "ppm": _custom(ValueType.DOUBLE, "ppm"),
+    "ppb": _custom(ValueType.DOUBLE, "ppb"),
+    "index": _custom(ValueType.INTEGER, "index"),
     "µg/m³": _custom(ValueType.DOUBLE, "µg/m³"),
     "count": _custom(ValueType.INTEGER, "count"),
     "1/min": _custom(ValueType.DOUBLE, "1/min"),

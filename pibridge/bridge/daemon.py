@@ -38,6 +38,7 @@ from pibridge import sdnotify
 from pibridge.agent.cli import identity_directory
 from pibridge.bridge.config import Config, ConfigError, config_path, load_config
 from pibridge.bridge.delivery import Delivery
+from pibridge.bridge.peers import LatestValues
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
 from pibridge.bridge.scheduler import SensorReader
@@ -172,8 +173,10 @@ class Bridge:
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
+        latest = LatestValues()
         for sensor in self.config.enabled_sensors:
             driver = sensor.create_driver()
+            driver.peers(latest)
             mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
             self.mappings[sensor.name] = mapping
             self.readers.append(
@@ -187,6 +190,7 @@ class Bridge:
                     on_online_change=self._online_changed,
                 )
             )
+            latest.add(self.readers[-1])
         log.info(
             "starting %d sensors; the outbox %s holds %d readings",
             len(self.readers),

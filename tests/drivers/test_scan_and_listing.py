@@ -68,11 +68,11 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
 
 def test_scan_tells_bme280_bmp280_and_others_apart_by_chip_id(bus, capsys):
     bus.add(BoschChip(0x76, chip_id=0x58))
-    bus.add(BoschChip(0x77, chip_id=0x61))  # a BME680: same addresses, no pibridge driver
+    bus.add(BoschChip(0x77, chip_id=0x55))  # same addresses, an id no pibridge driver knows
     cli.main(["scan"])
     out = capsys.readouterr().out
     assert '0x76  is: BMP280 (driver = "bmp280") (checked its id register)' in out
-    assert '0x77  a chip whose id matches none of: BME280 (driver = "bme280"), BMP280' in out
+    assert '0x77  a chip whose id matches none of: BME280 (driver = "bme280"), BME680' in out
 
 
 def test_scan_of_an_empty_bus_gives_wiring_advice(bus, capsys):
