@@ -65,3 +65,19 @@ def test_chip_unplugged_at_open_then_plugged_in(case):
     driver.open()
     assert set(driver.read()) == {q.name for q in driver.quantities()}
     driver.close()
+
+
+def test_address_held_by_a_kernel_driver_says_ebusy_and_names_the_overlay(case, monkeypatch, tmp_path):
+    from pibridge.drivers.i2c import _bus as _i2c
+
+    name, bus, make_chip, options = case
+    chip = bus.add(make_chip())
+    monkeypatch.setattr(_i2c, "SYSFS_DEVICES", tmp_path)  # no name file: the driver is not known
+    bus.fail(errno.EBUSY, times=20)
+    driver = create(name, "porch", options)
+    with pytest.raises(DeviceNotFound) as info:
+        driver.open()
+    message = str(info.value)
+    assert f"0x{chip.address:02x} on I2C bus 2 is busy (errno 16)" in message
+    assert "i2cdetect -y 2` shows UU" in message and f"2-{chip.address:04x}" in message
+    assert "dtoverlay=i2c-sensor," in message and "/boot/firmware/config.txt" in message

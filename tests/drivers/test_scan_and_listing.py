@@ -85,15 +85,22 @@ def test_scan_of_a_missing_bus_is_a_clear_error(buses, capsys):
     assert "/dev/i2c-4 is missing" in capsys.readouterr().err
 
 
-def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch):
+def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch, tmp_path):
     from pibridge.drivers.i2c import _bus as _i2c
 
     real = buses.bus(1)
     monkeypatch.setattr(_i2c, "open_bus", lambda number: BusyBus(real, 0x68))
+    # What the kernel shows after dtoverlay=i2c-rtc,ds3231: the client device 1-0068 named ds3231.
+    (tmp_path / "1-0068").mkdir()
+    (tmp_path / "1-0068" / "name").write_text("ds3231\n")
+    monkeypatch.setattr(_i2c, "SYSFS_DEVICES", tmp_path)
     assert cli.main(["scan"]) == 0
     out = capsys.readouterr().out
     assert "60: -- -- -- -- -- -- -- -- UU" in out
-    assert "0x68  in use by a kernel driver" in out
+    line = next(line for line in out.splitlines() if line.startswith("0x68  "))
+    assert "the kernel's 'ds3231' driver has claimed the address" in line
+    assert "dtoverlay=i2c-rtc,ds3231" in line and "/boot/firmware/config.txt" in line
+    assert f"ls {tmp_path}/" in line and "1-0068" in line
 
 
 def test_new_i2c_driver_shows_up_in_scan_without_touching_scan(bus, capsys, monkeypatch):
