@@ -51,7 +51,7 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     bus.add(ADS1115Chip(0x48))
     bus.add(BH1750Chip(0x23))
     eeprom = bus.add(EepromChip(0x50))
-    bus.add(Chip(0x3C))  # an OLED display: no pibridge driver
+    bus.add(Chip(0x3C))  # an OLED display; a PCF8574A could sit there too
     assert cli.main(["scan", "--bus", "1"]) == 0
     out = capsys.readouterr().out
     assert "70: -- -- -- -- -- -- 76 --" in out
@@ -60,7 +60,7 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     # INA219 can be strapped to any of 0x40-0x4f, so it shares 0x44 with the Sensirion chips.
     assert '0x44  could be: INA219 (driver = "ina219"), SHT3x (driver = "sht3x"), SHT4x (driver = "sht4x")' in out
     assert '0x48  could be: ADS1115 (driver = "ads1115"), INA219 (driver = "ina219")' in out
-    assert "0x3c  no pibridge driver knows this address" in out
+    assert '0x3c  could be: PCF8574A (driver = "pcf8574a")' in out
     assert "0x50  no pibridge driver" in out
     assert eeprom.quick_writes == 0  # probed with a read, as i2cdetect does in 0x50-0x5f
     assert bus.closed
@@ -122,7 +122,7 @@ def test_drivers_lists_every_driver_with_options_and_units(capsys):
     out = capsys.readouterr().out
     for name in ("mock", "bme280", "bmp280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "digital_input",
                  "contact", "motion", "pulse_counter", "hcsr04", "cpu_temperature", "dht11", "dht22", "am2302",
-                 "ds18b20"):
+                 "ds18b20", "ina260", "ina3221", "pcf8574", "pcf8574a", "mcp23017"):
         assert f"\n{name}: " in "\n" + out
     assert "temperature [°C], pressure [hPa], humidity [%RH]" in out
     assert "address       int, 0x76: I2C address" in out
