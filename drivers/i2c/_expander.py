@@ -110,11 +110,12 @@ class ExpanderInput(I2CDriver):
         elif label is not None:
             bit = self.pin_labels[label]
         else:
-            known = ", ".join(label.upper() for label in self.pin_labels)
+            names = ", ".join(label.upper() for label in self.pin_labels)
+            numbers = ", ".join(str(b) for b in sorted(self.pin_labels.values()))
             raise OptionError(
                 "pins",
-                f"sensor {self.sensor!r}: {key}: {spec!r} is not a pin of the {self.chip}; "
-                f"use 0..{len(self.pin_labels) - 1} or {known}",
+                f"sensor {self.sensor!r}: {key}: {spec!r} is not an input pin of the {self.chip}; "
+                f"use one of {names} (or their numbers {numbers})",
             )
         return bit, next(label for label, b in self.pin_labels.items() if b == bit)
 

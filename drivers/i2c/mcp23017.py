@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, OptionError, register
@@ -53,7 +55,7 @@ class MCP23017(ExpanderInput):
     provides = tuple(Quantity(label, "bool", f"true while pin {label.upper()} is active")
                      for label in LABELS if label not in OUTPUT_ONLY)
 
-    def _pin_bit(self, key, spec):
+    def _pin_bit(self, key: str, spec: Any) -> tuple[int, str]:
         named = isinstance(spec, str) and spec.lower().removeprefix("gp") in OUTPUT_ONLY
         numbered = isinstance(spec, int) and not isinstance(spec, bool) and spec in (7, 15)
         if named or numbered:

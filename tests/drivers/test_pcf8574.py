@@ -176,8 +176,8 @@ def test_pcf8574a_has_its_own_addresses(bus, expanders):
 @pytest.mark.parametrize(
     "options, key, message",
     [
-        ({"pins": [8]}, "pins", "not a pin of the PCF8574"),
-        ({"pins": {"door": "P9"}}, "pins", "not a pin"),
+        ({"pins": [8]}, "pins", "not an input pin of the PCF8574; use one of P0, .*P7 \\(or their numbers 0, .*7\\)"),
+        ({"pins": {"door": "P9"}}, "pins", "pins.door: .P9. is not an input pin"),
         ({"pins": [0, "P0"]}, "pins", "listed twice"),
         ({"pins": {"door": {"pin": 0, "colour": "red"}}}, "pins", "unknown key 'colour'"),
         ({"pins": {"door": {"active_low": True}}}, "pins", "needs pin"),
