@@ -84,8 +84,17 @@ class INAMonitor(I2CDriver):
         return self.cycle_seconds()
 
     @classmethod
+    def plausible_config(cls, word: int) -> bool:
+        """Whether *word*, read from register 00h, can be this chip's configuration."""
+        return True
+
+    @classmethod
     def identify(cls, bus: Any, address: int) -> bool | None:
+        # Register 00h first: a command-driven chip that shares these addresses (HTU21D, Si7021 at
+        # 0x40) refuses it, and must never see FEh, which is its soft-reset command.
         try:
+            if not cls.plausible_config(_word(bus.read_i2c_block_data(address, REG_CONFIG, 2))):
+                return False
             manufacturer = _word(bus.read_i2c_block_data(address, REG_MANUFACTURER_ID, 2))
             die = _word(bus.read_i2c_block_data(address, REG_DIE_ID, 2))
         except OSError:

@@ -59,6 +59,10 @@ class INA260(INAMonitor):
     def fixed_bits(self) -> int:
         return RESERVED_BITS
 
+    @classmethod
+    def plausible_config(cls, word: int) -> bool:
+        return word & 0x7000 == RESERVED_BITS
+
     def conversion_ready(self) -> bool:
         return bool(self.read_word_be(REG_MASK_ENABLE) & CONVERSION_READY)
 

@@ -8,6 +8,7 @@ from pibridge import cli
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
 from tests.support.chips.ina260 import INA260Chip
 from tests.support.hardware_chips import INA219Chip
+from tests.support.smbus_fake import CommandChip, io_error
 
 
 def opened(options=None, sensor="supply"):
@@ -154,3 +155,26 @@ def test_scan_names_the_ina260_by_its_id_registers(bus, capsys):
     assert '0x40  is: INA260 (driver = "ina260") (checked its id register)' in out
     line = next(line for line in out.splitlines() if line.startswith("0x41  "))
     assert "INA219" in line and "INA260" not in line
+
+
+class ResettableCommandChip(CommandChip):
+    """A command-driven chip at 0x40 (like the HTU21D): FEh is its soft reset, unknown commands are NACKed."""
+
+    def __init__(self, address=0x40):
+        super().__init__(address)
+        self.resets = 0
+
+    def on_command(self, data):
+        if data == b"\xfe":
+            self.resets += 1
+        else:
+            raise io_error(errno.EREMOTEIO)
+
+
+def test_scan_never_sends_a_command_chip_the_id_register_address(bus, capsys):
+    chip = bus.add(ResettableCommandChip(0x40))
+    cli.main(["scan"])
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("0x40  "))
+    assert line.startswith("0x40  could be:") and "INA260" not in line and "INA3221" not in line
+    assert chip.resets == 0 and b"\xfe" not in chip.commands
