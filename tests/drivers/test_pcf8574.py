@@ -201,3 +201,45 @@ def test_scan_lists_the_expanders_at_their_addresses(bus, capsys):
     line = next(line for line in out.splitlines() if line.startswith("0x24  "))
     assert 'PCF8574 (driver = "pcf8574")' in line and 'MCP23017 (driver = "mcp23017")' in line
     assert '0x3a  could be: PCF8574A (driver = "pcf8574a")' in out
+
+
+def test_under_the_bridge_a_change_is_pushed_at_once_and_a_lost_expander_stops_no_other_sensor(bus):
+    import queue
+
+    from pibridge.bridge.scheduler import SensorReader
+    from tests.support.chips.ina260 import INA260Chip
+
+    expander = bus.add(PCF8574Chip(0x20))
+    bus.add(INA260Chip(0x40, current_raw=800, bus_raw=4000))
+    readings = queue.SimpleQueue()
+    door = SensorReader("door", create("pcf8574", "door", {"pins": {"door": 0}, "poll_interval": 0.005}),
+                        interval=30.0, sink=readings.put)
+    supply = SensorReader("supply", create("ina260", "supply", {"averages": 1}), interval=0.05, sink=readings.put)
+    door.start()
+    supply.start()
+    try:
+        def next_of(name):
+            while True:
+                reading = readings.get(timeout=5)
+                if reading.sensor == name:
+                    return reading
+
+        assert next_of("door").values == {"door": False}  # the first read, at start
+        expander.switch(0, closed=True)
+        assert next_of("door").values == {"door": True}  # pushed long before the 30 s interval
+        expander.present = False
+
+        def door_failed():
+            door.notify()  # as an edge would: the reader reads now instead of in 30 s
+            return door.health.failures >= 1
+
+        wait_until(door_failed, timeout=5, what="the lost expander counted as a failure")
+        assert "nothing answers at 0x20" in door.health.last_error
+        before = supply.health.reads
+        wait_until(lambda: supply.health.reads >= before + 3, timeout=5, what="the INA260 still read")
+        assert next_of("supply").values == {"voltage": 5.0, "current": 1.0, "power": 5.0}
+    finally:
+        for reader in (door, supply):
+            reader.stop()
+        for reader in (door, supply):
+            assert reader.join(5.0)
