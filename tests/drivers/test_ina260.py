@@ -97,7 +97,9 @@ def test_current_at_the_end_of_the_register_is_saturation(bus, current_raw):
 
 
 def test_bus_voltage_above_36_volts_is_out_of_range(bus):
-    bus.add(INA260Chip(0x40, current_raw=10, bus_raw=0x7FFF))  # 40.96 V, the register's full scale
+    # Section 8.6.3: bus voltage full scale 7FFFh with 1.25 mV steps (40.95875 V); the inputs
+    # must not see more than 36 V.
+    bus.add(INA260Chip(0x40, current_raw=10, bus_raw=0x7FFF))
     driver = opened()
     with pytest.raises(ValueRejected, match="40.959 V is above the 36 V"):
         driver.read()

@@ -1,6 +1,7 @@
 """INA3221 against a register-level stand-in built from its datasheet (TI SBOS576)."""
 
 import errno
+import re
 
 import pytest
 
@@ -17,7 +18,8 @@ def opened(options=None, sensor="rails"):
 
 
 def test_all_channels_with_the_chips_own_settings_give_its_reset_value(bus):
-    # Section 8.6.2.1: the configuration register resets to 7127h: channels 1-3 enabled
+    # SBOS576C section 8.1 (summary of the register set): the configuration register resets to
+    # 7127h: channels 1-3 enabled
     # (bits 14-12), 1 average, 1.1 ms bus and shunt conversions, continuous shunt and bus.
     chip = bus.add(INA3221Chip(0x40))
     opened({"averages": 1, "conversion_time": 1100}).close()
@@ -39,8 +41,8 @@ def test_unused_channels_are_switched_off(bus):
 
 
 def test_three_channels_with_their_own_shunts(bus):
-    # Section 8.6.2: shunt voltage in bits 15-3 with 40 µV steps, bus voltage in bits 15-3 with
-    # 8 mV steps, both two's complement.  The datasheet gives the steps, not a worked example;
+    # SBOS576C section 8.2 (register descriptions): shunt voltage in bits 15-3 with 40 µV steps,
+    # bus voltage in bits 15-3 with 8 mV steps, both two's complement.  The datasheet gives the steps, not a worked example;
     # the raw counts here are chosen and the results follow from the steps:
     # 400 x 40 µV = 16 mV (0C80h), 1500 x 8 mV = 12 V (2EE0h); -1 (FFF8h) = -40 µV.
     bus.add(INA3221Chip(0x41, shunt_raw=(400, 400, -1), bus_raw=(1500, 625, 413)))
@@ -60,20 +62,24 @@ def test_register_words_are_the_datasheet_formats(bus):
     assert chip.read_register(0x01) == 0xFFF8
 
 
-@pytest.mark.parametrize("shunt_raw", [4095, -4096])
-def test_shunt_at_full_scale_is_saturation(bus, shunt_raw):
-    # 7FF8h = +163.8 mV and 8000h = -163.84 mV are the ends of the shunt range (section 8.6.2).
+@pytest.mark.parametrize("shunt_raw, millivolts", [(4095, "+163.80"), (-4096, "-163.84")])
+def test_shunt_at_full_scale_is_saturation(bus, shunt_raw, millivolts):
+    # SBOS576C section 8.2, shunt-voltage registers: "Full-scale range = 163.8 mV (decimal = 7FF8);
+    # LSB: 40 µV"; 8000h is the negative end.
     bus.add(INA3221Chip(0x40, shunt_raw=(10, shunt_raw, 10), bus_raw=(600, 600, 600)))
     driver = opened()
-    with pytest.raises(ValueRejected, match=r"channel 2 \(ch2\).*end of the range.*beyond 1.638 A"):
+    with pytest.raises(ValueRejected, match=rf"channel 2 \(ch2\).*end of the range \({re.escape(millivolts)} mV\).*beyond 1.638 A"):
         driver.read()
     driver.close()
 
 
-def test_bus_voltage_above_26_volts_is_out_of_range(bus):
-    bus.add(INA3221Chip(0x40, shunt_raw=(10, 10, 10), bus_raw=(600, 600, 3500)))  # 28 V on channel 3
+@pytest.mark.parametrize("bus_raw, volts", [(3500, "28.000"), (4095, "32.760")])
+def test_bus_voltage_above_26_volts_is_out_of_range(bus, bus_raw, volts):
+    # SBOS576C section 8.2, bus-voltage registers: "Full-scale range = 32.76 V (decimal = 7FF8);
+    # LSB = 8 mV ... Do not apply more than 26 V."
+    bus.add(INA3221Chip(0x40, shunt_raw=(10, 10, 10), bus_raw=(600, 600, bus_raw)))
     driver = opened()
-    with pytest.raises(ValueRejected, match="channel 3.*28.000 V, above the 26 V"):
+    with pytest.raises(ValueRejected, match=f"channel 3.*{volts} V, above the 26 V"):
         driver.read()
     driver.close()
 
