@@ -15,7 +15,7 @@ IODIRA, IPOLA, GPINTENA, IOCON, GPPUA, GPIOA = 0x00, 0x02, 0x04, 0x0A, 0x0C, 0x1
 #: GPINTENB with BANK = 0, IOCON with BANK = 1: writing 0 here leaves either bank in BANK = 0.
 BANK_SAFE_RESET = 0x05
 LABELS = {f"{port}{n}": bit for bit, (port, n) in enumerate((p, n) for p in "ab" for n in range(8))}
-#: GPA7 and GPB7 are outputs only (datasheet DS20001952C, pin description notes).
+#: GPA7 and GPB7 are outputs only (datasheet DS20001952D, pin description notes).
 OUTPUT_ONLY = ("a7", "b7")
 PINS_HELP = (
     'pins to report (default: all but A7, B7): a list (0..15 or "A0".."A6", "B0".."B6") or a table of names: '
@@ -36,8 +36,9 @@ class MCP23017(ExpanderInput):
     leaves a pin without pull-up, for a device that drives the line itself;
     say ``active_low`` for it.  The chip has no pull-downs.
 
-    GPA7 and GPB7 cannot be inputs: Microchip's datasheet makes them
-    outputs only, so the driver refuses them.  The A0-A2 pins pick the
+    GPA7 and GPB7 cannot be inputs: since revision D Microchip's datasheet
+    makes them outputs only (as inputs they can corrupt the SDA line), so
+    the driver refuses them.  The A0-A2 pins pick the
     address, 0x20 .. 0x27.  Its INT outputs are not used: the pins are
     polled every ``poll_interval``, and every change is pushed at once,
     with the GPIO ``contact`` driver's debounce (``bounce_time``).  If the
@@ -62,7 +63,7 @@ class MCP23017(ExpanderInput):
             raise OptionError(
                 "pins",
                 f"sensor {self.sensor!r}: {key}: GPA7 and GPB7 are outputs only on the MCP23017 "
-                "(datasheet DS20001952C); wire the switch to another pin",
+                "(datasheet DS20001952D); wire the switch to another pin",
             )
         if isinstance(spec, int) and not isinstance(spec, bool) and 0 <= spec < 16:
             return spec, next(label for label, bit in LABELS.items() if bit == spec)

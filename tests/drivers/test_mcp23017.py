@@ -1,4 +1,4 @@
-"""MCP23017 inputs against a register-level stand-in (Microchip DS20001952C).
+"""MCP23017 inputs against a register-level stand-in (Microchip DS20001952D).
 
 The edge and debounce rules are the GPIO ``contact`` driver's, as for the PCF8574
 (tests/drivers/test_pcf8574.py); here: pull-ups (GPPU), register setup, banks, brown-out.

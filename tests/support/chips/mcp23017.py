@@ -1,4 +1,4 @@
-"""Microchip MCP23017 (datasheet DS20001952C): sixteen I/O pins in two 8-bit ports, A and B.
+"""Microchip MCP23017 (datasheet DS20001952D): sixteen I/O pins in two 8-bit ports, A and B.
 
 Registers (section 3.5, Table 3-4/3-5): IODIR, IPOL, GPINTEN, DEFVAL, INTCON, IOCON, GPPU, INTF,
 INTCAP, GPIO and OLAT for each port.  With IOCON.BANK = 0 (power-on) the A and B registers are
