@@ -232,8 +232,8 @@ class ExpanderInput(I2CDriver):
             self._set_error(describe_oserror(exc, self.bus_number, self.address))
             return
         except Exception as exc:  # a bug or a closed bus must not end the poller silently
-            log.exception("%s: reading the pins failed", self.where())
-            self._set_error(f"reading the pins failed: {type(exc).__name__}: {exc}")
+            if self._set_error(f"reading the pins failed: {type(exc).__name__}: {exc}"):
+                log.exception("%s: reading the pins failed (logged once until a poll succeeds)", self.where())
             return
         now = self.clock()
         with self._lock:
@@ -245,9 +245,12 @@ class ExpanderInput(I2CDriver):
         if any(changed) and notify is not None:
             notify()
 
-    def _set_error(self, message: str) -> None:
+    def _set_error(self, message: str) -> bool:
+        """Record why the last poll failed; True when the previous poll had not failed."""
         with self._lock:
+            first = self._error is None
             self._error = message
+        return first
 
     def watch(self, notify: Callable[[], None]) -> None:
         self._notify = notify

@@ -135,6 +135,28 @@ def test_io_error_mid_poll_is_one_failed_read(bus, expanders):
     assert driver.read() == {"door": False}
 
 
+def test_an_unexpected_error_in_the_poller_is_reported_logged_once_and_survived(bus, expanders, caplog):
+    class Glitching(PCF8574Chip):
+        glitch = False
+
+        def read(self, length):
+            if self.glitch:
+                self.reads += 1
+                raise RuntimeError("the bus adapter lost its mind")
+            return super().read(length)
+
+    chip = bus.add(Glitching(0x20))
+    driver = expanders("pcf8574", {"pins": {"door": 0}}, sensor="porch")
+    chip.glitch = True
+    message = wait_until(lambda: _read_error(driver), timeout=5, what="the poller to report the error")
+    assert "reading the pins failed: RuntimeError: the bus adapter lost its mind" in message
+    polls_after(chip, 5)
+    assert [r.levelname for r in caplog.records if "reading the pins failed" in r.getMessage()] == ["ERROR"]
+    assert any(t.name == "expander-porch" and t.is_alive() for t in threading.enumerate())
+    chip.glitch = False
+    wait_until(lambda: _read_error(driver) is None, timeout=5, what="the poller to recover")
+
+
 def _read_error(driver):
     try:
         driver.read()
