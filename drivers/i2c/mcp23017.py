@@ -10,7 +10,7 @@ from .. import DeviceNotFound, OptionError, register
 from ._bus import bus_options
 from ._expander import ExpanderInput, common_options
 
-# Register addresses with IOCON.BANK = 0, the power-on mapping (datasheet Table 3-5).
+# Register addresses with IOCON.BANK = 0, the power-on mapping (datasheet section 3.5, register-address table).
 IODIRA, IPOLA, GPINTENA, IOCON, GPPUA, GPIOA = 0x00, 0x02, 0x04, 0x0A, 0x0C, 0x12
 #: GPINTENB with BANK = 0, IOCON with BANK = 1: writing 0 here leaves either bank in BANK = 0.
 BANK_SAFE_RESET = 0x05

@@ -1,6 +1,6 @@
 """Microchip MCP23017 (datasheet DS20001952D): sixteen I/O pins in two 8-bit ports, A and B.
 
-Registers (section 3.5, Table 3-4/3-5): IODIR, IPOL, GPINTEN, DEFVAL, INTCON, IOCON, GPPU, INTF,
+Registers (section 3.5 and its register-address table): IODIR, IPOL, GPINTEN, DEFVAL, INTCON, IOCON, GPPU, INTF,
 INTCAP, GPIO and OLAT for each port.  With IOCON.BANK = 0 (power-on) the A and B registers are
 paired at even/odd addresses 00h-15h; with BANK = 1 port A sits at 00h-0Ah and port B at 10h-1Ah.
 IOCON appears at both of its addresses.  The address pointer increments after each byte
