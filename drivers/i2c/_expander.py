@@ -70,7 +70,9 @@ def common_options(pin_help: str, with_pull_up: bool) -> dict[str, Option]:
         "poll_interval": Option(float, 0.02, "seconds between two reads of the pins (0.005 to 1)"),
     }
     if with_pull_up:
-        options["pull_up"] = Option((bool, str), True, 'true = the chip\'s internal pull-up (switch to GND), "off" = none')
+        options["pull_up"] = Option(
+            (bool, str), True, 'true = the chip\'s internal pull-up (switch to GND), "off" = none'
+        )
     return options
 
 
@@ -146,7 +148,8 @@ class ExpanderInput(I2CDriver):
         unknown = sorted(set(spec) - allowed)
         if unknown:
             raise OptionError(
-                "pins", f"sensor {self.sensor!r}: {where}: unknown key {unknown[0]!r}; a pin takes {', '.join(sorted(allowed))}"
+                "pins",
+                f"sensor {self.sensor!r}: {where}: unknown key {unknown[0]!r}; a pin takes {', '.join(sorted(allowed))}",
             )
         if not name:
             raise OptionError("pins", f"sensor {self.sensor!r}: pin names must not be empty")
@@ -159,7 +162,8 @@ class ExpanderInput(I2CDriver):
             if not pull_up:
                 raise OptionError(
                     "active_low",
-                    f'sensor {self.sensor!r}: {where}: with pull_up = "off" say whether the input is active_low (true or false)',
+                    f'sensor {self.sensor!r}: {where}: with pull_up = "off" say whether the input is active_low '
+                    "(true or false)",
                 )
             active_low = True
         if not isinstance(active_low, bool):
@@ -169,7 +173,8 @@ class ExpanderInput(I2CDriver):
             bounce = float(bounce)
         if bounce is not None and (not isinstance(bounce, float) or not 0 < bounce <= 10):
             raise OptionError(
-                "bounce_time", f"sensor {self.sensor!r}: {where}: bounce_time is in seconds, between 0 and 10 (e.g. 0.05)"
+                "bounce_time",
+                f"sensor {self.sensor!r}: {where}: bounce_time is in seconds, between 0 and 10 (e.g. 0.05)",
             )
         return Pin(name, bit, label, active_low, bounce, pull_up)
 

@@ -10,7 +10,10 @@ from ._expander import ExpanderInput, common_options
 
 ALL_INPUTS = 0xFF
 LABELS = {f"p{n}": n for n in range(8)}
-PINS_HELP = 'pins to report (default: all): a list (0..7 or "P0".."P7") or a table of names: { door = 0, window = { pin = 1, active_low = false } }'
+PINS_HELP = (
+    'pins to report (default: all): a list (0..7 or "P0".."P7") or a table of names: '
+    "{ door = 0, window = { pin = 1, active_low = false } }"
+)
 
 
 @register

@@ -68,7 +68,8 @@ def test_shunt_at_full_scale_is_saturation(bus, shunt_raw, millivolts):
     # LSB: 40 µV"; 8000h is the negative end.
     bus.add(INA3221Chip(0x40, shunt_raw=(10, shunt_raw, 10), bus_raw=(600, 600, 600)))
     driver = opened()
-    with pytest.raises(ValueRejected, match=rf"channel 2 \(ch2\).*end of the range \({re.escape(millivolts)} mV\).*beyond 1.638 A"):
+    expected = rf"channel 2 \(ch2\).*end of the range \({re.escape(millivolts)} mV\).*beyond 1.638 A"
+    with pytest.raises(ValueRejected, match=expected):
         driver.read()
     driver.close()
 

@@ -88,8 +88,9 @@ def test_an_empty_w1_slave_is_read_failed(w1):
 @pytest.mark.parametrize(
     "raw, count_remain, celsius",
     [
-        # DS18S20 datasheet, "Temperature/Data Relationship" table: 0032h = +25.0 °C, FFCEh = -25.0 °C, 00AAh = +85.0 °C at 0.5 °C
-        # steps; "Operation - Measuring Temperature": T = TEMP_READ - 0.25 + (16 - COUNT_REMAIN) / 16.
+        # DS18S20 datasheet, "Temperature/Data Relationship" table: 0032h = +25.0 °C, FFCEh = -25.0 °C,
+        # 00AAh = +85.0 °C at 0.5 °C steps; "Operation - Measuring Temperature":
+        # T = TEMP_READ - 0.25 + (16 - COUNT_REMAIN) / 16.
         (0x0032, 0x0C, 25.0),
         (0x0032, 0x0A, 25.125),
         (0x0033, 0x0F, 24.8125),  # the 0.5 °C bit truncated: 25 - 0.25 + 1/16
