@@ -71,17 +71,21 @@ def kernel_driver_advice(bus: int, address: int) -> str:
     it, typically ``dtoverlay=i2c-rtc,ds3231`` or ``dtoverlay=i2c-sensor,bme280``; while it
     holds the address, nobody else may talk to it.
     """
-    device = f"{bus}-{address:04x}"
+    device = SYSFS_DEVICES / f"{bus}-{address:04x}"
     name = kernel_client(bus, address)
-    held = f"the kernel's {name!r} driver" if name else "a kernel driver"
-    example = (
-        f"dtoverlay=i2c-sensor,{name} or dtoverlay=i2c-rtc,{name}" if name
-        else "dtoverlay=i2c-sensor,... or dtoverlay=i2c-rtc,..."
-    )
+    shows = f"`i2cdetect -y {bus}` shows UU there"
+    if name:
+        held = f"the kernel's {name!r} driver has claimed the address ({shows}; {device}/name says {name})"
+        line = (
+            f"the dtoverlay line that loads it (`grep -n {name} /boot/firmware/config.txt` finds it, "
+            f"e.g. dtoverlay=i2c-rtc,{name} or dtoverlay=i2c-sensor,{name})"
+        )
+    else:
+        held = f"a kernel driver has claimed the address ({shows}; `ls {SYSFS_DEVICES}/` lists {device.name})"
+        line = "the dtoverlay line that loads it (such as dtoverlay=i2c-rtc,ds3231 or dtoverlay=i2c-sensor,bme280)"
     return (
-        f"{held} has claimed the address (`i2cdetect -y {bus}` shows UU there; "
-        f"`ls {SYSFS_DEVICES}/` lists {device}, its name in {device}/name): remove the {example} line "
-        "from /boot/firmware/config.txt and reboot, or use that kernel driver instead of pibridge's"
+        f"{held}: remove {line} from /boot/firmware/config.txt and reboot, "
+        "or read the chip through that kernel driver instead"
     )
 
 

@@ -100,7 +100,8 @@ def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch,
     line = next(line for line in out.splitlines() if line.startswith("0x68  "))
     assert "the kernel's 'ds3231' driver has claimed the address" in line
     assert "dtoverlay=i2c-rtc,ds3231" in line and "/boot/firmware/config.txt" in line
-    assert f"ls {tmp_path}/" in line and "1-0068" in line
+    assert f"{tmp_path}/1-0068/name says ds3231" in line
+    assert "`grep -n ds3231 /boot/firmware/config.txt` finds it" in line
 
 
 def test_new_i2c_driver_shows_up_in_scan_without_touching_scan(bus, capsys, monkeypatch):
