@@ -98,6 +98,8 @@ class ExpanderInput(I2CDriver):
         self._lock = threading.Lock()
         self._pending: deque[dict[str, bool]] = deque(maxlen=MAX_PENDING_CHANGES)
         self._error: str | None = None
+        #: Changes lost because more than MAX_PENDING_CHANGES waited for the bridge (logged).
+        self.dropped_changes = 0
         self._notify: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -245,6 +247,13 @@ class ExpanderInput(I2CDriver):
             self._error = None
             changed = [pin.update(levels, now) for pin in self.pins]
             if any(changed):
+                if len(self._pending) == MAX_PENDING_CHANGES:
+                    self.dropped_changes += 1
+                    if self.dropped_changes % 100 == 1:
+                        log.warning(
+                            "%s: %d changes waiting and the bridge is not reading; dropped the oldest (%d so far)",
+                            self.where(), MAX_PENDING_CHANGES, self.dropped_changes,
+                        )
                 self._pending.append(self.snapshot())
         notify = self._notify
         if any(changed) and notify is not None:
@@ -261,10 +270,14 @@ class ExpanderInput(I2CDriver):
         self._notify = notify
 
     def measure(self) -> dict[str, bool]:
+        # Changes seen before a failure are real readings: hand them over before the error.
         with self._lock:
-            if self._error is not None:
+            if self._pending:
+                values = self._pending.popleft()
+            elif self._error is not None:
                 raise ReadFailed(f"{self.where()}: {self._error}")
-            values = self._pending.popleft() if self._pending else self.snapshot()
+            else:
+                values = self.snapshot()
             more = bool(self._pending)
         if more and self._notify is not None:
             self._notify()

@@ -135,16 +135,49 @@ def test_io_error_mid_poll_is_one_failed_read(bus, expanders):
     assert driver.read() == {"door": False}
 
 
+class Glitching(PCF8574Chip):
+    """A PCF8574 whose reads can be made to fail with something no driver expects."""
+
+    glitch = False
+
+    def read(self, length):
+        if self.glitch:
+            self.reads += 1
+            raise RuntimeError("the bus adapter lost its mind")
+        return super().read(length)
+
+
+def test_changes_seen_before_a_failure_are_still_reported(bus, expanders):
+    chip = bus.add(Glitching(0x20))
+    driver = expanders("pcf8574", {"pins": {"door": 0}, "bounce_time": None})
+    notifications = Notifications()
+    driver.watch(notifications)
+    chip.switch(0, closed=True)
+    assert notifications.wait_for(1)
+    chip.glitch = True
+    polls_after(chip)
+    assert driver.read() == {"door": True}
+    with pytest.raises(ReadFailed, match="lost its mind"):
+        driver.read()
+
+
+def test_changes_beyond_the_queue_drop_the_oldest_and_say_so(bus, expanders, monkeypatch, caplog):
+    from pibridge.drivers.i2c import _expander
+
+    monkeypatch.setattr(_expander, "MAX_PENDING_CHANGES", 2)
+    chip = bus.add(PCF8574Chip(0x20))
+    driver = expanders("pcf8574", {"pins": {"door": 0}, "bounce_time": None})
+    notifications = Notifications()
+    driver.watch(notifications)
+    for n, closed in enumerate((True, False, True), start=1):
+        chip.switch(0, closed=closed)
+        assert notifications.wait_for(n)
+    assert driver.dropped_changes == 1
+    assert any("dropped the oldest (1 so far)" in r.getMessage() for r in caplog.records)
+    assert [driver.read(), driver.read()] == [{"door": False}, {"door": True}]
+
+
 def test_an_unexpected_error_in_the_poller_is_reported_logged_once_and_survived(bus, expanders, caplog):
-    class Glitching(PCF8574Chip):
-        glitch = False
-
-        def read(self, length):
-            if self.glitch:
-                self.reads += 1
-                raise RuntimeError("the bus adapter lost its mind")
-            return super().read(length)
-
     chip = bus.add(Glitching(0x20))
     driver = expanders("pcf8574", {"pins": {"door": 0}}, sensor="porch")
     chip.glitch = True
