@@ -105,6 +105,11 @@ def max31850_celsius(pad: bytes) -> float:
     return (_signed(pad[0], pad[1]) >> 2) * 0.25
 
 
+def max31850_cold_junction(pad: bytes) -> float:
+    """MAX31850/MAX31851: the chip's own (cold-junction) temperature, 12 bits of 0.0625 °C in bytes 2-3 (bits 15-4)."""
+    return (_signed(pad[2], pad[3]) >> 4) * 0.0625
+
+
 DS18B20 = Thermometer("DS18B20", -55.0, 125.0, ds18b20_celsius)
 DS1822 = Thermometer("DS1822", -55.0, 125.0, ds18b20_celsius)
 DS1825 = Thermometer("DS1825", -55.0, 125.0, ds18b20_celsius)
@@ -113,6 +118,8 @@ DS18S20 = Thermometer("DS18S20", -55.0, 125.0, ds18s20_celsius)
 #: The converter itself spans the widest thermocouple types (-270 °C for K/J/N/T/E, 1768 °C for
 #: R/S); which type is on the board is not visible on the bus.
 MAX31850 = Thermometer("MAX31850", -270.0, 1768.0, max31850_celsius)
+#: The chip itself works from -55 to 125 °C, and so does its cold-junction sensor.
+MAX31850_COLD_JUNCTION = Thermometer("MAX31850's cold junction", -55.0, 125.0, max31850_cold_junction)
 
 #: 1-Wire family code (first byte of the ROM id, the ``xx-`` of the sysfs name) -> thermometer.
 FAMILIES = {"10": DS18S20, "22": DS1822, "28": DS18B20, "3b": DS1825, "42": DS28EA00}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, ClassVar
 
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
 from .._crc import maxim_crc8
-from ._scratchpad import FAMILIES, NoMeasurement, thermometer
+from ._scratchpad import FAMILIES, NoMeasurement, Thermometer, thermometer
 
 DEFAULT_ROOT = "/sys/bus/w1/devices"
 #: 1-Wire family codes of thermometers the kernel's w1_therm module reads
@@ -47,14 +48,18 @@ class DS18B20(Driver):
     }
     provides = (Quantity("temperature", "°C", "temperature at the probe"),)
     retries = 2
+    #: 1-Wire family codes this driver reads (the ``xx-`` of the device ids).
+    families: ClassVar[tuple[str, ...]] = THERMOMETER_FAMILIES
+    example_id: ClassVar[str] = "28-0316a2790d2e"
+    device_kind: ClassVar[str] = "1-Wire thermometer"
 
     def __init__(self, sensor, options=None):
         super().__init__(sensor, options)
         device_id = self.config["device_id"]
-        if device_id and not device_id.lower().startswith(tuple(f + "-" for f in THERMOMETER_FAMILIES)):
+        if device_id and not device_id.lower().startswith(tuple(f + "-" for f in self.families)):
             raise OptionError(
                 "device_id",
-                f"sensor {sensor!r}: {device_id!r} is not a 1-Wire thermometer id; they look like 28-0316a2790d2e",
+                f"sensor {sensor!r}: {device_id!r} is not a {self.device_kind} id; they look like {self.example_id}",
             )
         self._device_id = device_id
         self._file: Path | None = None
@@ -85,7 +90,7 @@ class DS18B20(Driver):
                 continue
         if not ids:
             ids = [p.name for p in self.root.iterdir() if "-" in p.name]
-        return sorted({i for i in ids if i.lower().startswith(tuple(f + "-" for f in THERMOMETER_FAMILIES))})
+        return sorted({i for i in ids if i.lower().startswith(tuple(f + "-" for f in self.families))})
 
     def open(self) -> None:
         if not self.root.is_dir():
@@ -117,10 +122,28 @@ class DS18B20(Driver):
             raise DeviceNotFound(f"{self.where()}: the probe has left the 1-Wire bus; check its wiring") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ReadFailed(f"{self.where()}: reading {self._file} failed: {exc}") from None
-        return {"temperature": self.parse(text)}
+        return self.values(self.scratchpad(text))
 
-    def parse(self, text: str) -> float:
-        """Temperature in °C from the first line of ``w1_slave``, the nine bytes just read::
+    def values(self, pad: bytes) -> dict[str, float]:
+        """The reading from a checked scratchpad."""
+        kind = thermometer(self._device_id[:2].lower(), pad)
+        return {"temperature": self.checked(kind, kind.celsius, pad)}
+
+    def checked(self, kind: Thermometer, decode: Callable[[bytes], float], pad: bytes) -> float:
+        """*decode* (pad) in °C, refused when the chip says it is no measurement or it is outside *kind*'s range."""
+        try:
+            celsius = decode(pad)
+        except NoMeasurement as exc:
+            error = ReadFailed if exc.retry else ValueRejected
+            raise error(f"{self.where()}: {exc}") from None
+        if not kind.low <= celsius <= kind.high:
+            raise ValueRejected(
+                f"{self.where()}: {celsius} °C is outside the {kind.name}'s range ({kind.low:g} to {kind.high:g} °C)"
+            )
+        return celsius
+
+    def scratchpad(self, text: str) -> bytes:
+        """The nine scratchpad bytes from the first line of ``w1_slave``, the bytes just read::
 
             91 01 4b 46 7f ff 0f 10 25 : crc=25 YES
             91 01 4b 46 7f ff 0f 10 25 t=25062
@@ -153,17 +176,7 @@ class DS18B20(Driver):
                 f"{self.where()}: the probe answered with all zeros: it lost power during the read; "
                 "check the 3.3 V wire"
             )
-        kind = thermometer(self._device_id[:2].lower(), pad)
-        try:
-            celsius = kind.celsius(pad)
-        except NoMeasurement as exc:
-            error = ReadFailed if exc.retry else ValueRejected
-            raise error(f"{self.where()}: {exc}") from None
-        if not kind.low <= celsius <= kind.high:
-            raise ValueRejected(
-                f"{self.where()}: {celsius} °C is outside the {kind.name}'s range ({kind.low:g} to {kind.high:g} °C)"
-            )
-        return celsius
+        return pad
 
     def close(self) -> None:
         self._file = None

@@ -123,7 +123,7 @@ def test_drivers_lists_every_driver_with_options_and_units(capsys):
     out = capsys.readouterr().out
     for name in ("mock", "bme280", "bmp280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "digital_input",
                  "contact", "motion", "pulse_counter", "hcsr04", "cpu_temperature", "dht11", "dht22", "am2302",
-                 "ds18b20", "ina260", "ina3221", "pcf8574", "pcf8574a", "mcp23017"):
+                 "ds18b20", "ina260", "ina3221", "pcf8574", "pcf8574a", "mcp23017", "max31850"):
         assert f"\n{name}: " in "\n" + out
     assert "temperature [°C], pressure [hPa], humidity [%RH]" in out
     assert "address       int, 0x76: I2C address" in out
