@@ -63,13 +63,15 @@ def signed_dht11_class() -> type:
             return self._pulses
 
         def measure(self) -> None:
-            attempt = self._last_called
+            # The names used here are the library's internals (4.0.x); if a later version changes
+            # them, the subclass steps aside and the library's own value is reported.
+            attempt = getattr(self, "_last_called", None)
             super().measure()
-            if self._last_called != attempt and self._pulses is not None:
+            decode = getattr(self, "_pulses_to_binary", None)
+            fresh = attempt is not None and getattr(self, "_last_called", None) != attempt
+            if fresh and decode is not None and self._pulses is not None:
                 # A new frame passed the library's checks; bytes 2 and 3 are bits 16-31.
-                self._celsius = dht11_celsius(
-                    self._pulses_to_binary(self._pulses, 32, 48), self._pulses_to_binary(self._pulses, 48, 64)
-                )
+                self._celsius = dht11_celsius(decode(self._pulses, 32, 48), decode(self._pulses, 48, 64))
 
         @property
         def temperature(self):
