@@ -9,16 +9,17 @@ from typing import Any, ClassVar
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
-from ._pins import check_pin, pin_option
+from ._pins import check_pin, pin_option, require_raspberry_pi
 
 NOT_FOUND = "DHT sensor not found"
 
 
-def make_device(model: str, pin: int, use_pulseio: bool) -> Any:
-    """Build the adafruit-circuitpython-dht device for BCM *pin*.
+def make_device(model: str, pin: int, use_pulseio: bool, who: str) -> Any:
+    """Build the adafruit-circuitpython-dht device for BCM *pin*; *who* names the sensor in errors.
 
     The one place the sensor library is touched; replace it to run without a sensor.
     """
+    require_raspberry_pi(who)
     import adafruit_dht
     import board
 
@@ -131,7 +132,10 @@ class DHT(Driver):
         self.close()
         self._closing.clear()
         try:
-            self._device = make_device(self.model, self.config["pin"], self.config["use_pulseio"])
+            self._device = make_device(self.model, self.config["pin"], self.config["use_pulseio"],
+                                       self.where())
+        except DeviceNotFound:
+            raise
         except Exception as exc:  # the library and Blinka raise anything from ImportError to RuntimeError
             raise DeviceNotFound(
                 f"{self.where()}: cannot set up the pin ({type(exc).__name__}: {exc}); on a Pi check that "

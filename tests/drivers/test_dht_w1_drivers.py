@@ -105,7 +105,7 @@ def test_one_bad_frame_then_a_good_one(dht):
 
 
 def test_library_failure_at_open_is_device_not_found(monkeypatch):
-    def broken(model, pin, use_pulseio):
+    def broken(model, pin, use_pulseio, who):
         raise NotImplementedError("Board not supported")
 
     monkeypatch.setattr(dht_module, "make_device", broken)
@@ -260,3 +260,27 @@ def test_device_id_is_checked():
         create("ds18b20", "x", {"device_id": "0316a2790d2e"})
     assert info.value.key == "device_id"
     assert driver_class("ds18b20").retries == 2
+
+
+def test_on_a_machine_without_a_pi_header_the_dht_driver_says_so(monkeypatch, tmp_path, capfd):
+    from pibridge.drivers.gpio import _pins
+
+    laptop = tmp_path / "model"
+    laptop.write_bytes(b"Standard PC (Q35 + ICH9, 2009)\x00")
+    monkeypatch.setattr(_pins, "MODEL_FILES", (laptop,))
+    with pytest.raises(DeviceNotFound, match=r"no GPIO header here \(this is 'Standard PC .*'\); .*driver = \"mock\""):
+        create("dht22", "x", {"pin": 4}).open()
+    monkeypatch.setattr(_pins, "MODEL_FILES", (tmp_path / "absent",))
+    with pytest.raises(DeviceNotFound, match="this is not a Raspberry Pi"):
+        create("dht11", "x", {"pin": 4}).open()
+    out, err = capfd.readouterr()
+    assert "GENERIC_X86" not in out + err  # Blinka was never imported to print it
+
+
+def test_on_a_pi_the_model_check_lets_the_library_try(monkeypatch, tmp_path):
+    from pibridge.drivers.gpio import _pins
+
+    pi = tmp_path / "model"
+    pi.write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\x00")
+    monkeypatch.setattr(_pins, "MODEL_FILES", (pi,))
+    _pins.require_raspberry_pi("x")  # no exception: the library decides from here on

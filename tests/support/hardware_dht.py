@@ -61,7 +61,7 @@ class DHTFactory:
         self.device = device
         self.calls = []
 
-    def __call__(self, model, pin, use_pulseio):
+    def __call__(self, model, pin, use_pulseio, who):
         self.calls.append((model, pin, use_pulseio))
         return self.device
 
