@@ -38,3 +38,12 @@ def test_spidev_and_pyserial_are_imported_only_when_a_device_is_opened():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_every_new_driver_has_its_section_in_the_docs():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "drivers.md").read_text(encoding="utf-8")
+    for heading in ("## mcp3008, mcp3004", "## max31855", "## max31865", "## pms5003", "## sds011", "## mhz19",
+                    "## SPI and serial buses"):
+        assert f"\n{heading}\n" in docs, heading
