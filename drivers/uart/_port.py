@@ -11,7 +11,7 @@ import errno
 import os
 from typing import Any, ClassVar
 
-from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed
+from .. import DeviceNotFound, Driver, DriverError, Option, OptionError
 
 #: Where the kernel's command line says which port carries the serial console.
 CMDLINE = "/proc/cmdline"
@@ -91,8 +91,9 @@ class SerialDriver(Driver):
     A subclass sets :attr:`device_name` and implements :meth:`setup`
     (configure the device, check it answers) and :meth:`measure`.  Opening
     checks that the port exists, may be opened, is not in use and carries no
-    login console; an ``OSError`` while talking becomes a
-    :class:`ReadFailed` naming the port.
+    login console.  An ``OSError`` while talking (a USB adapter pulled
+    out) becomes a :class:`DeviceNotFound` naming the port, so the bridge
+    closes the driver and opens the port again on the next read.
     """
 
     #: The device's name as sold, e.g. ``"PMS5003"``.
@@ -162,7 +163,7 @@ class SerialDriver(Driver):
         try:
             return self.measure()
         except OSError as exc:
-            raise ReadFailed(f"{self.where()}: the serial port failed: {exc}") from None
+            raise DeviceNotFound(self.port_failed(exc)) from None
 
     def close(self) -> None:
         self.teardown()
@@ -172,6 +173,11 @@ class SerialDriver(Driver):
                 port.close()
             except OSError:
                 pass
+
+    def port_failed(self, exc: OSError) -> str:
+        """The message for a port that stopped working (a USB adapter pulled out): the bridge
+        closes the driver on DeviceNotFound and opens the port again on the next read."""
+        return f"{self.where()}: the serial port failed ({exc}); it is opened again on the next read"
 
     def silence_advice(self) -> str:
         """What to check when nothing comes from the device."""

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .. import ReadFailed
+from .. import DeviceNotFound, ReadFailed
 from ._port import SerialDriver
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class StreamingDriver(SerialDriver):
             if (entry is None or now - entry[1] > timeout) and reader.started_at + timeout > now:
                 entry = reader.wait_for(self.data_kind, now - timeout, reader.started_at + timeout - now)
         except OSError as exc:
-            raise ReadFailed(f"{self.where()}: reading the serial port failed: {exc}") from None
+            raise DeviceNotFound(self.port_failed(exc)) from None
         if entry is None or time.monotonic() - entry[1] > timeout:
             raise ReadFailed(self.silence_message(entry, timeout))
         return entry[0]
@@ -254,7 +254,7 @@ class StreamingDriver(SerialDriver):
         try:
             entry = self.reader.wait_for(kind, sent_at, timeout)
         except OSError as exc:
-            raise ReadFailed(f"{self.where()}: reading the serial port failed: {exc}") from None
+            raise DeviceNotFound(self.port_failed(exc)) from None
         return None if entry is None else entry[0]
 
     def silence_message(self, entry: tuple[bytes, float] | None, timeout: float) -> str:

@@ -238,3 +238,19 @@ def test_bad_options(options, key):
     with pytest.raises(OptionError) as info:
         create("pms5003", "air", options)
     assert info.value.key == key
+
+
+def test_a_port_that_goes_away_is_device_not_found_so_the_bridge_reopens_it():
+    """A USB adapter pulled out: the reader thread sees the hang-up, records it and ends; the next read
+    says so as DeviceNotFound (the bridge then closes the driver and opens the port again)."""
+    stand_in = PMS5003StandIn(**VALUES).__enter__()
+    driver = driver_for(stand_in)
+    driver.open()
+    try:
+        assert driver.read()["pm2_5"] == 10
+        stand_in.close()
+        wait_until(lambda: driver.reader.error is not None, timeout=5, what="the reader to see the hang-up")
+        with pytest.raises(DeviceNotFound, match="the serial port failed.*opened again on the next read"):
+            driver.read()
+    finally:
+        driver.close()
