@@ -3,7 +3,7 @@
 import pytest
 
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
-from pibridge.drivers.uart import _port
+from pibridge.drivers.uart import _port, sds011
 from pibridge.drivers.uart.sds011 import NovaFrames, command, decode
 from tests.support.chips.sds011 import SDS011StandIn, data_frame
 from tests.support.waiting import wait_until
@@ -85,12 +85,13 @@ def test_resynchronises_after_garbage_and_bad_checksums(sensor):
         driver.close()
 
 
-def test_silent_sensor_at_open_is_not_found(sensor):
+def test_silent_sensor_at_open_is_not_found(sensor, monkeypatch):
+    monkeypatch.setattr(sds011, "ANSWER_TIMEOUT", 0.3)
     sensor.answering = False
     sensor.streaming = False
     with pytest.raises(DeviceNotFound) as info:
         driver_for(sensor).open()
-    assert "no answer to command 0x06" in str(info.value) and "GPIO15 pin 10" in str(info.value)
+    assert "no answer to command 0x06 within 0.3 s" in str(info.value) and "GPIO15 pin 10" in str(info.value)
 
 
 def test_sensor_that_stops_sending_fails_after_the_timeout(sensor):
