@@ -14,6 +14,10 @@ REG_CONFIG, REG_RTD, REG_HIGH_THRESHOLD, REG_LOW_THRESHOLD, REG_FAULT_STATUS = 0
 WRITE = 0x80
 #: Configuration register bits (datasheet, "Configuration Register (00h)")
 VBIAS, AUTO, ONE_SHOT, THREE_WIRE, FAULT_CLEAR, FILTER_50HZ = 0x80, 0x40, 0x20, 0x10, 0x02, 0x01
+#: Fault detection cycle control D3:D2: 01 starts the automatic cycle, which reads 00 again when done
+DETECTION_MASK, AUTOMATIC_DETECTION = 0x0C, 0x04
+#: The automatic cycle takes about 550 µs (datasheet, "Fault Detection Cycle")
+DETECTION_S = 0.001
 #: Fault status bits (datasheet, "Fault Status Register (07h)") and what they mean
 FAULTS = {
     0x80: "RTD resistance above the high threshold: the RTD or a lead is open",
@@ -91,8 +95,9 @@ class MAX31865(SPIDriver):
 
     Each read biases the RTD only for the one conversion it needs (about
     75 ms), so the sensing element does not warm itself up between reads.
-    The fault bits (open or shorted RTD, open leads, overvoltage) are read
-    and cleared on every fault; a read with a fault fails naming it.
+    On a fault the chip's fault-detection cycle tests the leads, then the
+    fault bits (open or shorted RTD, open leads, overvoltage) are read and
+    cleared; the read fails naming them.
     """
 
     name = "max31865"
@@ -176,11 +181,21 @@ class MAX31865(SPIDriver):
         msb, lsb = self.read_registers(REG_RTD, 2)
         self.write_registers(REG_CONFIG, self.base_config)
         if lsb & 0x01:
-            status = self.read_registers(REG_FAULT_STATUS, 1)[0]
-            self.write_registers(REG_CONFIG, self.base_config | FAULT_CLEAR)
+            status = self.diagnose()
             found = describe_faults(status) or [f"fault status {status:#04x}"]
             raise ReadFailed(f"{self.where()}: the chip reports " + "; ".join(found) + " (fault cleared)")
         return (msb << 8 | lsb) >> 1
+
+    def diagnose(self) -> int:
+        """After a fault: run the automatic fault-detection cycle, which tests the cable (status
+        D5..D3), read the fault status register and clear it."""
+        self.write_registers(REG_CONFIG, self.base_config | VBIAS | AUTOMATIC_DETECTION)
+        deadline = time.monotonic() + 10 * DETECTION_S
+        while self.read_registers(REG_CONFIG, 1)[0] & DETECTION_MASK and time.monotonic() < deadline:
+            time.sleep(DETECTION_S)
+        status = self.read_registers(REG_FAULT_STATUS, 1)[0]
+        self.write_registers(REG_CONFIG, self.base_config | FAULT_CLEAR)
+        return status
 
     def measure(self) -> dict[str, float]:
         code = self.convert()

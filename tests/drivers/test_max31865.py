@@ -119,12 +119,28 @@ def test_shorted_rtd_and_cable_faults(spi):
     chip.resistance = 0.5
     with pytest.raises(ReadFailed, match="below the low threshold"):
         driver.read()
+    assert chip.detection_cycles == 1  # the driver ran the fault-detection cycle to test the cable
     chip.resistance = 100.0
-    chip.next_faults = 0x20 | 0x04
+    chip.overvoltage = True
+    with pytest.raises(ReadFailed, match="over- or undervoltage"):
+        driver.read()
+    chip.overvoltage = False
+    assert driver.read()["temperature"] == pytest.approx(0.0, abs=0.04)
+
+
+def test_an_open_force_lead_is_found_by_the_detection_cycle(spi):
+    """An open FORCE- lead reads full scale (high threshold) and the cycle adds its cable bits."""
+    chip = spi.add(MAX31865Chip(resistance=100.0))
+    driver = opened({"wires": 4})
+    chip.resistance = 1e9
+    chip.cable_faults = 0x20 | 0x08
     with pytest.raises(ReadFailed) as info:
         driver.read()
-    assert "REFIN- > 0.85 x VBIAS" in str(info.value) and "over- or undervoltage" in str(info.value)
-    assert driver.read()["temperature"] == pytest.approx(0.0, abs=0.04)
+    message = str(info.value)
+    assert "above the high threshold" in message and "REFIN- > 0.85 x VBIAS" in message and "RTDIN-" in message
+    assert chip.registers[7] == 0
+    chip.resistance, chip.cable_faults = 107.79, 0
+    assert driver.read()["temperature"] == pytest.approx(20.0, abs=0.04)  # Table 9: 107.79 Ω
     driver.close()
 
 

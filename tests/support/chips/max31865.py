@@ -4,7 +4,9 @@ Registers (Table 1, "Register Memory Map"): 00h configuration, 01h-02h RTD
 data (15 bits, D0 of 02h the fault bit), 03h-04h high fault threshold
 (power-on FFFFh), 05h-06h low fault threshold (0000h), 07h fault status.
 An address byte with A7 = 1 writes, A7 = 0 reads; the address increments
-after each data byte.  Writing the 1-shot bit with VBIAS on starts one
+after each data byte.  Over- and undervoltage (status D2) is watched all
+the time; the cable faults (D5..D3) are only tested by a fault-detection
+cycle (configuration D3:D2 = 01 with VBIAS on), after which D3:D2 read 00.  Writing the 1-shot bit with VBIAS on starts one
 conversion that is ready after the conversion time; the 1-shot and
 fault-clear bits read back as 0.  The code is R_RTD / R_REF x 2^15; a
 result above the high or below the low threshold sets the fault bit and
@@ -31,8 +33,11 @@ class MAX31865Chip(SpiChip):
         #: When set, the conversion result (15-bit ADC code) regardless of the resistance.
         self.adc_code: int | None = None
         self.registers = [0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00]
-        #: Fault status bits the next conversion latches (cable faults, overvoltage).
-        self.next_faults = 0
+        #: An over- or undervoltage on an input (status D2, latched by the next conversion).
+        self.overvoltage = False
+        #: Cable faults (status D5..D3) that a fault-detection cycle finds.
+        self.cable_faults = 0
+        self.detection_cycles = 0
         self.conversions = 0
         self.bias_on_since: float | None = None
         self._pending: tuple[float, int] | None = None
@@ -47,8 +52,7 @@ class MAX31865Chip(SpiChip):
             self._pending = None
             high = (self.registers[3] << 8 | self.registers[4]) >> 1
             low = (self.registers[5] << 8 | self.registers[6]) >> 1
-            status = self.registers[7] | self.next_faults
-            self.next_faults = 0
+            status = self.registers[7] | (0x04 if self.overvoltage else 0)
             if code >= high:
                 status |= 0x80
             if code < low:
@@ -66,6 +70,10 @@ class MAX31865Chip(SpiChip):
             self.bias_on_since = time.monotonic()
         if not value & VBIAS:
             self.bias_on_since = None
+        if value & 0x0C == 0x04 and value & VBIAS:
+            self.registers[7] |= self.cable_faults
+            self.detection_cycles += 1
+            value &= ~0x0C
         if value & ONE_SHOT:
             if self.bias_on_since is None:
                 code = 0  # no bias current, no voltage across the RTD
