@@ -51,6 +51,10 @@ def open_device_for(bus: int, device: int, who: str) -> Any:
     path = device_path(bus, device)
     try:
         return open_device(bus, device)
+    except ImportError:
+        raise DeviceNotFound(
+            f"{who}: the spidev package is missing: install pibridge with its dependencies (pip install spidev)"
+        ) from None
     except FileNotFoundError:
         raise DeviceNotFound(f"{who}: {enable_hint(bus, device)}") from None
     except PermissionError:

@@ -141,6 +141,11 @@ class SerialDriver(Driver):
         port = self.port
         try:
             return open_serial(port, self.config["baud"])
+        except ImportError:
+            raise DeviceNotFound(
+                f"{self.where()}: the pyserial package is missing: install pibridge with its dependencies "
+                "(pip install pyserial)"
+            ) from None
         except OSError as exc:  # serial.SerialException is an OSError carrying the errno
             code = exc.errno
             if code == errno.ENOENT:

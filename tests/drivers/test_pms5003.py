@@ -254,3 +254,9 @@ def test_a_port_that_goes_away_is_device_not_found_so_the_bridge_reopens_it():
             driver.read()
     finally:
         driver.close()
+
+
+def test_missing_pyserial_package_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "serial", None)
+    with pytest.raises(DeviceNotFound, match="pyserial package is missing"):
+        create("pms5003", "air").open()

@@ -82,3 +82,9 @@ def test_open_device_imports_spidev_lazily_and_reports_a_missing_node():
     with pytest.raises(OSError) as info:
         _bus.open_device(99, 0)
     assert info.value.errno == errno.ENOENT
+
+
+def test_missing_spidev_package_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "spidev", None)  # import spidev now raises ImportError
+    with pytest.raises(DeviceNotFound, match="spidev package is missing"):
+        create("max31855", "kiln").open()
