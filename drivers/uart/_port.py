@@ -103,8 +103,10 @@ class SerialDriver(Driver):
 
     def __init__(self, sensor, options=None):
         super().__init__(sensor, options)
-        if not self.config["port"].startswith("/dev/"):
-            raise OptionError("port", f"sensor {sensor!r}: port must be a device such as /dev/serial0, not {self.config['port']!r}")
+        if not self.config["port"].startswith("/"):
+            raise OptionError(
+                "port", f"sensor {sensor!r}: port must be a device path such as /dev/serial0, not {self.config['port']!r}"
+            )
         if self.config["baud"] not in BAUD_RATES:
             raise OptionError("baud", f"sensor {sensor!r}: baud must be one of {', '.join(map(str, BAUD_RATES))}")
         self._serial: Any = None

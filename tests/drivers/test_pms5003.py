@@ -260,3 +260,17 @@ def test_missing_pyserial_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "serial", None)
     with pytest.raises(DeviceNotFound, match="pyserial package is missing"):
         create("pms5003", "air").open()
+
+
+def test_a_port_given_as_a_link_is_shown_with_its_target(sensor, tmp_path):
+    link = tmp_path / "serial0"
+    link.symlink_to(sensor.path)
+    sensor.streaming = False
+    driver = create("pms5003", "air", {"port": str(link), "timeout": 0.2})
+    assert driver.resources() == [f"serial:{sensor.path}"]
+    driver.open()
+    try:
+        with pytest.raises(ReadFailed, match=f"{link} \\(-> {sensor.path}\\) is the port read"):
+            driver.read()
+    finally:
+        driver.close()
