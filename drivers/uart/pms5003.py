@@ -168,3 +168,18 @@ class PMS5003(StreamingDriver):
                     f"{self.where()}: {name} = {values[name]} µg/m³ is beyond the sensor's {MAXIMUM} µg/m³ maximum"
                 )
         return values
+
+
+@register
+class PMS7003(PMS5003):
+    """A Plantower PMS7003: the PMS5003's frames, commands and options in a flatter case.
+
+    Its 10-pin connector (1.27 mm pitch; boards usually bring it out to
+    0.1" pins): pins 1-2 VCC to 5 V (pin 2 or 4), 3-4 GND, 7 RX to TXD
+    GPIO14 (pin 8), 9 TX to RXD GPIO15 (pin 10); 5 RESET and 10 SET stay
+    unconnected.  The data lines are 3.3 V.
+    """
+
+    name = "pms7003"
+    summary = "Plantower PMS7003 PM1.0, PM2.5, PM10 (µg/m³) and particle counts (serial)"
+    device_name = "PMS7003"

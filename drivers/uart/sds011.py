@@ -6,7 +6,7 @@ import time
 
 from pibridge.readings import Quantity
 
-from .. import DeviceNotFound, Option, OptionError, ValueRejected, register
+from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
 from ._port import port_options
 from ._stream import FrameFormat, StreamingDriver
 
@@ -15,7 +15,8 @@ COMMAND, DATA, REPLY = 0xB4, 0xC0, 0xC5
 #: Command ids (Laser Dust Sensor Control Protocol V1.3, section 3)
 REPORTING_MODE, QUERY_DATA, SLEEP_WORK, WORKING_PERIOD = 0x02, 0x04, 0x06, 0x08
 QUERY, SET = 0, 1
-ACTIVE_REPORTING, WORK = 0, 1
+ACTIVE_REPORTING, QUERY_REPORTING, WORK = 0, 1, 1
+REPORTING = {"active": ACTIVE_REPORTING, "query": QUERY_REPORTING}
 ALL_DEVICES = 0xFFFF
 #: The specification's measuring range
 MAXIMUM = 999.9
@@ -72,10 +73,12 @@ class SDS011(StreamingDriver):
     The laser lasts about 8000 hours (under a year of non-stop running).
     ``work_period`` (minutes, 1..30) lets the sensor sleep between
     measurements: it wakes 30 s before each one and sends one frame per
-    period; 0 (the default) measures every second.  The driver sets the
-    sensor to report on its own and to the work period at start, writing
-    only what differs (the sensor stores both in flash).  Every frame's
-    checksum is verified; garbage on the line is skipped.
+    period; 0 (the default) measures every second.  ``mode = "active"``
+    lets the sensor report on its own and reads take the newest frame;
+    ``mode = "query"`` asks for each one.  The driver sets the reporting
+    mode and the work period at start, writing only what differs (the
+    sensor stores both in flash).  Every frame's checksum is verified;
+    garbage on the line is skipped.
     """
 
     name = "sds011"
@@ -85,6 +88,7 @@ class SDS011(StreamingDriver):
     data_kind = "data"
     options = {
         **port_options(9600),
+        "mode": Option(str, "active", "active (the sensor reports on its own) or query (each value asked for)"),
         "work_period": Option(int, 0, "minutes between measurements, 1..30, the sensor sleeping meanwhile; 0: every second"),
         "timeout": Option((float, type(None)), None,
                           "seconds without a valid frame before a read fails (default: 10, or the work period + 30 s)"),
@@ -96,6 +100,8 @@ class SDS011(StreamingDriver):
 
     def __init__(self, sensor, options=None):
         super().__init__(sensor, options)
+        if self.config["mode"] not in REPORTING:
+            raise OptionError("mode", f"sensor {sensor!r}: mode must be active or query, not {self.config['mode']!r}")
         if not 0 <= self.config["work_period"] <= 30:
             raise OptionError("work_period", f"sensor {sensor!r}: work_period must be 0..30 minutes")
         timeout = self.config["timeout"]
@@ -130,14 +136,23 @@ class SDS011(StreamingDriver):
 
     def configure(self) -> None:
         self.ask(SLEEP_WORK, SET, WORK)
-        if self.ask(REPORTING_MODE, QUERY)[4] != ACTIVE_REPORTING:
-            self.ask(REPORTING_MODE, SET, ACTIVE_REPORTING)
+        reporting = REPORTING[self.config["mode"]]
+        if self.ask(REPORTING_MODE, QUERY)[4] != reporting:
+            self.ask(REPORTING_MODE, SET, reporting)
         period = self.config["work_period"]
         if self.ask(WORKING_PERIOD, QUERY)[4] != period:
             self.ask(WORKING_PERIOD, SET, period)
 
     def measure(self) -> dict[str, float]:
-        values = decode(self.latest_frame())
+        if self.config["mode"] == "query":
+            sent_at = time.monotonic()
+            self.write(command(QUERY_DATA))
+            frame = self.wait_for_answer("data", sent_at, self.timeout())
+            if frame is None:
+                raise ReadFailed(self.silence_message(self.reader.latest("data"), self.timeout()))
+        else:
+            frame = self.latest_frame()
+        values = decode(frame)
         for name, value in values.items():
             if value > MAXIMUM:
                 raise ValueRejected(f"{self.where()}: {name} = {value} µg/m³ is beyond the sensor's range (0 to {MAXIMUM})")

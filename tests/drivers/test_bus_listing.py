@@ -10,7 +10,7 @@ from pibridge import cli
 def test_drivers_lists_the_spi_and_serial_drivers(capsys):
     assert cli.main(["drivers"]) == 0
     out = capsys.readouterr().out
-    for name in ("mcp3008", "mcp3004", "max31855", "max31865", "pms5003", "sds011", "mhz19"):
+    for name in ("mcp3008", "mcp3004", "max31855", "max31865", "pms5003", "pms7003", "sds011", "mhz19"):
         assert f"\n{name}: " in "\n" + out, name
     assert "SPI: /dev/spidev<bus>.<device>, mode 1 or 3, clock up to 1000000 Hz" in out
     assert "serial: 9600 baud 8N1 on /dev/serial0 (option port)" in out
@@ -44,6 +44,6 @@ def test_every_new_driver_has_its_section_in_the_docs():
     from pathlib import Path
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "drivers.md").read_text(encoding="utf-8")
-    for heading in ("## mcp3008, mcp3004", "## max31855", "## max31865", "## pms5003", "## sds011", "## mhz19",
+    for heading in ("## mcp3008, mcp3004", "## max31855", "## max31865", "## pms5003, pms7003", "## sds011", "## mhz19",
                     "## SPI and serial buses"):
         assert f"\n{heading}\n" in docs, heading

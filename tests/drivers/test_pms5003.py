@@ -274,3 +274,13 @@ def test_a_port_given_as_a_link_is_shown_with_its_target(sensor, tmp_path):
             driver.read()
     finally:
         driver.close()
+
+
+def test_pms7003_speaks_the_same_protocol(sensor):
+    driver = create("pms7003", "air", {"port": sensor.path, "timeout": 1.0})
+    driver.open()
+    try:
+        assert driver.read() == VALUES
+        assert "PMS7003 on" in driver.where()
+    finally:
+        driver.close()

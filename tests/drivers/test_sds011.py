@@ -117,7 +117,25 @@ def test_beyond_the_range_is_rejected(sensor):
         driver.close()
 
 
-@pytest.mark.parametrize("options, key", [({"work_period": 31}, "work_period"), ({"timeout": -1.0}, "timeout")])
+def test_query_mode_asks_for_each_value(sensor):
+    driver = driver_for(sensor, mode="query", timeout=0.3)
+    driver.open()
+    try:
+        assert not sensor.active_reporting  # set to query mode at open
+        first = driver.read()
+        sensor.pm2_5 = 3.4
+        assert driver.read()["pm2_5"] == 3.4 and first["pm2_5"] == 12.3
+        assert sensor.commands.count(command(0x04)) == 2
+        sensor.answering = False
+        with pytest.raises(ReadFailed, match="no valid SDS011 frame"):
+            driver.read()
+    finally:
+        driver.close()
+
+
+@pytest.mark.parametrize(
+    "options, key", [({"work_period": 31}, "work_period"), ({"timeout": -1.0}, "timeout"), ({"mode": "poll"}, "mode")]
+)
 def test_bad_options(options, key):
     with pytest.raises(OptionError) as info:
         create("sds011", "dust", options)
