@@ -31,7 +31,9 @@ def test_pms5003_readings_reach_the_agent(sim, tmp_path, particle_sensor):
         cid = daemon.client_id()
         sensor = wait_for(lambda: daemon.alive() and next(
             (s for s in sim.store.sensors(cid) if s["name"] == "air"), None), 30, "the sensor on the agent")
-        metrics = {m["name"]: m for m in sim.store.metrics(cid, sensor["sensor_id"])}
+        metrics = wait_for(lambda: {m["name"]: m for m in sim.store.metrics(cid, sensor["sensor_id"])}
+                           if len(sim.store.metrics(cid, sensor["sensor_id"])) == 12 else None, 30,
+                           "the sensor's twelve metrics")
         assert metrics["pm2_5"]["value_type"] == "double" and metrics["pm2_5"]["value_annotation"] == "µg/m³"
         assert metrics["particles_0_3um"]["value_annotation"] == "particles/0.1 L"
         by_id = {m["metric_id"]: name for name, m in metrics.items()}
