@@ -4,6 +4,7 @@ import pytest
 
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
 from pibridge.drivers.uart import _port, mhz19
+from pibridge.drivers.uart.mhz19 import ANSWER_TIMEOUT
 from pibridge.drivers.uart.mhz19 import WinsenAnswers, checksum, command, range_command
 from tests.support.chips.mhz19 import MHZ19StandIn
 
@@ -74,12 +75,13 @@ def test_garbage_before_the_answer_is_skipped(sensor):
 
 
 def test_bad_checksum_is_read_failed(sensor, monkeypatch):
-    monkeypatch.setattr(mhz19, "ANSWER_TIMEOUT", 0.3)
     driver = opened(sensor)
     try:
         sensor.corrupt = True
+        monkeypatch.setattr(mhz19, "ANSWER_TIMEOUT", 0.3)  # how long a failing read waits
         with pytest.raises(ReadFailed, match="bad checksum"):
             driver.read()
+        monkeypatch.setattr(mhz19, "ANSWER_TIMEOUT", ANSWER_TIMEOUT)
         sensor.corrupt = False
         assert driver.read() == {"co2": 612}
     finally:
@@ -92,9 +94,11 @@ def test_silent_sensor_is_not_found_then_read_failed(sensor, monkeypatch):
     with pytest.raises(DeviceNotFound, match="no valid answer to the read command within 0.3 s, got nothing"):
         opened(sensor)
     sensor.answering = True
+    monkeypatch.setattr(mhz19, "ANSWER_TIMEOUT", ANSWER_TIMEOUT)
     driver = opened(sensor)
     try:
         sensor.answering = False
+        monkeypatch.setattr(mhz19, "ANSWER_TIMEOUT", 0.3)
         with pytest.raises(ReadFailed, match="GPIO15 pin 10"):
             driver.read()
     finally:

@@ -23,7 +23,7 @@ def sensor():
 
 
 def driver_for(stand_in, **options):
-    return create("sds011", "dust", {"port": stand_in.path, "timeout": 1.0, **options})
+    return create("sds011", "dust", {"port": stand_in.path, "timeout": 5.0, **options})
 
 
 def test_protocol_examples():
@@ -95,7 +95,7 @@ def test_silent_sensor_at_open_is_not_found(sensor, monkeypatch):
 
 
 def test_sensor_that_stops_sending_fails_after_the_timeout(sensor):
-    driver = driver_for(sensor, timeout=0.3)
+    driver = driver_for(sensor, timeout=1.0)
     driver.open()
     try:
         driver.read()
@@ -118,7 +118,7 @@ def test_beyond_the_range_is_rejected(sensor):
 
 
 def test_query_mode_asks_for_each_value(sensor):
-    driver = driver_for(sensor, mode="query", timeout=0.3)
+    driver = driver_for(sensor, mode="query", timeout=1.0)
     driver.open()
     try:
         assert not sensor.active_reporting  # set to query mode at open
