@@ -77,6 +77,7 @@ UNITS: dict[str, AgentUnit] = {
     "index": _custom(ValueType.INTEGER, "index"),
     "µg/m³": _custom(ValueType.DOUBLE, "µg/m³"),
     "count": _custom(ValueType.INTEGER, "count"),
+    "1/0.1L": _custom(ValueType.INTEGER, "particles/0.1 L"),
     "1/min": _custom(ValueType.DOUBLE, "1/min"),
     "L": _custom(ValueType.DOUBLE, "L"),
     "L/min": _custom(ValueType.DOUBLE, "L/min"),
