@@ -44,9 +44,15 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from pibridge.agent import topics
+from pibridge.agent import answers, topics
+from pibridge.agent.answers import (  # noqa: F401  (part of this module's interface)
+    MAX_ANSWER_BYTES,
+    MetricInfo,
+    SensorInfo,
+    decode_answer,
+    snippet,
+)
 from pibridge.agent.errors import (
-    DESCRIPTIONS,
     AgentConnectionLost,
     AgentError,
     AgentTimeout,
@@ -55,13 +61,9 @@ from pibridge.agent.errors import (
 )
 from pibridge.agent.identity import Identity, describe_tls_failure, remove_identity, tls_context
 from pibridge.readings import Value
-from pibridge.units import MetricDefinition, ValueType, ValueUnit
+from pibridge.units import MetricDefinition
 
 log = logging.getLogger(__name__)
-
-#: Answers larger than this are refused unparsed (the largest real answer, a
-#: sensor list, is a few kilobytes per sensor).
-MAX_ANSWER_BYTES = 1 << 20
 
 _ID = re.compile(r"[A-Za-z0-9 _-]{1,32}")
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
@@ -86,33 +88,6 @@ class SensorState(enum.IntEnum):
 
     OFFLINE = 1
     ONLINE = 2
-
-
-@dataclass(frozen=True)
-class SensorInfo:
-    """A sensor as the agent knows it: its ID, its name and the IDs of its metrics."""
-
-    sensor_id: str
-    name: str
-    metric_ids: list[str]
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What the agent says about one metric (section 5.3.2).
-
-    ``last_updated`` is the agent's timestamp of the last value in
-    microseconds since the epoch.  A metric has either ``unit`` or
-    ``value_type`` plus ``annotation``.
-    """
-
-    metric_id: str
-    name: str
-    value: Value | None
-    last_updated: int | None
-    unit: ValueUnit | None
-    value_type: ValueType | None
-    annotation: str | None
 
 
 @dataclass(frozen=True)
@@ -143,130 +118,6 @@ class Backoff:
         while True:
             yield delay * (1.0 - self.jitter * random.random())
             delay = min(delay * self.factor, self.maximum)
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _snippet(payload: bytes) -> str:
-    text = bytes(payload[:80]).decode("utf-8", "replace")
-    return repr(text + ("..." if len(payload) > 80 else ""))
-
-
-def decode_answer(payload: bytes, topic: str) -> object:
-    """The JSON value of an agent message, or ProtocolError saying what is wrong with it."""
-    if len(payload) > MAX_ANSWER_BYTES:
-        raise ProtocolError(
-            f"the agent sent {len(payload)} bytes on {topic}, more than the {MAX_ANSWER_BYTES} "
-            "this client accepts in one answer"
-        )
-    try:
-        text = bytes(payload).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(f"the agent sent bytes that are not UTF-8 text on {topic}: {_snippet(payload)}") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(
-            f"the agent sent something that is not JSON on {topic} ({exc}): {_snippet(payload)}"
-        ) from None
-    except RecursionError:
-        # json nests by recursion: a payload of many thousand brackets is hostile, not an answer.
-        raise ProtocolError(f"the agent sent JSON nested too deeply to be an answer on {topic}: {_snippet(payload)}") from None
-
-
-def _shape_error(topic: str, expected: str, got: object) -> ProtocolError:
-    text = repr(got)
-    if len(text) > 120:
-        text = text[:117] + "..."
-    return ProtocolError(f"unexpected answer on {topic}: expected {expected}, got {text}")
-
-
-def parse_error_payload(payload: bytes, topic: str) -> AgentError:
-    """Turn an error-topic message into an :class:`AgentError` (ProtocolError if it is not one)."""
-    body = decode_answer(payload, topic)
-    expected = 'an error object {"errorcode": int, "errorMessage": str, "metrics": [...]?}'
-    if not isinstance(body, dict):
-        raise _shape_error(topic, expected, body)
-    code = body.get("errorcode")
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise _shape_error(topic, expected, body)
-    message = body.get("errorMessage")
-    if message is None:
-        try:
-            message = DESCRIPTIONS[ErrorCode(code)]
-        except ValueError:
-            message = "(no errorMessage)"
-    elif not isinstance(message, str):
-        raise _shape_error(topic, expected, body)
-    metrics = body.get("metrics")
-    if metrics is not None and not isinstance(metrics, list):
-        raise _shape_error(topic, expected, body)
-    return AgentError(code, message, metrics, topic)
-
-
-def _text_answer(body: object, topic: str) -> str:
-    if not isinstance(body, str):
-        raise _shape_error(topic, "a JSON string such as \"Sensor was changed.\"", body)
-    return body
-
-
-def _string_field(body: dict, key: str, topic: str, expected: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str):
-        raise _shape_error(topic, expected, body)
-    return value
-
-
-def _sensor_info(item: object, topic: str) -> SensorInfo:
-    expected = 'a sensor {"sensorId": str, "name": str, "metrics": [{"metricId": str}, ...]}'
-    if not isinstance(item, dict):
-        raise _shape_error(topic, expected, item)
-    sensor_id = _string_field(item, "sensorId", topic, expected)
-    name = _string_field(item, "name", topic, expected)
-    metrics = item.get("metrics", [])
-    if not isinstance(metrics, list):
-        raise _shape_error(topic, expected, item)
-    metric_ids = []
-    for metric in metrics:
-        if not isinstance(metric, dict) or not isinstance(metric.get("metricId"), str):
-            raise _shape_error(topic, expected, item)
-        metric_ids.append(metric["metricId"])
-    return SensorInfo(sensor_id, name, metric_ids)
-
-
-def _metric_info(body: object, topic: str) -> MetricInfo:
-    expected = 'a metric {"metricId": str, "name": str, "value": ..., "lastUpdated": int, "valueUnit" | "valueType"}'
-    if not isinstance(body, dict):
-        raise _shape_error(topic, expected, body)
-    metric_id = _string_field(body, "metricId", topic, expected)
-    name = _string_field(body, "name", topic, expected)
-    last = body.get("lastUpdated")
-    if isinstance(last, str) and last.isdigit():
-        last = int(last)
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int)):
-        raise _shape_error(topic, expected, body)
-    value = body.get("value")
-    if value is not None and not isinstance(value, (bool, int, float, str)):
-        raise _shape_error(topic, expected, body)
-    unit = value_type = annotation = None
-    try:
-        if body.get("valueUnit") is not None:
-            unit = ValueUnit.parse(body["valueUnit"])
-        if body.get("valueType") is not None:
-            value_type = ValueType.parse(body["valueType"])
-    except (ValueError, TypeError) as exc:
-        raise ProtocolError(f"unexpected answer on {topic}: {exc}") from None
-    if body.get("valueAnnotation") is not None:
-        annotation = body["valueAnnotation"]
-        if not isinstance(annotation, str):
-            raise _shape_error(topic, expected, body)
-    return MetricInfo(metric_id, name, value, last, unit, value_type, annotation)
-
-
-#: What an answer parser returns for an answer that is well-formed but
-#: evidently meant for another request (e.g. an earlier, timed-out one).
-_STALE = object()
 
 
 def check_id(kind: str, value: str) -> str:
@@ -381,31 +232,90 @@ class _Signal:
             self.event.set()
 
 
+class _Complaints:
+    """Logs each answer the client cannot understand: the first ones per topic as warnings, then quietly.
+
+    A flood of garbage (anyone holding the client's certificate can publish on
+    its topics) must not flood the log; every 100th is still reported.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, topic: str, problem: str) -> None:
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        count = self._seen[topic] = self._seen.get(topic, 0) + 1
+        if count <= 3 or count % 100 == 0:
+            log.warning("ignoring an answer this client does not understand (%d on this topic so far): %s",
+                        count, problem)
+        else:
+            log.debug("ignoring an answer this client does not understand: %s", problem)
+
+
 class _Waiter(_Signal):
-    """A request waiting for its answer; :meth:`offer` runs in paho's thread."""
+    """A request waiting for its answer; :meth:`offer` and :meth:`ignore` run in paho's thread.
 
-    __slots__ = ("route", "parse")
+    An answer it cannot understand does not end the wait: it is logged and
+    remembered, and the well-formed answer may still come (a forged or stray
+    message must not decide the request).  ``answered_on`` is the topic the
+    answer or error came on.
+    """
 
-    def __init__(self, route: topics.Route, parse: Callable[[object, str], object]) -> None:
+    __slots__ = ("route", "answer_topics", "error_topics", "parse", "complain", "ignored", "last_problem",
+                 "answered_on")
+
+    def __init__(self, route: topics.Route, answer_topics, error_topics,
+                 parse: Callable[[bytes, str], object], complain: Callable[[str, str], None]) -> None:
         super().__init__()
         self.route = route
+        self.answer_topics = tuple(answer_topics)
+        self.error_topics = tuple(error_topics)
         self.parse = parse
+        self.complain = complain
+        self.ignored = 0
+        self.last_problem = ""
+        self.answered_on: str | None = None
 
     def offer(self, topic: str, payload: bytes) -> None:
         if self.event.is_set():
             return
+        if topic not in self.answer_topics and topic not in self.error_topics:
+            # An agent answering on the reference's and the vendor's topic: the other copy.
+            log.debug("ignoring a copy of an answer on %s: this agent answers on %s", topic,
+                      ", ".join(self.answer_topics + self.error_topics))
+            return
         try:
-            if topic == self.route.error:
-                self.fail(parse_error_payload(payload, topic))
+            if topic in self.error_topics:
+                error = answers.error_answer(payload, topic)
+                self.answered_on = topic
+                self.fail(error)
                 return
-            result = self.parse(decode_answer(payload, topic), topic)
+            result = self.parse(payload, topic)
         except ProtocolError as exc:
-            self.fail(exc)
+            self.ignore(topic, str(exc))
             return
-        if result is _STALE:
-            log.info("ignoring an answer on %s that belongs to another request: %s", topic, _snippet(payload))
+        if result is answers.STALE:
+            log.info("ignoring an answer on %s that belongs to another request: %s", topic, snippet(payload))
             return
+        self.answered_on = topic
         self.set(result)
+
+    def ignore(self, topic: str, problem: str) -> None:
+        self.ignored += 1
+        self.last_problem = problem
+        self.complain(topic, problem)
+
+    def no_answer(self, timeout: float) -> Exception:
+        """The error for a wait that ran out: a timeout, or what the answers that came were missing."""
+        if self.ignored:
+            return ProtocolError(
+                f"no answer this client could understand on {self.route.answer or self.route.request} within "
+                f"{timeout:g} s (request {self.route.request}); {self.ignored} ignored, the last: {self.last_problem}"
+            )
+        return AgentTimeout(
+            f"no answer from the agent on {self.route.answer} within {timeout:g} s (request {self.route.request})"
+        )
 
 
 # --------------------------------------------------------------------------- the client
@@ -485,8 +395,13 @@ class AgentClient:
         self._push_error_topic = topics.push_values(self.client_id, "+").error
         self._push_topics: dict[str, str] = {}
         self._livedata: dict[str, Callable[[str, dict], None]] = {}
-        self._matching = itertools.count(1)
-        self._matching_prefix = secrets.token_hex(2)
+        # Numbers (as strings) that no earlier run is likely to have used: an agent may turn
+        # matchingIds into numbers, and a stale answer must not match.
+        self._matching = itertools.count(secrets.randbelow(9 * 10**8) + 10**8)
+        self._ping_family = f"pibridge-{secrets.token_hex(3)}"
+        self._pings = itertools.count(1)
+        self._complaints = _Complaints()
+        self._learned: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------ connection
 
@@ -635,6 +550,8 @@ class AgentClient:
             return
         self._session_up = True
         self._last_problem = None
+        # Another connection may be another agent (or the same one upgraded).
+        self._learned.clear()
         if self._revoked:
             log.info("the agent accepts our certificate again")
         self._revoked = False
@@ -714,9 +631,9 @@ class AgentClient:
             if topic == waiter.route.request:
                 return  # our own request, seen through the request's wildcard subscription
             if topic.startswith(waiter.route.request + "/"):
-                waiter.fail(ProtocolError(
+                waiter.ignore(topic, (
                     f"the agent answered on {topic}, but the API reference answers this request on "
-                    f"{waiter.route.answer} (errors on {waiter.route.error}): {_snippet(payload)}"
+                    f"{waiter.route.answer} (errors on {waiter.route.error}): {snippet(payload)}"
                 ))
                 return
         log.debug("ignoring a message on %s: no request waits for it", topic)
@@ -728,10 +645,10 @@ class AgentClient:
         try:
             body = decode_answer(payload, topic)
         except ProtocolError as exc:
-            log.warning("ignoring live data: %s", exc)
+            self._complaints(topic, f"ignoring live data: {exc}")
             return
         if not isinstance(body, dict):
-            log.warning("ignoring live data on %s: expected a JSON object, got %s", topic, _snippet(payload))
+            self._complaints(topic, f"ignoring live data on {topic}: expected a JSON object, got {snippet(payload)}")
             return
         for sub, callback in list(self._livedata.items()):
             if mqtt.topic_matches_sub(sub, topic):
@@ -743,9 +660,9 @@ class AgentClient:
     def _deliver_push_error(self, topic: str, payload: bytes) -> None:
         sensor_id = topic[len(self._client_prefix):].split("/")[1]
         try:
-            error = parse_error_payload(payload, topic)
+            error = answers.error_answer(payload, topic)
         except ProtocolError as exc:
-            log.warning("ignoring a malformed push error: %s", exc)
+            self._complaints(topic, f"ignoring a malformed push error: {exc}")
             return
         callback = self.on_push_error
         if callback is None:
@@ -823,21 +740,30 @@ class AgentClient:
         self,
         route: topics.Route,
         body: object,
-        parse: Callable[[object, str], object],
+        parse: Callable[[bytes, str], object],
         *,
+        kind: str,
         watch_request: bool = True,
     ) -> object:
         """Publish *body* on the route's request topic and wait for its answer or error.
 
         Requests sharing an answer or error topic run one at a time: the
-        agent's answers carry no request ID.  With *watch_request*, messages
-        on topics below the request topic (where no answer belongs) reach the
-        caller as ProtocolError.
+        agent's answers carry no request ID.  The answer is awaited on the
+        reference's topic and the vendor agent's; once an agent has answered a
+        *kind* of request on one of them, later ones wait there only (an agent
+        answering on both would otherwise answer the next request with the
+        copy of the last answer).  With *watch_request*, messages on topics
+        below the request topic, where no answer belongs, are reported.
+        Answers that cannot be understood are logged and skipped; if no
+        understood one comes in time, the error says what came instead.
         """
         deadline = time.monotonic() + self.timeout
         self._require_connection(route.request)
         payload = _ENCODE(body).encode()
-        locks = [self._topic_lock(t) for t in sorted({route.answer, route.error})]
+        answer_topics = self._expected(kind, "answer", route.answers)
+        error_topics = self._expected(kind, "error", route.errors)
+        every = set(route.answers) | set(route.errors)
+        locks = [self._topic_lock(t) for t in sorted(every)]
         held: list[threading.Lock] = []
         try:
             for lock in locks:
@@ -845,12 +771,12 @@ class AgentClient:
                     raise AgentTimeout(f"another request on {route.answer} did not finish within {self.timeout:g} s")
                 held.append(lock)
             wanted = [route.request + "/#"] if watch_request else []
-            wanted += [route.answer, route.error]
+            wanted += [*answer_topics, *error_topics]
             self._subscribe(wanted, deadline)
-            waiter = _Waiter(route, parse)
+            waiter = _Waiter(route, answer_topics, error_topics, parse, self._complaints)
             with self._waiters_lock:
-                self._waiters[route.answer] = waiter
-                self._waiters[route.error] = waiter
+                for topic in every:
+                    self._waiters[topic] = waiter
             try:
                 # QoS 0: the answer is the acknowledgement.  paho would keep a
                 # QoS 1 request across a reconnect and send it again after
@@ -859,46 +785,77 @@ class AgentClient:
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     raise AgentConnectionLost(f"cannot send {route.request}: {mqtt.error_string(info.rc)}")
                 if not waiter.event.wait(max(0.0, deadline - time.monotonic())):
-                    raise AgentTimeout(
-                        f"no answer from the agent on {route.answer} within {self.timeout:g} s "
-                        f"(request {route.request})"
-                    )
+                    raise waiter.no_answer(self.timeout)
             finally:
                 with self._waiters_lock:
-                    for topic in (route.answer, route.error):
+                    for topic in every:
                         if self._waiters.get(topic) is waiter:
                             del self._waiters[topic]
         finally:
             for lock in reversed(held):
                 lock.release()
+        self._learn(kind, route, waiter.answered_on)
         if waiter.error is not None:
             raise waiter.error
         return waiter.value
 
+    def _expected(self, kind: str, which: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+        index = self._learned.get((kind, which))
+        if index is not None and index < len(candidates):
+            return (candidates[index],)
+        return candidates
+
+    def _learn(self, kind: str, route: topics.Route, topic: str | None) -> None:
+        if topic is None:
+            return
+        for which, candidates in (("answer", route.answers), ("error", route.errors)):
+            if topic in candidates and len(candidates) > 1 and (kind, which) not in self._learned:
+                self._learned[(kind, which)] = candidates.index(topic)
+                if topic not in (route.answer, route.error):
+                    log.info("the agent answers %s requests on the vendor SDK topic %s", kind, topic)
+
     # ------------------------------------------------------------ client requests
 
-    def ping(self, message: str = "ping") -> str:
-        """Check the agent is alive; returns the message it echoes (section 4.2)."""
+    def ping(self, message: str | None = None) -> str:
+        """Check the agent is alive; returns the message it echoed (section 4.2).
 
-        def parse(body: object, topic: str) -> object:
-            if not isinstance(body, dict) or not isinstance(body.get("answer"), str):
-                raise _shape_error(topic, '{"answer": str}', body)
-            return body["answer"] if body["answer"] == message else _STALE
+        Sends ``{"request": message}`` as the reference does; without
+        *message*, one unique to this call.  Whatever shape the echo has, it
+        counts once it carries the message; anything else on the answer topic
+        is ignored (so garbage there never passes for the agent's answer).
+        """
+        if message is None:
+            message = f"{self._ping_family}-{next(self._pings)}"
+        elif not isinstance(message, str) or not message:
+            raise ValueError("a ping message must be a non-empty string")
+        family = self._ping_family
 
-        return self._request(topics.ping(self.client_id), {"request": message}, parse)
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.ping_echo(payload, topic, message, family)
+
+        return self._request(topics.ping(self.client_id), {"request": message}, parse, kind="ping")
 
     def update_client_name(self, name: str) -> str:
-        """Rename this client on the agent; returns the agent's confirmation (section 4.3)."""
-        from pibridge.agent.identity import validate_client_name
+        """Rename this client on the agent; returns the agent's confirmation (section 4.3).
 
-        validate_client_name(name)
+        The reference asks only for a string (its example: "New client name");
+        this is the client's display name, not the certificate's CommonName.
+        """
+        if not isinstance(name, str):
+            raise ValueError(f"a client name must be a string, not {name!r}")
 
-        def parse(body: object, topic: str) -> object:
-            if isinstance(body, dict) and isinstance(body.get("name"), str):
+        def parse(payload: bytes, topic: str) -> object:
+            is_object, body = False, None
+            try:
+                body = answers.decode_answer(payload, topic)
+                is_object = isinstance(body, dict)
+            except ProtocolError:
+                pass
+            if is_object and isinstance(body.get("name"), str):
                 return body["name"]
-            return _text_answer(body, topic)
+            return answers.text_answer(payload, topic)
 
-        return self._request(topics.update_client(self.client_id), {"name": name}, parse)
+        return self._request(topics.update_client(self.client_id), {"name": name}, parse, kind="update_client")
 
     def delete_client(self) -> None:
         """Delete this client, its sensors and metrics on the agent, and the local key and certificate.
@@ -934,21 +891,15 @@ class AgentClient:
         if not isinstance(name, str) or not name:
             raise ValueError("a sensor needs a non-empty name")
 
-        def parse(body: object, topic: str) -> object:
-            info = _sensor_info(body, topic)
-            return SensorInfo(info.sensor_id, info.name, []) if info.name == name else _STALE
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.created_sensor(payload, topic, name)
 
-        return self._request(topics.create_sensor(self.client_id), {"name": name}, parse)
+        return self._request(topics.create_sensor(self.client_id), {"name": name}, parse, kind="create_sensor")
 
     def list_sensors(self) -> list[SensorInfo]:
         """Every sensor of this client with its metric IDs (section 5.2.2)."""
 
-        def parse(body: object, topic: str) -> object:
-            if not isinstance(body, list):
-                raise _shape_error(topic, "a JSON array of sensors", body)
-            return [_sensor_info(item, topic) for item in body]
-
-        return self._request(topics.list_sensors(self.client_id), {}, parse)
+        return self._request(topics.list_sensors(self.client_id), {}, answers.sensor_list, kind="list_sensors")
 
     def update_sensor(self, sensor_id: str, *, name: str, state: SensorState | None = None) -> str:
         """Rename a sensor and optionally set it online or offline (section 5.2.3)."""
@@ -958,12 +909,14 @@ class AgentClient:
         body: dict = {"name": name}
         if state is not None:
             body["state"] = int(SensorState(state))
-        return self._request(topics.update_sensor(self.client_id, sensor_id), body, _text_answer)
+        return self._request(topics.update_sensor(self.client_id, sensor_id), body, answers.text_answer,
+                             kind="update_sensor")
 
     def delete_sensor(self, sensor_id: str) -> str:
         """Delete a sensor and its metrics (section 5.2.4)."""
         check_id("sensor", sensor_id)
-        return self._request(topics.delete_sensor(self.client_id, sensor_id), {}, _text_answer)
+        return self._request(topics.delete_sensor(self.client_id, sensor_id), {}, answers.text_answer,
+                             kind="delete_sensor")
 
     # ------------------------------------------------------------ metrics
 
@@ -975,38 +928,25 @@ class AgentClient:
         for definition in definitions:
             if not isinstance(definition, MetricDefinition):
                 raise ValueError(f"{definition!r} is not a MetricDefinition")
-        base = f"{self._matching_prefix}-{next(self._matching)}"
-        matching = [f"{base}.{i}" for i in range(len(definitions))]
+        matching = [str(next(self._matching)) for _ in definitions]
+        names = [d.name for d in definitions]
         body = {"metrics": [d.to_api(m) for d, m in zip(definitions, matching)]}
 
-        def parse(answer: object, topic: str) -> object:
-            expected = 'a JSON array [{"matchingId": str, "metricId": str}, ...]'
-            if not isinstance(answer, list):
-                raise _shape_error(topic, expected, answer)
-            found: dict[str, str] = {}
-            for item in answer:
-                if not isinstance(item, dict) or not isinstance(item.get("metricId"), str):
-                    raise _shape_error(topic, expected, item)
-                found[str(item.get("matchingId"))] = item["metricId"]
-            if not any(m in found for m in matching):
-                return _STALE
-            missing = [d.name for d, m in zip(definitions, matching) if m not in found]
-            if missing:
-                raise ProtocolError(f"the agent's answer on {topic} has no metric ID for {', '.join(missing)}")
-            return [found[m] for m in matching]
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.created_metrics(payload, topic, matching, names)
 
-        return self._request(topics.create_metrics(self.client_id, sensor_id), body, parse)
+        return self._request(topics.create_metrics(self.client_id, sensor_id), body, parse, kind="create_metrics")
 
     def describe_metric(self, sensor_id: str, metric_id: str) -> MetricInfo:
         """The definition and last value of one metric (section 5.3.2)."""
         check_id("sensor", sensor_id)
         check_id("metric", metric_id)
 
-        def parse(body: object, topic: str) -> object:
-            info = _metric_info(body, topic)
-            return info if info.metric_id == metric_id else _STALE
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.metric_info(payload, topic, metric_id)
 
-        return self._request(topics.describe_metric(self.client_id, sensor_id, metric_id), {}, parse)
+        return self._request(topics.describe_metric(self.client_id, sensor_id, metric_id), {}, parse,
+                             kind="describe_metric")
 
     def update_metrics(self, sensor_id: str, updates: Sequence[MetricUpdate]) -> str:
         """Rename metrics and/or change their annotation (section 5.3.3)."""
@@ -1024,7 +964,8 @@ class AgentClient:
             if update.annotation is not None:
                 item["valueAnnotation"] = update.annotation
             items.append(item)
-        return self._request(topics.update_metrics(self.client_id, sensor_id), {"metrics": items}, _text_answer)
+        return self._request(topics.update_metrics(self.client_id, sensor_id), {"metrics": items},
+                             answers.text_answer, kind="update_metrics")
 
     def delete_metrics(self, sensor_id: str, metric_ids: Sequence[str]) -> str:
         """Delete metrics of a sensor (section 5.3.4)."""
@@ -1032,7 +973,8 @@ class AgentClient:
         if not metric_ids or isinstance(metric_ids, str):
             raise ValueError("delete_metrics needs a list of metric IDs")
         body = {"metrics": [{"metricId": check_id("metric", m)} for m in metric_ids]}
-        return self._request(topics.delete_metrics(self.client_id, sensor_id), body, _text_answer)
+        return self._request(topics.delete_metrics(self.client_id, sensor_id), body, answers.text_answer,
+                             kind="delete_metrics")
 
     # ------------------------------------------------------------ values
 
@@ -1055,7 +997,7 @@ class AgentClient:
         route = topics.push_values(self.client_id, sensor_id)
         # No wildcard below the request topic: publish_values pushes to the
         # same topic, and every one of them would echo back to us.
-        self._request(route, body, _text_answer, watch_request=False)
+        self._request(route, body, answers.text_answer, kind="push_values", watch_request=False)
 
     def publish_values(
         self,
