@@ -473,8 +473,8 @@ class AgentLogic:
             # Unknown or deleted clients get no answer: as far as the agent knows, they do not exist.
             log.info("ignored %s from unknown or deleted client %s", req.kind, req.client_id)
             return
-        if self.faults.silent:
-            log.info("fault 'silent': dropped %s on %s", req.kind, topic)
+        if self.faults.silent or req.kind in self.faults.ignored:
+            log.info("fault: dropped %s on %s", req.kind, topic)
             return
         code = self.faults.error_code
         if code is not None:

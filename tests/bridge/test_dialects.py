@@ -9,6 +9,7 @@ config, and report a sensor offline and online again, in all of them.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -120,3 +121,28 @@ def test_delivery_rename_and_sensor_state_in_every_dialect(dialect_sim, run_brid
     for name, count in reads.items():
         stored = {row["timestamp_ms"] for row in sim.store.values(cid, ids[name])}
         assert len(stored) >= count > 0, (name, len(stored), count)
+
+
+def test_a_rename_the_agent_never_answers_holds_up_no_reading(sim, run_bridge, tmp_path, monkeypatch):
+    from pibridge.bridge import daemon
+
+    monkeypatch.setattr(daemon, "RECONCILE_RETRY", 0.2)
+    storage = tmp_path / "storage"
+    bridge = run_bridge(config_for(sim, storage, "temperature"))
+    wait_for(lambda: bridge.connected and bridge.delivery.mode == "live", 20, "a live connection")
+    cid, loose_id = bridge.client_id, bridge.registry.sensor("loose").sensor_id
+    run_bridge.stop_all()
+    before = len(sim.store.values(cid, loose_id))
+
+    sim.faults.ignored = frozenset({"update_metrics"})
+    bridge = run_bridge(config_for(sim, storage, "air temperature"))
+    wait_for(lambda: bridge.connected, 20, "the connection")
+    connected = time.monotonic()
+    wait_for(lambda: len(sim.store.values(cid, loose_id)) > before + 5, 10, "new readings while the rename hangs")
+    # The readings came within the one timeout the unanswered rename takes, not after it.
+    assert time.monotonic() - connected < bridge.config.agent.timeout
+    assert [m["name"] for m in sim.store.metrics(cid, loose_id)] == ["temperature"]
+
+    sim.faults.ignored = frozenset()
+    wait_for(lambda: [m["name"] for m in sim.store.metrics(cid, loose_id)] == ["air temperature"], 20,
+             "the rename tried again once the agent answers")
