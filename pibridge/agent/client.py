@@ -14,8 +14,9 @@ Every request method publishes, waits for the agent's answer (or its error)
 and returns parsed data.  It raises :class:`AgentError` when the agent
 refuses (with the agent's error code), :class:`AgentTimeout` when no answer
 comes in time, :class:`AgentConnectionLost` when the connection is down or
-drops while waiting, and :class:`ProtocolError` when the answer is not what
-the API reference describes.
+drops while waiting, and :class:`ProtocolError` when only answers it could
+not understand came in time (each is logged and skipped as it arrives, see
+:mod:`pibridge.agent.answers` for what is understood).
 
 Threads: :meth:`start` runs a supervisor thread that connects, and for
 each connection paho runs one network thread that calls every callback
