@@ -238,6 +238,7 @@ class _Complaints:
 
     A flood of garbage (anyone holding the client's certificate can publish on
     its topics) must not flood the log; every 100th is still reported.
+    Called from paho's network thread only, so the counts need no lock.
     """
 
     def __init__(self) -> None:
