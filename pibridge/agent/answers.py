@@ -22,7 +22,8 @@ What is tolerated:
   or strings, array items in any order, units and types newer than the
   reference (kept as their text).
 * ping: the echo may be ``{"answer": msg}``, the request itself, a JSON
-  string or bare text; it counts once it carries the message sent.
+  string or bare text; it counts once it carries the message sent (a ping
+  with a message of its own: also when it has the shape ``{"answer": ...}``).
 """
 
 from __future__ import annotations
@@ -198,9 +199,15 @@ def _strings(value: object):
             stack.extend(item)
 
 
-def ping_echo(payload: bytes, topic: str, message: str, family: str = "") -> object:
-    """*message* if the answer echoes it; STALE if it echoes another of our pings (one containing
-    *family*); ProtocolError otherwise."""
+def ping_echo(payload: bytes, topic: str, message: str, family: str = "", lenient: bool = False) -> object:
+    """The echo of a ping: *message* if the answer carries it anywhere; STALE if it carries another of
+    our pings (one containing *family*); ProtocolError for anything else.
+
+    *lenient* (for a message only this ping uses, so no other echo can be
+    mistaken for it): the reference's shape ``{"answer": ...}`` counts even
+    without the message (an agent that answers but does not echo).  Without
+    it, such an answer is taken for the echo of an earlier ping: STALE.
+    """
     text = decode_text(payload, topic)
     is_json, value = _maybe_json(text)
     found = list(_strings(value)) if is_json else [text]
@@ -208,7 +215,12 @@ def ping_echo(payload: bytes, topic: str, message: str, family: str = "") -> obj
         return message
     if family and any(family in s for s in found):
         return STALE
-    raise _shape_error(topic, f"the echo of {message!r}", text)
+    if isinstance(value, dict) and "answer" in value:
+        if not lenient:
+            return STALE
+        answer = value["answer"]
+        return printable(answer if isinstance(answer, str) else json.dumps(answer))
+    raise _shape_error(topic, f'the echo of {message!r} or {{"answer": ...}}', text)
 
 
 # --------------------------------------------------------------------------- structured answers

@@ -823,17 +823,20 @@ class AgentClient:
 
         Sends ``{"request": message}`` as the reference does; without
         *message*, one unique to this call.  Whatever shape the echo has, it
-        counts once it carries the message; anything else on the answer topic
-        is ignored (so garbage there never passes for the agent's answer).
+        counts once it carries the message (without *message*, any
+        ``{"answer": ...}`` counts too: an agent that answers without
+        echoing); anything else on the answer topic is skipped, so garbage
+        there never passes for the agent's answer.
         """
-        if message is None:
+        lenient = message is None
+        if lenient:
             message = f"{self._ping_family}-{next(self._pings)}"
         elif not isinstance(message, str) or not message:
             raise ValueError("a ping message must be a non-empty string")
         family = self._ping_family
 
         def parse(payload: bytes, topic: str) -> object:
-            return answers.ping_echo(payload, topic, message, family)
+            return answers.ping_echo(payload, topic, message, family, lenient)
 
         return self._request(topics.ping(self.client_id), {"request": message}, parse, kind="ping")
 

@@ -62,6 +62,7 @@ PARSERS = [
     lambda p: created_metrics(p, TOPIC, ["100000001", "100000002"], ["a", "b"]),
     lambda p: metric_info(p, TOPIC, "m1"),
     lambda p: ping_echo(p, TOPIC, "pibridge-ab-1", "pibridge-ab"),
+    lambda p: ping_echo(p, TOPIC, "pibridge-ab-1", "pibridge-ab", lenient=True),
 ]
 
 
@@ -161,7 +162,12 @@ def test_created_sensor_of_another_name_is_stale():
 def test_ping_echo_of_an_earlier_ping_is_stale_and_garbage_is_refused():
     assert ping_echo(b'{"answer": "pibridge-ab-1"}', TOPIC, "pibridge-ab-2", "pibridge-ab") is STALE
     with pytest.raises(ProtocolError, match="echo"):
-        ping_echo(b'{"answer": "hello"}', TOPIC, "pibridge-ab-2", "pibridge-ab")
+        ping_echo(b'"hello"', TOPIC, "pibridge-ab-2", "pibridge-ab")
+    with pytest.raises(ProtocolError, match="echo"):
+        ping_echo(b'{"reply": "pibridge-ab-"}', TOPIC, "pibridge-ab-2", "")
+    # The reference's shape without the message: an agent that answers but does not echo.
+    assert ping_echo(b'{"answer": "pong"}', TOPIC, "pibridge-ab-2", "pibridge-ab", lenient=True) == "pong"
+    assert ping_echo(b'{"answer": "pong"}', TOPIC, "my ping", "pibridge-ab") is STALE
 
 
 def test_oversized_answer_is_refused_before_parsing():

@@ -125,7 +125,8 @@ def test_garbage_on_the_ping_answer_topic_is_no_answer(bridge, injector, sim, ca
     def flood():
         while not stop.is_set():
             injector.send("/ping/info/inbox", b"\x00 not the echo")
-            injector.send("/ping/info/inbox", {"answer": "something else"})
+            injector.send("/ping/info/inbox", {"errorcode": "x", "value": [1, 2]})
+            injector.send("/ping/info/inbox", b"pong")
 
     flooder = threading.Thread(target=flood)
     flooder.start()
