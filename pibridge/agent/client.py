@@ -59,6 +59,7 @@ from pibridge.agent.errors import (
     AgentTimeout,
     ErrorCode,
     ProtocolError,
+    printable,
 )
 from pibridge.agent.identity import Identity, describe_tls_failure, remove_identity, tls_context
 from pibridge.readings import Value
@@ -248,6 +249,8 @@ class _Complaints:
         if len(self._seen) > 1000:
             self._seen.clear()
         count = self._seen[topic] = self._seen.get(topic, 0) + 1
+        # Topics below a wildcard are chosen by whoever publishes: escaped like the payload.
+        problem = printable(problem, 600)
         if count <= 3 or count % 100 == 0:
             log.warning("ignoring an answer this client does not understand (%d on this topic so far): %s",
                         count, problem)
@@ -284,7 +287,7 @@ class _Waiter(_Signal):
             return
         if topic not in self.answer_topics and topic not in self.error_topics:
             # An agent answering on the reference's and the vendor's topic: the other copy.
-            log.debug("ignoring a copy of an answer on %s: this agent answers on %s", topic,
+            log.debug("ignoring a copy of an answer on %s: this agent answers on %s", printable(topic),
                       ", ".join(self.answer_topics + self.error_topics))
             return
         try:
@@ -298,7 +301,7 @@ class _Waiter(_Signal):
             self.ignore(topic, str(exc))
             return
         if result is answers.STALE:
-            log.info("ignoring an answer on %s that belongs to another request: %s", topic, snippet(payload))
+            log.info("ignoring an answer on %s that belongs to another request: %s", printable(topic), snippet(payload))
             return
         self.answered_on = topic
         self.set(result)
@@ -313,7 +316,8 @@ class _Waiter(_Signal):
         if self.ignored:
             return ProtocolError(
                 f"no answer this client could understand on {self.route.answer or self.route.request} within "
-                f"{timeout:g} s (request {self.route.request}); {self.ignored} ignored, the last: {self.last_problem}"
+                f"{timeout:g} s (request {self.route.request}); {self.ignored} ignored, the last: "
+                f"{printable(self.last_problem, 600)}"
             )
         return AgentTimeout(
             f"no answer from the agent on {self.route.answer} within {timeout:g} s (request {self.route.request})"
@@ -638,7 +642,7 @@ class AgentClient:
                     f"{waiter.route.answer} (errors on {waiter.route.error}): {snippet(payload)}"
                 ))
                 return
-        log.debug("ignoring a message on %s: no request waits for it", topic)
+        log.debug("ignoring a message on %s: no request waits for it", printable(topic))
 
     def _deliver_livedata(self, topic: str, payload: bytes) -> None:
         if not topic.startswith(self._client_prefix):
@@ -668,7 +672,7 @@ class AgentClient:
             return
         callback = self.on_push_error
         if callback is None:
-            log.warning("the agent refused values for sensor %s: %s", sensor_id, error)
+            log.warning("the agent refused values for sensor %r: %s", sensor_id, error)
             return
         try:
             callback(sensor_id, error)
