@@ -1,16 +1,15 @@
 """The agent's API logic: reads requests from the broker, applies them to the store, answers.
 
 Every request of the API reference is served (sections 4 and 5).  The
-*dialect* says which topics: ``reference`` serves the reference's request
-topics and answers only on the reference's answer and error topics, so a
-client written from the reference is never answered on a topic it uses for
-something else; ``vendor`` also serves the request topics of the vendor SDKs
-(Python ``TVCMI_client``, Node.js) and answers where they listen instead,
-where that differs; ``both`` answers on both.  *text_answers* says how plain
-answers are encoded: ``json`` as the reference prints them (``"Sensor was
-updated."`` with the quotes), ``bare`` without (``Sensor was updated.``).
-Validation
-runs in this order, and the first failure is answered on the request's
+*dialect* says which topics (:mod:`pibridge.sim.routing`): ``reference``
+serves the reference's request topics and answers only on the reference's
+answer and error topics, so a client written from the reference is never
+answered on a topic it uses for something else; ``vendor`` also serves the
+request topics of the vendor SDKs (Python ``TVCMI_client``, Node.js) and
+answers where they listen too; ``both`` answers and reports errors on both.
+*text_answers* says how plain answers are encoded: ``json`` as the reference
+prints them (``"Sensor was updated."`` with the quotes), ``bare`` without
+(``Sensor was updated.``).  Validation runs in this order, and the first failure is answered on the request's
 error topic as ``{"errorMessage": str, "errorcode": int}``:
 
 1. the payload is JSON (4) and a JSON object (5);
@@ -37,14 +36,12 @@ answers (QoS 1), so nothing slow ever runs in the network loop.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -56,35 +53,10 @@ from pibridge.units import ValueType, ValueUnit
 
 from .faults import Faults
 from .pki import Authority, CsrRejected, new_id
+from .routing import DIALECTS, REQUEST_TOPICS, TEXT_ANSWERS, Request, is_answer_topic, parse_topic
 from .store import Store
 
 log = logging.getLogger("pibridge.sim")
-
-V = topics.VERSION
-DIALECTS = ("reference", "vendor", "both")
-TEXT_ANSWERS = ("json", "bare")
-
-#: What the agent logic subscribes to: every request topic of the reference and of the vendor SDKs.
-#: ``sensor/+`` covers the reference's ``sensor/create`` and ``sensor/list`` and the Node.js SDK's
-#: push to ``sensor/:sensorId`` (one subscription: overlapping ones would deliver a request twice).
-REQUEST_TOPICS = [
-    f"/{V}/createClient",
-    "/createConnector",
-    f"/{V}/+/ping",
-    f"/{V}/+/update",
-    f"/{V}/+/delete",
-    f"/{V}/+/inventory",
-    f"/{V}/+/sensor/+",
-    f"/{V}/+/sensor/+/update",
-    f"/{V}/+/sensor/+/delete",
-    f"/{V}/+/sensor/+/metric",
-    f"/{V}/+/sensor/+/metric/create",
-    f"/{V}/+/sensor/+/metric/update",
-    f"/{V}/+/sensor/+/metric/delete",
-    f"/{V}/+/sensor/+/metric/pushValues",
-    f"/{V}/+/sensor/+/metric/+/inventory",
-    f"/{V}/+/sensor/+/metric/+/describe",
-]
 
 #: Sensor and metric IDs a push may create on the fly (section 5.1).
 PUSH_ID = re.compile(r"[a-zA-Z0-9 _-]{1,32}")
@@ -117,99 +89,6 @@ class Refusal(Exception):
 
 LIST_CODES = {ErrorCode.DELETE_METRICS_FAILED, ErrorCode.CHANGE_METRICS_FAILED,
               ErrorCode.CREATE_METRICS_FAILED, ErrorCode.PUSH_VALUES_FAILED}
-
-
-@dataclass
-class Request:
-    """One parsed request: what it is, whose it is, and where its answers and errors go.
-
-    ``vendor_form`` marks a request topic only the vendor SDKs use.
-    """
-
-    kind: str
-    topic: str
-    payload: bytes
-    client_id: str = ""
-    sensor_id: str = ""
-    metric_id: str = ""
-    csr_hash: str = ""
-    vendor_form: bool = False
-    answer_topics: list[str] = field(default_factory=list)
-    error_topics: list[str] = field(default_factory=list)
-
-
-def _where(reference: str | None, vendor: tuple[str, ...], dialect: str, errors: bool) -> list[str]:
-    """The topics an answer (or an error) goes to in *dialect*.
-
-    The vendor dialect answers on the reference's topic and the SDKs' (an
-    answer where nobody listens costs nothing, and the reference's own
-    examples keep working), but reports errors only where the SDKs listen:
-    the Python SDK also listens on the reference's metric error topic and
-    would report one failed delete twice.
-    """
-    ours = [reference] if reference else []
-    if dialect == "reference" or not vendor:
-        return ours
-    if dialect == "vendor" and errors:
-        return list(vendor)
-    return ours + list(vendor)
-
-
-def parse_topic(topic: str, payload: bytes, dialect: str = "both") -> Request | None:
-    """Map a request topic onto a :class:`Request` with its answer and error topics, or None if it is not one."""
-    parts = topic.split("/")
-    if parts[0] != "":
-        return None
-    rest = parts[1:]
-    if rest in ([V, "createClient"], ["createConnector"]):
-        h = hashlib.sha256(payload).hexdigest()
-        route = topics.cert_back(h)
-        return Request("create_client", topic, payload, csr_hash=h, vendor_form=rest == ["createConnector"],
-                       answer_topics=[route.answer], error_topics=[route.error])
-    if len(rest) < 3 or rest[0] != V:
-        return None
-    cid, tail = rest[1], rest[2:]
-    req = Request("", topic, payload, client_id=cid)
-    match tail:
-        case ["ping"]:
-            req.kind, route = "ping", topics.ping(cid)
-        case ["update"]:
-            req.kind, route = "update_client", topics.update_client(cid)
-        case ["delete"]:
-            req.kind, route = "delete_client", topics.delete_client(cid)
-        case ["sensor", "list"]:
-            req.kind, route = "list_sensors", topics.list_sensors(cid)
-        case ["inventory"]:
-            req.kind, route, req.vendor_form = "list_sensors", topics.list_sensors(cid), True
-        case ["sensor", "create"]:
-            req.kind, route = "create_sensor", topics.create_sensor(cid)
-        case ["sensor", sid]:
-            req.kind, req.sensor_id, route = "push_values", sid, topics.push_values_node(cid, sid)
-            req.vendor_form = True
-        case ["sensor", sid, "update"]:
-            req.kind, req.sensor_id, route = "update_sensor", sid, topics.update_sensor(cid, sid)
-        case ["sensor", sid, "delete"]:
-            req.kind, req.sensor_id, route = "delete_sensor", sid, topics.delete_sensor(cid, sid)
-        case ["sensor", sid, "metric", "create"]:
-            req.kind, req.sensor_id, route = "create_metrics", sid, topics.create_metrics(cid, sid)
-        case ["sensor", sid, "metric"]:
-            req.kind, req.sensor_id, route = "create_metrics", sid, topics.create_metrics(cid, sid)
-            req.vendor_form = True
-        case ["sensor", sid, "metric", "update"]:
-            req.kind, req.sensor_id, route = "update_metrics", sid, topics.update_metrics(cid, sid)
-        case ["sensor", sid, "metric", "delete"]:
-            req.kind, req.sensor_id, route = "delete_metrics", sid, topics.delete_metrics(cid, sid)
-        case ["sensor", sid, "metric", "pushValues"]:
-            req.kind, req.sensor_id, route = "push_values", sid, topics.push_values(cid, sid)
-        case ["sensor", sid, "metric", mid, "inventory" | "describe"]:
-            # .../describe is what the reference's own example publishes to.
-            req.kind, req.sensor_id, req.metric_id = "describe_metric", sid, mid
-            route = topics.describe_metric(cid, sid, mid)
-        case _:
-            return None
-    req.answer_topics = _where(route.answer, route.vendor_answers, dialect, errors=False)
-    req.error_topics = _where(route.error, route.vendor_errors, dialect, errors=True)
-    return req
 
 
 # -- reading payloads -----------------------------------------------------------
@@ -422,7 +301,7 @@ class AgentLogic:
 
     def _on_message(self, client, userdata, message) -> None:
         topic = message.topic
-        if self.verbose and _is_answer_topic(topic):
+        if self.verbose and is_answer_topic(topic):
             return  # our own answers, back through the subscription to everything
         self._queue.put((topic, bytes(message.payload)))
 
@@ -729,11 +608,6 @@ class AgentLogic:
         if failures:
             raise _aggregate(failures, len(items), ErrorCode.PUSH_VALUES_FAILED)
         return self._text("Sensor was updated.")
-
-
-def _is_answer_topic(topic: str) -> bool:
-    """A topic the agent publishes on, not one it serves."""
-    return topic.endswith("/inbox") or topic.endswith("/livedata") or topic.startswith("/certBack/")
 
 
 def _snippet(payload: bytes, size: int = 200) -> str:

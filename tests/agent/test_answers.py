@@ -20,7 +20,8 @@ from pibridge.agent.answers import (
     sensor_list,
     text_answer,
 )
-from pibridge.agent.client import Backoff, _MidTable, check_id, push_body
+from pibridge.agent.client import Backoff, check_id, push_body
+from pibridge.agent.pending import MidTable, Waiter
 from pibridge.agent.errors import AgentError, AgentTimeout, ErrorCode, ProtocolError, printable
 from pibridge.units import MetricDefinition, ValueType, ValueUnit
 
@@ -273,7 +274,7 @@ def test_backoff_grows_exponentially_to_the_cap_with_jitter_below_the_nominal_de
 
 
 def test_confirmation_before_registration_is_handed_back():
-    table = _MidTable()
+    table = MidTable()
     table.begin()
     assert table.confirm(7, "ack") is None
     assert table.register(7, "handler") == (True, "ack")
@@ -281,14 +282,14 @@ def test_confirmation_before_registration_is_handed_back():
 
 
 def test_registration_before_confirmation_gets_the_handler():
-    table = _MidTable()
+    table = MidTable()
     table.begin()
     assert table.register(8, "handler") == (False, None)
     assert table.confirm(8, "ack") == "handler"
 
 
 def test_stray_confirmations_are_not_kept_when_nobody_is_issuing():
-    table = _MidTable()
+    table = MidTable()
     assert table.confirm(9, "ack") is None
     table.begin()
     assert table.register(9, "handler") == (False, None)
@@ -302,13 +303,12 @@ def test_stray_confirmations_are_not_kept_when_nobody_is_issuing():
 @given(st.lists(st.tuples(st.sampled_from(["answer", "error", "vendor", "stray"]), payloads), max_size=6))
 def test_a_waiting_request_never_raises_in_pahos_thread_and_only_well_formed_answers_end_it(messages):
     from pibridge.agent import topics
-    from pibridge.agent.client import _Waiter
 
     route = topics.delete_metrics("c", "s")
     topic_of = {"answer": route.answer, "error": route.error, "vendor": route.vendor_answers[1],
                 "stray": route.request + "/result"}
     complaints = []
-    waiter = _Waiter(route, route.answers, route.errors, text_answer, lambda t, p: complaints.append(p))
+    waiter = Waiter(route, route.answers, route.errors, text_answer, lambda t, p: complaints.append(p))
     for which, payload in messages:
         topic = topic_of[which]
         if which == "stray":
