@@ -617,6 +617,10 @@ class AgentClient:
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     raise AgentConnectionLost(f"cannot send {route.request}: {mqtt.error_string(info.rc)}")
                 if not waiter.event.wait(max(0.0, deadline - time.monotonic())):
+                    if waiter.elsewhere:
+                        # What was learned (perhaps from a stray message) is wrong: listen everywhere again.
+                        self._learned.pop((kind, "answer"), None)
+                        self._learned.pop((kind, "error"), None)
                     raise waiter.no_answer(self.timeout)
             finally:
                 with self._waiters_lock:

@@ -130,11 +130,12 @@ class Waiter(Signal):
     An answer it cannot understand does not end the wait: it is logged and
     remembered, and the well-formed answer may still come (a forged or stray
     message must not decide the request).  ``answered_on`` is the topic the
-    answer or error came on.
+    answer or error came on; ``elsewhere`` counts messages on the route's
+    other topics, which this wait does not take.
     """
 
     __slots__ = ("route", "answer_topics", "error_topics", "parse", "complain", "ignored", "last_problem",
-                 "answered_on")
+                 "answered_on", "elsewhere")
 
     def __init__(self, route: topics.Route, answer_topics, error_topics,
                  parse: Callable[[bytes, str], object], complain: Callable[[str, str], None]) -> None:
@@ -147,12 +148,14 @@ class Waiter(Signal):
         self.ignored = 0
         self.last_problem = ""
         self.answered_on: str | None = None
+        self.elsewhere = 0
 
     def offer(self, topic: str, payload: bytes) -> None:
         if self.event.is_set():
             return
         if topic not in self.answer_topics and topic not in self.error_topics:
             # An agent answering on the reference's and the vendor's topic: the other copy.
+            self.elsewhere += 1
             log.debug("ignoring a copy of an answer on %s: this agent answers on %s", printable(topic),
                       ", ".join(self.answer_topics + self.error_topics))
             return

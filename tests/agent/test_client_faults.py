@@ -593,3 +593,16 @@ def test_connack_not_authorised_marks_the_client_revoked(pki, identity, tmp_path
     finally:
         client.stop()
         strict.stop()
+
+
+def test_a_topic_learned_from_a_stray_message_is_unlearned_after_one_timeout(quick_client, agent):
+    """A message on a vendor topic first (forged, or from another agent) must not deafen the client for good."""
+    client = quick_client
+    vendor = lambda t, p: [(t.rsplit("/metric/", 1)[0] + "/delete/info/inbox", b"deleted")]  # noqa: E731
+    reference = lambda t, p: [(t + "/info/inbox", b"deleted")]  # noqa: E731
+    agent.on(f"{PREFIX}/sensor/+/metric/delete", vendor)
+    assert client.delete_metrics("s1", ["m1"]) == "deleted"
+    agent.on(f"{PREFIX}/sensor/+/metric/delete", reference)
+    with pytest.raises(AgentTimeout):
+        client.delete_metrics("s1", ["m1"])
+    assert client.delete_metrics("s1", ["m1"]) == "deleted"
