@@ -372,7 +372,7 @@ install_packages() {
     fi
     local package install=() unavailable=() libgpiod=0 required=("${REQUIRED_PACKAGES[@]}")
     ((OFFLINE)) && [[ $SOURCE_KIND == checkout ]] && required+=("${BUILD_PACKAGES[@]}")
-    read_package_state "${required[@]}" "${OPTIONAL_PACKAGES[@]}" "${LIBGPIOD_PACKAGES[@]}"
+    read_package_state "${required[@]}" "${OPTIONAL_PACKAGES[@]}" "${LIBGPIOD_PACKAGES[@]}" "$AGENT_PACKAGE"
     for package in "${required[@]}"; do
         installed "$package" || install+=("$package")
     done
@@ -716,6 +716,40 @@ enable_interfaces() {
     fi
 }
 
+# The agent pibridge sends to: looked at, never installed (it is TeamViewer's package).
+readonly AGENT_PACKAGE=teamviewer-iot-agent
+readonly AGENT_SERVICE=teamviewer-iot-agent
+readonly AGENT_CA=/var/lib/teamviewer-iot-agent/certs/TeamViewerAuthority.crt
+AGENT_MISSING=0
+
+check_agent() {
+    step "TeamViewer IoT Agent"
+    if [[ -n $ROOT ]]; then
+        note "left for the target system (--root): pibridge needs the agent running on the Pi"
+        return 0
+    fi
+    if ! installed "$AGENT_PACKAGE" && [[ ! -e $AGENT_CA ]]; then
+        AGENT_MISSING=1
+        note "not installed: pibridge keeps every reading in its outbox until the agent is there"
+        local arch foreign
+        arch=$(dpkg --print-architecture 2>/dev/null || true)
+        foreign=$(dpkg --print-foreign-architectures 2>/dev/null || true)
+        if [[ $arch == arm64 ]] && ! grep -qx armhf <<<"$foreign"; then
+            note "the agent is built for armhf only; on this 64-bit system add that architecture first:"
+            note "  sudo dpkg --add-architecture armhf && sudo apt-get update"
+        fi
+        note "then install the agent as TeamViewer describes (docs/install.md, 'The TeamViewer IoT Agent')"
+        return 0
+    fi
+    if systemd_running && ! systemctl is-active --quiet "$AGENT_SERVICE"; then
+        AGENT_MISSING=1
+        note "installed but not running: sudo systemctl start $AGENT_SERVICE"
+    else
+        note "installed"
+    fi
+    [[ -e $AGENT_CA ]] || note "its CA file $AGENT_CA is not there yet; it appears when the agent first starts"
+}
+
 start_service() {
     step "Service $SERVICE"
     if [[ -n $ROOT ]]; then
@@ -764,6 +798,10 @@ next_steps() {
         say "pibridge is installed, but 'pibridge check' found problems (listed above). Fix $CONF, then:"
     else
         say "Next:"
+    fi
+    if ((AGENT_MISSING)); then
+        say "  0. Install or start the TeamViewer IoT Agent (see 'TeamViewer IoT Agent' above);"
+        say "     until it runs, readings wait in pibridge's outbox."
     fi
     say "  1. Edit $CONF: the agent's address and CA file, and your"
     say "     sensors (docs/configuration.md, docs/drivers.md)."
@@ -868,6 +906,7 @@ main() {
     install_udev_rules
     install_unit
     enable_interfaces
+    check_agent
     start_service
     run_check
     summary "installed and up to date"

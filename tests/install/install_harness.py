@@ -26,6 +26,7 @@ SHIMMED = [
     "apt-get",
     "apt-cache",
     "dpkg-query",
+    "dpkg",
     "systemctl",
     "useradd",
     "groupadd",

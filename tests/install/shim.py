@@ -164,6 +164,18 @@ def dpkg_query(args: list[str]) -> None:
     sys.exit(0 if set(packages) <= set(installed) else 1)
 
 
+def dpkg(args: list[str]) -> None:
+    """Only the read-only architecture queries."""
+    machine = Machine()
+    if args == ["--print-architecture"]:
+        print(machine.state.get("architecture", "arm64"))
+    elif args == ["--print-foreign-architectures"]:
+        for arch in machine.state.get("foreign_architectures", []):
+            print(arch)
+    else:
+        fail(f"dpkg {args} not emulated")
+
+
 def apt_get(args: list[str]) -> None:
     """``update`` does nothing; ``install`` marks the packages installed for dpkg-query."""
     if args[0] == "install":
@@ -259,6 +271,7 @@ HANDLERS = {
     "groupdel": groupdel,
     "getent": getent,
     "dpkg-query": dpkg_query,
+    "dpkg": dpkg,
     "apt-cache": apt_cache,
     "apt-get": apt_get,
     "udevadm": recorded_only,

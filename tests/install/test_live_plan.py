@@ -191,3 +191,34 @@ def test_uninstall_plan(tmp_path):
     # Nothing of pibridge is on this machine: only stopping the (pretend) running service is planned.
     assert "would run: systemctl stop pibridge.service" in result.stdout
     assert json.loads(machine.state_file.read_text())["active"] == ["pibridge.service"]
+
+
+def agent_section(stdout: str) -> str:
+    return stdout.split("==> TeamViewer IoT Agent", 1)[1].split("==>", 1)[0]
+
+
+def test_a_pi_without_the_agent_is_told_how_to_get_it_on_64_bit(tmp_path):
+    result, _ = plan(tmp_path)
+    section = agent_section(result.stdout)
+    assert "not installed" in section
+    assert "sudo dpkg --add-architecture armhf" in section
+    assert "0. Install or start the TeamViewer IoT Agent" in result.stdout
+
+
+def test_a_32_bit_pi_without_the_agent_needs_no_second_architecture(tmp_path):
+    result, _ = plan(tmp_path, architecture="armhf")
+    section = agent_section(result.stdout)
+    assert "not installed" in section and "add-architecture" not in section
+
+
+def test_an_agent_installed_but_stopped_is_named(tmp_path):
+    result, _ = plan(tmp_path, installed=["teamviewer-iot-agent"], foreign_architectures=["armhf"])
+    section = agent_section(result.stdout)
+    assert "installed but not running: sudo systemctl start teamviewer-iot-agent" in section
+
+
+def test_a_running_agent_is_just_noted(tmp_path):
+    result, _ = plan(tmp_path, installed=["teamviewer-iot-agent"], active=["teamviewer-iot-agent"])
+    section = agent_section(result.stdout)
+    assert section.strip().startswith("installed")
+    assert "Install or start the TeamViewer IoT Agent" not in result.stdout
