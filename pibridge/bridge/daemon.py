@@ -37,6 +37,8 @@ from typing import Any
 from pibridge import sdnotify
 from pibridge.agent.cli import identity_directory
 from pibridge.bridge.config import Config, ConfigError, config_path, load_config
+from pibridge.bridge.counters import FILE_NAME as COUNTERS_FILE
+from pibridge.bridge.counters import CounterStore
 from pibridge.bridge.delivery import Delivery
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
@@ -137,6 +139,7 @@ class Bridge:
         self.outbox: Any = None
         self.registry: Registry | None = None
         self.delivery: Delivery | None = None
+        self.counters: CounterStore | None = None
 
     # -- start ------------------------------------------------------------------
 
@@ -167,8 +170,10 @@ class Bridge:
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
+        self.counters = CounterStore(self.storage / COUNTERS_FILE)
         for sensor in self.config.enabled_sensors:
             driver = sensor.create_driver()
+            self._restore(sensor.name, driver)
             mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
             self.mappings[sensor.name] = mapping
             self.readers.append(
@@ -180,6 +185,7 @@ class Bridge:
                     mapping=mapping,
                     offline_after=sensor.offline_after,
                     on_online_change=self._online_changed,
+                    keep_state=self.counters.save,
                 )
             )
         log.info(
@@ -195,6 +201,18 @@ class Bridge:
             self._connect()
         for reader in self.readers:
             reader.start()
+
+    def _restore(self, name: str, driver: Any) -> None:
+        saved = self.counters.restored(name)
+        if saved is None:
+            return
+        try:
+            driver.restore(saved)
+        except ValueError as exc:
+            log.error("sensor %r: the saved state in %s is not usable (%s); starting from 0",
+                      name, self.storage / COUNTERS_FILE, exc)
+            return
+        log.info("sensor %r: continuing from the saved state %s", name, saved)
 
     # -- control loop -------------------------------------------------------------
 
@@ -471,7 +489,11 @@ class Bridge:
                 "refused": self.push_errors,
             },
             "sensors": {
-                r.name: {**r.health.to_json(), "sensor_id": routes[r.name].sensor_id if r.name in routes else None}
+                r.name: {
+                    **r.health.to_json(),
+                    "sensor_id": routes[r.name].sensor_id if r.name in routes else None,
+                    "not_sent": self.mappings[r.name].counts() if r.name in self.mappings else {},
+                }
                 for r in self.readers
             },
         }
