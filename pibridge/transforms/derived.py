@@ -95,7 +95,9 @@ def dew_point(t: float, rh: float) -> float:
     if e <= 0:
         raise OutsideRange("a relative humidity of 0 % has no dew point")
     g = math.log(e / 6.1094)
-    return 243.04 * g / (17.625 - g)
+    dew = 243.04 * g / (17.625 - g)
+    _within(dew, WATER_RANGE, "dew point")
+    return dew
 
 
 def frost_point(t: float, rh: float) -> float:
@@ -137,8 +139,12 @@ def heat_index(t: float, rh: float) -> float:
 
 def humidex(t: float, rh: float) -> float:
     """How hot it feels, Environment Canada's index (a number read like °C)."""
-    td = dew_point(t, rh) + _T0
-    e = 6.11 * math.exp(5417.7530 * (1.0 / 273.16 - 1.0 / td))
+    return humidex_from_dew_point(t, dew_point(t, rh))
+
+
+def humidex_from_dew_point(t: float, td: float) -> float:
+    """The humidex from the air temperature and the dew point (both °C), Masterton & Richardson 1979."""
+    e = 6.11 * math.exp(5417.7530 * (1.0 / 273.16 - 1.0 / (td + _T0)))
     return t + 0.5555 * (e - 10.0)
 
 

@@ -87,7 +87,7 @@ def read_value_settings(m: Table, quantity: str, kind: str, unit: str, interval:
             if key in m.data:
                 m.error(key, f"{quantity!r} is an {'on/off' if kind == BOOL else 'text'} quantity ({unit}); "
                         f"{key} applies only to numbers", f"remove {key}")
-    written = {f.key: i for i, f in enumerate(filters or (), start=1)}
+    written = _written(m.data.get("filters"))
     for key in ("scale", "offset", "round", "threshold"):
         if key in m.data and key in written:
             m.error(key, f"is given both as a key and as the {ordinal(written[key])} entry of filters",
@@ -104,6 +104,18 @@ def read_value_settings(m: Table, quantity: str, kind: str, unit: str, interval:
     if any(v is BAD for v in values):
         return ValueSettings()
     return ValueSettings(scale, offset, digits, threshold, heartbeat, filters or ())
+
+
+def _written(entries: Any) -> dict[str, int]:
+    """filter name -> the position (from 1) of its first entry in the raw ``filters`` list."""
+    found: dict[str, int] = {}
+    if isinstance(entries, list):
+        for index, entry in enumerate(entries, start=1):
+            if isinstance(entry, dict):
+                for key in entry:
+                    if key in FILTERS:
+                        found.setdefault(key, index)
+    return found
 
 
 def _check_heartbeat(t: Table, key: str, heartbeat: float, interval: Any) -> None:
@@ -135,8 +147,9 @@ def _read_list(m: Table, quantity: str, kind: str, interval: Any) -> tuple[Filte
 def _read_entry(m: Table, index: int, entry: Any, quantity: str, kind: str, interval: Any) -> Filter | None:
     place = f"filters[{index}]"
     if not isinstance(entry, dict) or not entry:
-        m.error(place, f"the {ordinal(index)} filter must be a table such as {{ median = 5 }}, "
-                f"not {type_name(entry)}", f"write each filter as {{ <name> = <setting> }}; names: {', '.join(FILTERS)}")
+        what = "an empty table" if entry == {} else type_name(entry)
+        m.error(place, f"the {ordinal(index)} filter must be a table such as {{ median = 5 }}, not {what}",
+                f"write each filter as {{ <name> = <setting> }}; names: {', '.join(FILTERS)}")
         return None
     named = [key for key in entry if key in FILTERS]
     if len(named) != 1:
