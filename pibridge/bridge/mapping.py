@@ -214,6 +214,11 @@ class SensorMapping:
         for name, d in self.derived.items():
             if self.metrics[name].drop:
                 continue
+            lost = [i for i in d.formula.inputs if i in checked and corrected.get(i) is None]
+            if lost:
+                # Already counted where it was dropped, under its own metric.
+                refused[name] = f"its input {lost[0]!r} was dropped by that metric's filters"
+                continue
             try:
                 result = d.compute(corrected)
             except OutsideRange as e:
