@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from dataclasses import dataclass
 
 from pibridge.bridge.config import MetricConfig, SensorConfig
 from pibridge.readings import Quantity, Reading, Value
 from pibridge.transforms import Chain, FilterOverflow, Trace
+from pibridge.transforms.chain import Tally
 from pibridge.transforms.base import BOOL, INTEGER, TEXT, kind_of
 from pibridge.transforms.derived import OutsideRange
 from pibridge.units import MetricDefinition
@@ -92,7 +92,9 @@ class SensorMapping:
         self.chains: dict[str, Chain] = {
             q: Chain(m.chain(), f"sensor {sensor.name!r}, metric {m.name!r}") for q, m in self.metrics.items()
         }
-        self.refused_derived: Counter[str] = Counter()
+        #: Derived values not computed because their inputs were outside the formula's range.
+        self.refused_derived = Tally()
+        self._inputs = {name for d in sensor.derived for name in d.formula.inputs}
 
     def definitions(self) -> dict[str, MetricDefinition]:
         """quantity -> the agent metric to create for it (dropped quantities left out)."""
@@ -191,16 +193,12 @@ class SensorMapping:
         """
         result = {}
         for quantity, chain in self.chains.items():
-            dropped = dict(chain.dropped)
+            held, dropped = chain.held.copy(), chain.dropped.copy()
             if self.refused_derived[quantity]:
                 dropped["outside_formula_range"] = self.refused_derived[quantity]
-            if chain.held or dropped:
-                result[self.metrics[quantity].name] = {"held": dict(chain.held), "dropped": dropped}
+            if held or dropped:
+                result[self.metrics[quantity].name] = {"held": held, "dropped": dropped}
         return result
-
-    @property
-    def _inputs(self) -> set[str]:
-        return {name for d in self.sensor.derived for name in d.formula.inputs}
 
     def _derive(self, checked: dict[str, Value]) -> tuple[dict[str, float], dict[str, str]]:
         if not self.derived:
@@ -223,8 +221,7 @@ class SensorMapping:
                 result = d.compute(corrected)
             except OutsideRange as e:
                 refused[name] = str(e)
-                self.refused_derived[name] += 1
-                if self.refused_derived[name] == 1:
+                if self.refused_derived.add(name) == 1:
                     log.warning("sensor %r: %s not computed: %s (counted in `pibridge status`; logged only once)",
                                 self.sensor.name, name, e)
                 continue

@@ -7,20 +7,55 @@ filling, a change below the threshold, a throttle: by design) and *dropped*
 ones (outside ``valid``, listed in ``filter_out``: refused), and logs the
 first drop of each cause, naming the metric.
 
-Threading: a chain belongs to one sensor's reader thread.  The counters are
-plain integers another thread may read for the status file at any time.
+Threading: a chain belongs to one sensor's reader thread.  Its counters
+(:class:`Tally`) may be copied by another thread (the status file) at any
+time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
 from pibridge.transforms.base import Dropped, Filter, Held, Outcome, Passed, Value
 
 log = logging.getLogger("pibridge.transforms")
+
+
+class Tally:
+    """Counts by cause.  One thread adds; any thread may take a :meth:`copy` meanwhile.
+
+    A cause seen for the first time replaces the dict instead of growing it,
+    so a copy taken by another thread never meets a dict changing size.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def add(self, cause: str) -> int:
+        """Count one more *cause*; returns the new count."""
+        counts = self._counts
+        if cause in counts:
+            counts[cause] += 1
+        else:
+            self._counts = {**counts, cause: 1}
+        return self._counts[cause]
+
+    def copy(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def __getitem__(self, cause: str) -> int:
+        return self._counts.get(cause, 0)
+
+    def __bool__(self) -> bool:
+        return bool(self._counts)
+
+    def __eq__(self, other: object) -> bool:
+        return self.copy() == (other.copy() if isinstance(other, Tally) else other)
+
+    def __repr__(self) -> str:
+        return f"Tally({self._counts!r})"
 
 
 @dataclass(frozen=True)
@@ -51,8 +86,8 @@ class Chain:
     def __init__(self, filters: Iterable[Filter], where: str = ""):
         self.filters: tuple[Filter, ...] = tuple(f.fresh() for f in filters)
         self.where = where
-        self.held: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
+        self.held = Tally()
+        self.dropped = Tally()
 
     def run(self, value: Value, at: float) -> Trace:
         """Pass *value*, read at *at* (seconds), through every filter.
@@ -68,7 +103,7 @@ class Chain:
             outcome = f.step(value, at)
             steps.append((f, outcome))
             if isinstance(outcome, Held):
-                self.held[outcome.cause] += 1
+                self.held.add(outcome.cause)
                 return Trace(raw, tuple(steps), None)
             if isinstance(outcome, Dropped):
                 self._drop(outcome)
@@ -94,7 +129,6 @@ class Chain:
         return value
 
     def _drop(self, outcome: Dropped) -> None:
-        self.dropped[outcome.cause] += 1
-        if self.dropped[outcome.cause] == 1:
+        if self.dropped.add(outcome.cause) == 1:
             log.warning("%s: %s; the reading is dropped (counted in `pibridge status` as %s; logged only once)",
                         self.where or "a metric", outcome.reason, outcome.cause)

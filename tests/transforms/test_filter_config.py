@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pibridge.bridge.config import ConfigError, parse_config
 from pibridge.transforms.push import DEFAULT_HEARTBEAT, Threshold
@@ -109,3 +111,52 @@ def test_derived_values_are_metrics_with_their_own_tables():
     assert [d.name for d in sensor.derived] == ["dew_point", "sea_level_pressure"]
     assert sensor.metrics["dew_point"].name == "dew point" and sensor.metrics["sea_level_pressure"].name == "sea_level_pressure"
     assert sensor.derived[1].altitude == 250.0
+
+
+ODD = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
+              st.text(max_size=6), st.sampled_from(["60s", "1h", "x", "", "-5s"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["median", "mean", "ema", "valid", "clamp", "calibrate", "polynomial", "threshold", "heartbeat", "throttle",
+         "debounce", "invert", "send_every", "filter_out", "round", "bogus"]), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ODD, max_size=4), st.sampled_from(["temperature", "counter", "contact"]))
+def test_any_filters_list_gives_a_config_or_a_config_error(entries, quantity):
+    """Hypothesis (derandomized under CI=true): never a traceback, whatever the list holds."""
+    import tomllib
+
+    text = (SENSOR.replace('"contact"]', '"contact", "counter"]') + f"[sensors.metric.{quantity}]\n"
+            + "filters = " + _toml(entries) + "\n")
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return
+    try:
+        config = parse_config(text, FILE)
+    except ConfigError as e:
+        assert all(err.fix for err in e.errors)
+        return
+    config.sensors[0].metrics[quantity].chain()
+
+
+def _toml(value) -> str:
+    import json
+    import math
+
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
