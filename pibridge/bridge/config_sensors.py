@@ -306,7 +306,10 @@ class SensorsParser:
                     "write e.g. [sensors.metric.temperature] followed by name = ..., offset = ...")
             tables = {}
         for quantity in tables:
-            if quantity not in by_name:
+            if quantity in derived_values.FORMULAS and quantity not in by_name:
+                t.error(f"metric.{quantity}", f"{quantity!r} is a derived value this sensor does not declare",
+                        f'add derived = ["{quantity}"] to the sensor, or remove [sensors.metric.{quantity}]')
+            elif quantity not in by_name:
                 t.error(
                     f"metric.{quantity}",
                     f"driver {driver_name!r} does not report {quantity!r} for this sensor; it reports: {reported}",

@@ -159,7 +159,8 @@ class SensorMapping:
         (heartbeat, windows, throttle); it defaults to the reading's own
         timestamp.  A value of the wrong kind raises :class:`BadValue` (a
         ValueError) naming the sensor and quantity, before any filter's state
-        changes.
+        changes; so does a filter whose arithmetic overflows (a polynomial of
+        an absurd value), once the quantities before it went through theirs.
         """
         return self.trace(reading, now).reading
 

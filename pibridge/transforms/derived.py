@@ -188,7 +188,11 @@ INPUT_UNITS = {"temperature": ("°C",), "humidity": ("%RH", "%"), "pressure": ("
 
 @dataclass(frozen=True)
 class Formula:
-    """One derived value: its name, result unit, driver quantities and sensor keys it needs."""
+    """One derived value: its name, result unit, driver quantities and sensor keys it needs.
+
+    ``compute`` takes the inputs in the order of ``inputs``, then the values
+    of ``keys`` (fields of :class:`Derived` of the same names).
+    """
 
     name: str
     unit: str
@@ -252,10 +256,7 @@ class Derived:
             if unit == "Pa":
                 value = value / 100.0
             args.append(float(value))
-        if self.formula.name == "sea_level_pressure":
-            args.append(self.altitude)
-        elif self.formula.name == "altitude":
-            args.append(self.reference_pressure)
+        args.extend(getattr(self, key) for key in self.formula.keys)
         try:
             result = self.formula.compute(*args)
         except (OverflowError, ZeroDivisionError, ValueError) as e:

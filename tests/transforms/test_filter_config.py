@@ -160,3 +160,8 @@ def _toml(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+
+
+def test_a_metric_table_for_an_undeclared_derived_value_says_how_to_declare_it():
+    (key, message, fix), = errors(SENSOR + "[sensors.metric.dew_point]\nround = 1\n")
+    assert key == "metric.dew_point" and "does not declare" in message and 'derived = ["dew_point"]' in fix
