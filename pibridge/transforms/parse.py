@@ -30,7 +30,7 @@ from pibridge.settings import BAD, MISSING, Table, did_you_mean, in_range, integ
 from pibridge.transforms.base import BOOL, INTEGER, NUMBER, NUMERIC, TEXT, Filter
 from pibridge.transforms.push import DEFAULT_HEARTBEAT, Debounce, Threshold, Throttle, read_heartbeat
 from pibridge.transforms.values import Calibrate, Clamp, FilterOut, Invert, Offset, Polynomial, Round, Scale, Valid
-from pibridge.transforms.windows import Ema, Max, Mean, Median, Min
+from pibridge.transforms.windows import MAX_READINGS, Ema, Max, Mean, Median, Min, Window
 
 #: Every filter, by its name in a ``filters`` entry.
 FILTERS: dict[str, type[Filter]] = {
@@ -174,6 +174,10 @@ def _read_entry(m: Table, index: int, entry: Any, quantity: str, kind: str, inte
     t.unknown((cls.key,) + cls.extra_keys, f"the {cls.key} filter")
     if isinstance(f, Threshold) and not math.isinf(f.heartbeat) and "heartbeat" in entry:
         _check_heartbeat(t, "heartbeat", f.heartbeat, interval)
+    if isinstance(f, Window) and f.seconds and interval is not BAD and f.seconds / interval > MAX_READINGS:
+        t.error(cls.key, f"a {f.seconds:g} s window at the sensor's interval of {interval:g} s would hold "
+                f"{f.seconds / interval:.0f} readings; at most {MAX_READINGS} are kept",
+                f"shorten the window to {MAX_READINGS * interval:g} s or less, or read less often")
     if f is None or len(m.errors) > errors_before:
         return None
     return f

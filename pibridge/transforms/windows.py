@@ -64,25 +64,27 @@ class SendEvery:
 
 
 class _Pacer:
-    """Counts readings (or watches the clock) between two sends of one filter."""
+    """Decides, result by result, whether a smoothing filter sends now (the first result always goes)."""
 
     def __init__(self, every: SendEvery):
         self.every = every
-        self.waited = 0
-        self.last_slot: int | None = None
+        self.waited = 0  # results held since the last send (count pacing)
+        self.slot: int | None = None  # the wall-clock period of the last send (time pacing)
+        self.sent = False
 
     def due(self, at: float) -> bool:
         if self.every.seconds:
             slot = math.floor((at + JITTER) / self.every.seconds)
-            if slot == self.last_slot:
+            if self.sent and slot == self.slot:
                 return False
-            self.last_slot = slot
-            return True
-        self.waited += 1
-        if self.last_slot is None or self.waited >= self.every.readings:
-            self.last_slot, self.waited = 0, 0
-            return True
-        return False
+            self.slot = slot
+        else:
+            self.waited += 1
+            if self.sent and self.waited < self.every.readings:
+                return False
+            self.waited = 0
+        self.sent = True
+        return True
 
     def why_not(self) -> str:
         if self.every.seconds:

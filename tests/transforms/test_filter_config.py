@@ -47,6 +47,7 @@ def metric(body: str, quantity: str = "temperature") -> str:
     ("filters = [{ median = 3, foo = 1 }]", "filters[1].foo", "unknown key in the median filter", "send_every"),
     ("filters = [{ threshold = 1, heartbeat = 5 }]", "filters[1].heartbeat", "shorter than the sensor's interval",
      "at least 10 s"),
+    ('filters = [{ mean = "2d" }]', "filters[1].mean", "would hold 17280 readings", "shorten the window"),
     ("filters = [{ throttle = -1 }]", "filters[1].throttle", "greater than 0", 'throttle = "30s"'),
     ("filters = [{ polynomial = [] }]", "filters[1].polynomial", "at least one coefficient", "c0 + c1 x"),
     ("round = 1\nfilters = [{ round = 2 }]", "round", "both as a key and as the 1st entry", "keep one"),
