@@ -92,13 +92,11 @@ class Filter:
 
     A subclass sets ``key`` (its name in a ``filters = [...]`` entry),
     ``kinds`` (the kinds of values it applies to) and implements
-    :meth:`step`.  ``quiet`` marks filters that may hold a metric back for
-    as long as its values do not change (the default heartbeat cares).
+    :meth:`from_table` and :meth:`step`.
     """
 
     key: ClassVar[str] = ""
     kinds: ClassVar[frozenset[str]] = NUMERIC
-    quiet: ClassVar[bool] = False
     #: Keys the filter's table may hold besides ``key`` (``send_every``, ``heartbeat``).
     extra_keys: ClassVar[tuple[str, ...]] = ()
     #: A correction of the value itself (bounds, calibration): also applied to the inputs of

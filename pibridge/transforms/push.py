@@ -31,7 +31,6 @@ class Threshold(Filter):
     ``heartbeat = false``)."""
 
     key: ClassVar[str] = "threshold"
-    quiet: ClassVar[bool] = True
     extra_keys: ClassVar[tuple[str, ...]] = ("heartbeat",)
     threshold: float = 0.0
     heartbeat: float = DEFAULT_HEARTBEAT
@@ -72,7 +71,6 @@ class Throttle(Filter):
 
     key: ClassVar[str] = "throttle"
     kinds: ClassVar[frozenset[str]] = NUMERIC | {BOOL}
-    quiet: ClassVar[bool] = True
     seconds: float = 0.0
     _last_at: float = state(-math.inf)
 
