@@ -237,3 +237,13 @@ def test_a_derived_value_outside_its_formula_is_dropped_counted_and_logged_once(
             assert "dew_point" not in out.values and out.values["temperature"] == 70.0
     assert m.counts() == {"dew_point": {"held": {}, "dropped": {"outside_formula_range": 3}}}
     assert sum("dew_point not computed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_the_chain_example_in_the_configuration_docs_prints_what_it_says(capsys):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    block = doc.split("runs\nvalues through them on their own:\n\n```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "configuration.md", "exec"), {})
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == block.strip().splitlines()[-1].split("# ", 1)[1]
