@@ -170,9 +170,15 @@ class SensorMapping:
         checked: dict[str, Value] = {}
         for quantity, value in reading.values.items():
             self._quantity(quantity)
-            if not self.metrics[quantity].drop or quantity in self._inputs:
-                # A dropped quantity's garbage must not cost the others their reading.
+            if not self.metrics[quantity].drop:
                 checked[quantity] = self.check(quantity, value)
+            elif quantity in self._inputs:
+                # A dropped quantity's garbage must not cost the others their reading; without
+                # it the derived values it feeds are not computed.
+                try:
+                    checked[quantity] = self.check(quantity, value)
+                except BadValue:
+                    pass
         derived, refused = self._derive(checked)
         checked.update(derived)
         traces: dict[str, Trace] = {}

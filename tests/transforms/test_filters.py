@@ -247,3 +247,11 @@ def test_the_chain_example_in_the_configuration_docs_prints_what_it_says(capsys)
     exec(compile(block, "configuration.md", "exec"), {})
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == block.strip().splitlines()[-1].split("# ", 1)[1]
+
+
+def test_a_dropped_input_still_feeds_its_derived_value_and_its_garbage_costs_nothing_else():
+    m = mapping("drop = true", metrics=("humidity", "temperature"), extra='derived = ["dew_point"]\n')
+    out = m.apply(reading(T0, temperature=20.0, humidity=50.0))
+    assert set(out.values) == {"temperature", "dew_point"}
+    out = m.apply(reading(T0 + 1, temperature=20.0, humidity=math.nan))
+    assert out.values == {"temperature": 20.0}
