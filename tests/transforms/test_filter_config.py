@@ -166,3 +166,20 @@ def _toml(value) -> str:
 def test_a_metric_table_for_an_undeclared_derived_value_says_how_to_declare_it():
     (key, message, fix), = errors(SENSOR + "[sensors.metric.dew_point]\nround = 1\n")
     assert key == "metric.dew_point" and "does not declare" in message and 'derived = ["dew_point"]' in fix
+
+
+def test_every_filter_and_derived_value_is_documented_with_its_settings():
+    from pibridge.transforms.derived import FORMULAS
+    from pibridge.transforms.parse import FILTERS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    filters = doc.split("## Filters", 1)[1].split("## Derived values", 1)[0]
+    for name, cls in FILTERS.items():
+        assert f"| `{name}` |" in filters or f"| `min`, `max` |" in filters and name in ("min", "max"), name
+        for extra in cls.extra_keys:
+            assert f"`{extra}`" in filters, (name, extra)
+    derived = doc.split("## Derived values", 1)[1].split("\n## ", 1)[0]
+    for name, formula in FORMULAS.items():
+        assert f"| `{name}` |" in derived, name
+        for key in formula.keys:
+            assert f"`{key}`" in derived, (name, key)
