@@ -255,3 +255,29 @@ def test_a_dropped_input_still_feeds_its_derived_value_and_its_garbage_costs_not
     assert set(out.values) == {"temperature", "dew_point"}
     out = m.apply(reading(T0 + 1, temperature=20.0, humidity=math.nan))
     assert out.values == {"temperature": 20.0}
+
+
+def test_the_mock_s_absurd_readings_never_reach_the_agent_with_a_valid_range():
+    """The mock's garbage_every mixes 1e12 and -1e12 (finite, so the kind check lets them by) with NaN,
+    infinities and text (refused as the wrong kind): `valid` keeps the finite ones from the agent."""
+    from pibridge.drivers import create
+
+    driver = create("mock", "greenhouse", {"metrics": ["temperature"], "garbage_every": 2, "seed": 7})
+    m = mapping("filters = [{ valid = [-40, 85] }]")
+    pushed, refused = [], 0
+    driver.open()
+    try:
+        for i in range(60):
+            try:
+                out = m.apply(reading(T0 + i, **driver.read()))
+            except BadValue:
+                refused += 1
+                continue
+            if out is not None:
+                pushed.append(out.values["temperature"])
+    finally:
+        driver.close()
+    dropped = m.counts()["temperature"]["dropped"]["out_of_range"]
+    assert dropped > 0 and refused > 0
+    assert len(pushed) == 30 and all(-40 <= v <= 85 for v in pushed)  # every good reading, nothing absurd
+    assert dropped + refused == 30
