@@ -29,7 +29,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pibridge.transforms import derived as d
+from pibridge.transforms.derived import formulas as d
 
 # CRC 62nd ed.: t (°C) -> (saturation vapour pressure mbar = hPa, saturation density g/m³)
 CRC = {

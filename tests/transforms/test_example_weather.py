@@ -13,7 +13,7 @@ import pytest
 
 from pibridge.bridge import check
 from pibridge.drivers.i2c import _bus as _i2c
-from pibridge.transforms import derived
+from pibridge.transforms.derived import formulas as derived
 from tests.support.hardware_chips import BoschChip
 from tests.support.smbus_fake import BusFactory
 

@@ -223,7 +223,7 @@ def test_derived_values_use_the_inputs_after_their_calibration_only():
     m = mapping('offset = 10.0\nfilters = [{ median = 3 }]', metrics=("temperature", "humidity"),
                 extra='derived = ["dew_point"]\n')
     out = m.apply(reading(T0, temperature=20.0, humidity=50.0))
-    from pibridge.transforms.derived import dew_point
+    from pibridge.transforms.derived.formulas import dew_point
     # The median is still filling, but the dew point is computed from the calibrated 30 °C at once.
     assert out.values["dew_point"] == pytest.approx(dew_point(30.0, 50.0))
     assert "temperature" not in out.values
