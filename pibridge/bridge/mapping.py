@@ -105,17 +105,6 @@ class SensorMapping:
     def metric_name(self, quantity: str) -> str:
         return self.metrics[quantity].name
 
-    def calibrate(self, quantity: str, value: Value) -> Value:
-        """*value* checked and corrected (bounds, scale/offset, calibration), still in the canonical unit.
-
-        None when a correcting filter drops it (``valid``, ``filter_out``).
-        Raises :class:`BadValue` (a ValueError) for a value of the wrong kind.
-        """
-        checked = self.check(quantity, value)
-        if isinstance(checked, (bool, str)):
-            return checked
-        return self._overflow_guard(quantity, value, lambda: self.chains[quantity].correct(checked))
-
     def check(self, quantity: str, value: Value) -> Value:
         """*value* if it is of the kind *quantity* needs (a bool from 0/1 too); else :class:`BadValue`."""
         q = self._quantity(quantity)

@@ -103,7 +103,7 @@ def test_calibration_happens_in_the_canonical_unit_before_conversion():
     m = mapping("[sensors.metric.pressure]\nscale = 1.001\noffset = -2.5\n", metrics=["pressure"])
     out = m.apply(reading(pressure=1000.0))
     assert out.values["pressure"] == pytest.approx((1000.0 * 1.001 - 2.5) * 100)
-    assert m.calibrate("pressure", 1000.0) == pytest.approx(998.5)
+    assert m.chains["pressure"].correct(1000.0) == pytest.approx(998.5)  # hPa, before conversion
 
 
 def test_rounding_is_in_the_canonical_unit():
