@@ -208,9 +208,9 @@ class Bridge:
             return
         try:
             driver.restore(saved)
-        except ValueError as exc:
-            log.error("sensor %r: the saved state in %s is not usable (%s); starting from 0",
-                      name, self.storage / COUNTERS_FILE, exc)
+        except Exception as exc:  # nonsense in the file, or a third-party driver's bug: start afresh
+            log.error("sensor %r: the saved state in %s is not usable (%s: %s); starting from 0",
+                      name, self.storage / COUNTERS_FILE, type(exc).__name__, exc)
             return
         log.info("sensor %r: continuing from the saved state %s", name, saved)
 

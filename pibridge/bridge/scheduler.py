@@ -18,9 +18,9 @@ read.
 Threading: ``sink`` and ``on_online_change`` are called from the reader
 thread and must not block (the bridge's are queue puts).  ``keep_state``
 (the bridge's counter store) is called from the reader thread too, after a
-push and at stop; it writes a small file, which delays only this sensor.  Drivers that see
-changes between reads (``watch``) wake the reader from their own thread;
-the read then happens at once in the reader thread.
+push and at stop; it writes a small file, which delays only this sensor.
+Drivers that see changes between reads (``watch``) wake the reader from
+their own thread; the read then happens at once in the reader thread.
 """
 
 from __future__ import annotations
