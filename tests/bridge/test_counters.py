@@ -213,3 +213,14 @@ def test_the_total_survives_kill_9_and_a_clean_restart(rain_daemon):
     taken = sorted({(r["timestamp_ms"], r["value"]) for r in d.sim.store.values(client, metric_id=metric_id)})
     counts = [value for _, value in taken]
     assert counts[-1] == 70 and counts == sorted(counts), f"the count went backwards across a restart: {counts}"
+
+
+def test_a_nonsense_saved_count_is_logged_and_counting_starts_afresh(rain_daemon):
+    d = rain_daemon
+    d.storage.mkdir(parents=True, exist_ok=True)
+    (d.storage / "counters.json").write_text(json.dumps({"rain": {"count": "lots"}}))
+    d.start_pulsing(3)
+    client = d.client_id()
+    wait_for(lambda: d.counted(client) == 3, 30, "the agent to get count 3")
+    assert "sensor 'rain': the saved state in" in d.log_text() and "is not usable" in d.log_text()
+    wait_for(lambda: d.saved() == 3, 10, "the fresh count saved")
