@@ -281,3 +281,25 @@ def test_the_mock_s_absurd_readings_never_reach_the_agent_with_a_valid_range():
     assert dropped > 0 and refused > 0
     assert len(pushed) == 30 and all(-40 <= v <= 85 for v in pushed)  # every good reading, nothing absurd
     assert dropped + refused == 30
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=40), st.integers(1, 8), st.integers(1, 4))
+def test_count_windows_summarise_exactly_the_last_n_readings(values, n, every):
+    """Each window's result is min/median/mean/max (stdlib) of the n readings before it, every *every*-th time."""
+    import statistics
+
+    kinds = {Median: statistics.median, Mean: statistics.fmean, Min: min, Max: max}
+    for cls, expected in kinds.items():
+        chain = Chain([cls(readings=n, send_every=SendEvery(readings=every))])
+        sent = 0
+        for i, value in enumerate(values):
+            out = chain.run(value, T0 + i).value
+            if i + 1 < n:
+                assert out is None
+                continue
+            due = (i + 1 - n) % every == 0
+            assert (out is not None) == due, (cls.key, i)
+            if due:
+                sent += 1
+                assert out == pytest.approx(expected(values[i + 1 - n:i + 1]), rel=1e-12, abs=1e-9)
+        assert sent == (max(0, len(values) - n + every) // every if len(values) >= n else 0)
