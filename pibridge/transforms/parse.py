@@ -39,9 +39,6 @@ FILTERS: dict[str, type[Filter]] = {
                 Median, Mean, Min, Max, Ema, Threshold, Throttle, Debounce)
 }
 
-#: The metric keys this module reads.
-KEYS = ("scale", "offset", "round", "threshold", "heartbeat", "filters")
-
 _KIND_TEXT = {NUMBER: "a number", INTEGER: "a whole number", BOOL: "on/off", TEXT: "text"}
 
 
