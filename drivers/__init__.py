@@ -172,6 +172,23 @@ class Driver:
         default ignores it.
         """
 
+    def state(self) -> dict[str, Any] | None:
+        """What the device has accumulated that a restart must not lose (a pulse total), or None.
+
+        The bridge saves it, JSON-encoded, after a reading is pushed and when
+        the sensor stops, and hands it to :meth:`restore` on the next start;
+        the driver never learns where it is kept.  Called from the reader
+        thread; must be quick (no device I/O).
+        """
+        return None
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` saved by an earlier run (called before :meth:`open`).
+
+        A driver that cannot use *state* (written by another version, or
+        nonsense) raises ValueError; the bridge then logs it and starts afresh.
+        """
+
     def watch(self, notify: Callable[[], None]) -> None:
         """Ask to be told of changes between reads (edge-triggered inputs).
 

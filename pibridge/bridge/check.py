@@ -6,9 +6,13 @@ Run it after wiring a device or editing the config::
 
 It prints every problem in the config (exit status 2), or reads each
 enabled sensor once and prints what would be sent: the value in the
-driver's unit after calibration, and the same value in the agent's unit.
-Exit status 0 means every sensor answered with good values, 1 that at least
-one did not.  Nothing is sent anywhere.
+driver's unit after the metric's filters, and the same value in the agent's
+unit -- or, when a filter holds it back, why it would not be pushed now
+(a window not full yet, ...).  Derived values (dew point, ...) get rows of
+their own.  Below the table, every metric with filters is shown step by
+step: raw -> after each filter -> pushed.  Exit status 0 means every sensor
+answered with good values, 1 that at least one did not (a refused or
+dropped value counts as not good).  Nothing is sent anywhere.
 
 It also checks the agent's CA file (exists, readable by the service user,
 a certificate) and says what is wrong with it; ``--agent`` also tries the
@@ -23,6 +27,7 @@ such instead of hanging the command.
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 import threading
@@ -34,7 +39,8 @@ from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_pat
 from pibridge.bridge.mapping import BadValue, SensorMapping
 from pibridge.bridge.preflight import check_ca_file, check_storage_dir, probe_agent
 from pibridge.drivers import Driver, DriverError, ReadFailed
-from pibridge.readings import Value
+from pibridge.readings import Reading, Value
+from pibridge.transforms import Dropped, Passed, Trace
 
 DEFAULT_TIMEOUT = 10.0
 #: Exit status when the sensors are fine but ``--agent`` found the agent unusable.
@@ -50,6 +56,8 @@ class Row:
     value: str = ""
     agent: str = ""
     error: str = ""
+    #: The value after every filter step (empty for a quantity without filters).
+    steps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,25 +165,56 @@ def _describe(read: _OneRead) -> SensorResult:
     mapping = SensorMapping(sensor, list(sensor.quantities))
     values = read.values or {}
     ok = True
-    for quantity in sensor.quantities:
-        name = quantity.name
+    good: dict[str, Value] = {}
+    refused: dict[str, str] = {}
+    for name, value in values.items():
+        if name not in mapping.quantities or name in mapping.derived:
+            continue
+        try:
+            mapping.check(name, value)
+        except BadValue as e:
+            refused[name] = f"refused {_short(value)}: {e.problem}"
+            continue
+        good[name] = value
+    try:
+        outcome = mapping.trace(Reading(sensor.name, int(time.time() * 1000), good))
+    except BadValue as e:  # a filter's arithmetic overflowed
+        refused[e.quantity] = f"refused {_short(e.value)}: {e.problem}"
+        outcome = None
+    for name, quantity in mapping.quantities.items():
         dropped = mapping.metrics[name].drop
         row = Row(quantity=name, metric="(dropped)" if dropped else mapping.metric_name(name))
         unit = "" if quantity.unit in ("bool", "text") else f" {quantity.unit}"
-        if name not in values:
+        derived = name in mapping.derived
+        trace = outcome.traces.get(name) if outcome is not None else None
+        if name in refused:
+            row.error = refused[name]
+            ok = False
+        elif derived and outcome is not None and name in outcome.refused:
+            row.error = f"not computed: {outcome.refused[name]}"
+            ok = False
+        elif not derived and name not in values:
             row.error = "no value: the driver did not report this quantity"
             ok = ok and dropped
         elif dropped:
-            row.value = _format(values[name]) + unit
+            shown = values.get(name)
+            row.value = "" if shown is None else _format(shown) + unit
             row.agent = "not sent (drop = true)"
+        elif trace is None:
+            row.error = "not computed: an input is missing or refused"
+            ok = False
         else:
-            try:
-                calibrated = mapping.calibrate(name, values[name])
-                row.value = _format(calibrated) + unit
-                row.agent = _agent_text(mapping.to_agent(name, calibrated), quantity.agent_unit)
-            except BadValue as e:
-                row.error = f"refused {_short(values[name])}: {e.problem}"
+            row.steps = _steps(trace, unit, "computed" if derived else "raw")
+            reached = _last_value(trace)
+            row.value = "" if reached is None else _format(reached) + unit
+            stopped = trace.stopped
+            if stopped is None:
+                row.agent = _agent_text(outcome.reading.values[name], quantity.agent_unit)
+            elif isinstance(stopped, Dropped):
+                row.error = f"dropped: {stopped.reason}"
                 ok = False
+            else:
+                row.agent = f"not now: {stopped.reason}"
         result.rows.append(row)
     for name in values:
         if name not in mapping.quantities:
@@ -183,6 +222,28 @@ def _describe(read: _OneRead) -> SensorResult:
             ok = False
     result.ok = ok
     return result
+
+
+def _last_value(trace: Trace) -> Value | None:
+    """The value as far as it got: after the last filter that passed it on (the raw value if none did)."""
+    reached = trace.raw
+    for _, outcome in trace.steps:
+        if isinstance(outcome, Passed):
+            reached = outcome.value
+    return reached
+
+
+def _steps(trace: Trace, unit: str, first: str) -> list[str]:
+    """``raw 21.4 °C``, then ``<filter>: <value>`` or ``<filter>: held (...)`` for each step."""
+    parts = [f"{first} {_format(trace.raw)}{unit}"]
+    for f, outcome in trace.steps:
+        if isinstance(outcome, Passed):
+            parts.append(f"{f.describe()}: {_format(outcome.value)}{unit}")
+        elif isinstance(outcome, Dropped):
+            parts.append(f"{f.describe()}: DROPPED ({outcome.reason})")
+        else:
+            parts.append(f"{f.describe()}: held ({outcome.reason})")
+    return parts
 
 
 def _where(match: re.Match) -> str:
@@ -240,6 +301,21 @@ def format_table(results: list[SensorResult], disabled: list[SensorConfig]) -> s
     return "\n".join(out)
 
 
+def format_steps(results: list[SensorResult]) -> str:
+    """Each filtered metric's way from the raw value to what is pushed, one metric per line."""
+    lines = []
+    for result in results:
+        for row in result.rows:
+            if len(row.steps) > 1:
+                verdict = row.agent or f"ERROR {row.error}"
+                if row.agent and not row.agent.startswith("not now:"):
+                    verdict = f"pushed {row.agent}"
+                lines.append(f"  {result.sensor.name} / {row.metric}: " + " -> ".join(row.steps) + f" => {verdict}")
+    if not lines:
+        return ""
+    return "Filters, raw -> each step -> pushed (one read: windows start empty, thresholds and throttles let it out):\n" + "\n".join(lines)
+
+
 def _print_config_errors(path, error: ConfigError) -> None:
     count = len(error.errors)
     print(f"pibridge check: {path} has {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
@@ -268,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--timeout must be a positive number of seconds")
     # gpiozero warns once per pin library it tries; the table already says what is missing.
     warnings.filterwarnings("ignore", message="Falling back from")
+    # What the filters drop is in the table; their one-time log lines are for the daemon's journal.
+    for name in ("pibridge.transforms", "pibridge.mapping"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     if hasattr(sys.stdout, "reconfigure"):
         # Units such as °C and µg/m³ must not crash a console that cannot show them.
         sys.stdout.reconfigure(errors="replace")
@@ -294,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     results = read_sensors(enabled, args.timeout)
     print(format_table(results, disabled))
     print()
+    steps = format_steps(results)
+    if steps:
+        print(steps)
+        print()
     failed = [r.sensor.name for r in results if not r.ok]
     if not enabled:
         print("No enabled sensor to read.")

@@ -21,10 +21,8 @@ from pibridge.settings import (
     Table,
     boolean,
     did_you_mean,
-    in_range,
     integer,
     num,
-    number,
     ordinal,
     parse_seconds,
     positive,
@@ -32,14 +30,16 @@ from pibridge.settings import (
     string,
     type_name,
 )
-from pibridge.units import ValueType
+from pibridge.transforms import derived as derived_values
+from pibridge.transforms.base import Filter, kind_of
+from pibridge.transforms.parse import full_chain, read_value_settings
 
 #: Longest sensor or metric name accepted.  The agent takes free text for names given to
 #: "create"; this keeps them readable in the TeamViewer web interface and in logs.
 NAME_MAX = 64
 
-SENSOR_KEYS = ("name", "driver", "interval", "enabled", "offline_after", "metric")
-METRIC_KEYS = ("name", "drop", "scale", "offset", "round", "threshold", "heartbeat")
+SENSOR_KEYS = ("name", "driver", "interval", "enabled", "offline_after", "metric") + derived_values.SENSOR_KEYS
+METRIC_KEYS = ("name", "drop", "scale", "offset", "round", "threshold", "heartbeat", "filters")
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,11 @@ class MetricConfig:
     """What happens to one quantity of a sensor on its way to the agent.
 
     value = raw * scale + offset, in the quantity's canonical unit, then
-    rounded to ``round`` digits; with a ``threshold`` it is pushed only when
-    it moved at least that much since the last push, or ``heartbeat``
-    seconds have passed.
+    the ``filters`` in order, then rounded to ``round`` digits; with a
+    ``threshold`` it is pushed only when it moved at least that much since
+    the last push, or ``heartbeat`` seconds have passed (None: the default
+    of 90 s; infinity: ``heartbeat = false``, never).  :meth:`chain` is
+    all of that as one list of filters.
     """
 
     quantity: str
@@ -60,6 +62,11 @@ class MetricConfig:
     round: int | None = None
     threshold: float | None = None
     heartbeat: float | None = None
+    filters: tuple[Filter, ...] = ()
+
+    def chain(self) -> tuple[Filter, ...]:
+        """Every step a value of this metric goes through, in order (fresh state in each :class:`Chain`)."""
+        return full_chain(self.scale, self.offset, self.round, self.threshold, self.heartbeat, self.filters)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,8 @@ class SensorConfig:
     ``options`` are the driver's own options as written in the file;
     ``metrics`` has one entry per quantity the driver reports (dropped ones
     included, marked ``drop``); ``quantities`` are those quantities in the
-    driver's order.
+    driver's order; ``derived`` the values computed from them
+    (``derived = [...]``), each with a metric entry of its own.
     """
 
     name: str
@@ -80,6 +88,7 @@ class SensorConfig:
     options: dict = field(default_factory=dict)
     metrics: dict[str, MetricConfig] = field(default_factory=dict)
     quantities: tuple[Quantity, ...] = ()
+    derived: tuple[derived_values.Derived, ...] = ()
 
     def create_driver(self) -> Driver:
         """A fresh driver for this sensor (no hardware touched until ``open()``)."""
@@ -106,11 +115,6 @@ def _name(value: Any) -> str:
     if problem:
         raise ValueError(problem)
     return value
-
-
-def _numeric(quantity: Quantity) -> bool:
-    agent = quantity.agent_unit
-    return agent.unit is not None or agent.value_type in (ValueType.DOUBLE, ValueType.INTEGER)
 
 
 class SensorsParser:
@@ -226,7 +230,8 @@ class SensorsParser:
                 f"but interval = {interval:g}",
                 f"set interval = {min_interval:g} or more",
             )
-        metrics = self._metrics(t, metric_tables, quantities, driver_name, interval)
+        derived = derived_values.read_derived(t, quantities)
+        metrics = self._metrics(t, metric_tables, quantities + [d.quantity for d in derived], driver_name, interval)
         if len(self.errors) > errors_before or name is BAD:
             return None
         return SensorConfig(
@@ -238,6 +243,7 @@ class SensorsParser:
             options=dict(options),
             metrics=metrics,
             quantities=tuple(quantities),
+            derived=derived,
         )
 
     def _driver_class(self, t: Table, driver_name: Any) -> type[Driver] | None:
@@ -311,7 +317,12 @@ class SensorsParser:
                     "write e.g. [sensors.metric.temperature] followed by name = ..., offset = ...")
             tables = {}
         for quantity in tables:
-            if quantity not in by_name and not known_only:
+            if quantity in by_name or known_only:
+                continue
+            if quantity in derived_values.FORMULAS:
+                t.error(f"metric.{quantity}", f"{quantity!r} is a derived value this sensor does not declare",
+                        f'add derived = ["{quantity}"] to the sensor, or remove [sensors.metric.{quantity}]')
+            else:
                 t.error(
                     f"metric.{quantity}",
                     f"driver {driver_name!r} does not report {quantity!r} for this sensor; it reports: {reported}",
@@ -333,34 +344,14 @@ class SensorsParser:
 
     def _metric(self, m: Table, quantity: Quantity, interval: Any) -> MetricConfig:
         q = quantity.name
-        numeric = _numeric(quantity)
         name = m.get("name", _name, q, fix=f'name = "{q}"')
         drop = m.get("drop", boolean, False, fix="drop = true")
-        scale = m.get("scale", number, 1.0, fix="scale = 1.0",
-                      check=lambda v: None if v != 0 else "must not be 0 (every value would be 0)")
-        offset = m.get("offset", number, 0.0, fix="offset = 0.0")
-        digits = m.get("round", integer, None, fix="round = 1 (digits after the point)", check=in_range(-9, 15))
-        threshold = m.get("threshold", number, None, fix="threshold = 0.5", check=positive)
-        heartbeat = m.get("heartbeat", parse_seconds, None, fix='heartbeat = "15m"', check=positive)
+        errors_before = len(m.errors)
+        v = read_value_settings(m, q, kind_of(quantity), quantity.unit, interval)
         m.unknown(METRIC_KEYS, f"[sensors.metric.{q}]")
-        if not numeric:
-            kind = "on/off" if quantity.agent_unit.value_type is ValueType.BOOL else "text"
-            for key in ("scale", "offset", "round", "threshold"):
-                if key in m.data:
-                    m.error(key, f"{q!r} is an {kind} quantity ({quantity.unit}); {key} applies only to numbers",
-                            f"remove {key}")
-        if heartbeat is not None and heartbeat is not BAD:
-            if threshold is None:
-                m.error("heartbeat", "only applies together with a threshold",
-                        "add threshold = ... (push only on change) or remove heartbeat")
-            elif interval is not BAD and heartbeat < interval:
-                m.error("heartbeat", f"{heartbeat:g} s is shorter than the sensor's interval ({interval:g} s), "
-                        "so every reading would be pushed anyway",
-                        f"set heartbeat to at least {interval:g} s, or remove threshold and heartbeat")
-        values = (name, drop, scale, offset, digits, threshold, heartbeat)
-        if any(v is BAD for v in values):
+        if name is BAD or drop is BAD or len(m.errors) > errors_before:
             return MetricConfig(q, q)
-        return MetricConfig(q, name, drop, scale, offset, digits, threshold, heartbeat)
+        return MetricConfig(q, name, drop, v.scale, v.offset, v.round, v.threshold, v.heartbeat, v.filters)
 
     def _check_metric_names(self, t: Table, metrics: dict[str, MetricConfig]) -> None:
         if metrics and all(m.drop for m in metrics.values()):

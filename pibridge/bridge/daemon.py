@@ -37,6 +37,8 @@ from typing import Any
 from pibridge import sdnotify
 from pibridge.agent.cli import identity_directory
 from pibridge.bridge.config import Config, ConfigError, config_path, load_config
+from pibridge.bridge.counters import FILE_NAME as COUNTERS_FILE
+from pibridge.bridge.counters import CounterStore
 from pibridge.bridge.delivery import Delivery
 from pibridge.bridge.peers import LatestValues
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
@@ -148,6 +150,7 @@ class Bridge:
         self.outbox: Any = None
         self.registry: Registry | None = None
         self.delivery: Delivery | None = None
+        self.counters: CounterStore | None = None
 
     # -- start ------------------------------------------------------------------
 
@@ -179,9 +182,11 @@ class Bridge:
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
         latest = LatestValues()
+        self.counters = CounterStore(self.storage / COUNTERS_FILE)
         for sensor in self.config.enabled_sensors:
             driver = sensor.create_driver()
             driver.peers(latest)
+            self._restore(sensor.name, driver)
             mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
             self.mappings[sensor.name] = mapping
             self.readers.append(
@@ -193,6 +198,7 @@ class Bridge:
                     mapping=mapping,
                     offline_after=sensor.offline_after,
                     on_online_change=self._online_changed,
+                    keep_state=self.counters.save,
                 )
             )
             latest.add(self.readers[-1])
@@ -209,6 +215,18 @@ class Bridge:
             self._connect()
         for reader in self.readers:
             reader.start()
+
+    def _restore(self, name: str, driver: Any) -> None:
+        saved = self.counters.restored(name)
+        if saved is None:
+            return
+        try:
+            driver.restore(saved)
+        except Exception as exc:  # nonsense in the file, or a third-party driver's bug: start afresh
+            log.error("sensor %r: the saved state in %s is not usable (%s: %s); starting from 0",
+                      name, self.storage / COUNTERS_FILE, type(exc).__name__, exc)
+            return
+        log.info("sensor %r: continuing from the saved state %s", name, saved)
 
     # -- control loop -------------------------------------------------------------
 
@@ -514,7 +532,11 @@ class Bridge:
                 "refused": self.push_errors,
             },
             "sensors": {
-                r.name: {**r.health.to_json(), "sensor_id": routes[r.name].sensor_id if r.name in routes else None}
+                r.name: {
+                    **r.health.to_json(),
+                    "sensor_id": routes[r.name].sensor_id if r.name in routes else None,
+                    "not_sent": self.mappings[r.name].counts() if r.name in self.mappings else {},
+                }
                 for r in self.readers
             },
         }

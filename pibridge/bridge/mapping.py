@@ -1,4 +1,4 @@
-"""From a driver's reading to what the agent is sent: calibration, units, thresholds.
+"""From a driver's reading to what the agent is sent: filters, derived values, units.
 
 One :class:`SensorMapping` per configured sensor.  For every quantity the
 driver reports it knows the agent metric (its name and either a predefined
@@ -8,31 +8,39 @@ pushed values in this order:
 1. leave out dropped quantities;
 2. check the value is of the right kind (a finite number, a whole number,
    true/false or text) — anything else is refused with ValueError;
-3. calibrate in the canonical unit: ``value * scale + offset``;
-4. round to ``round`` digits (still in the canonical unit, as the user reads it);
-5. with a ``threshold``, leave out values that moved less than the threshold
-   since the last push, unless ``heartbeat`` seconds have passed;
-6. convert to the agent's unit (hPa -> Pa is x100).
+3. compute the sensor's derived values (dew point, ...) from the inputs
+   after their correcting filters (bounds, scale/offset, calibration);
+4. run each value through its metric's chain of filters
+   (:mod:`pibridge.transforms`): the older keys ``scale``, ``offset``,
+   ``round``, ``threshold``/``heartbeat`` and the ``filters`` list, in the
+   canonical unit, as the user reads it.  A filter may hold the value back
+   (a window filling, a change below the threshold) or drop it (outside
+   ``valid``); both are counted by cause (:meth:`counts`);
+5. convert to the agent's unit (hPa -> Pa is x100).
 
-It does no I/O and keeps only the last pushed value of each thresholded
-quantity, so it is cheap and easy to test.  Not thread-safe: one thread at
-a time uses it (the sensor's reader thread).
+It does no I/O and keeps only the filters' own state, so it is cheap and
+easy to test.  Not thread-safe: one thread at a time uses it (the sensor's
+reader thread); :meth:`counts` may be read from any thread.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 from pibridge.bridge.config import MetricConfig, SensorConfig
 from pibridge.readings import Quantity, Reading, Value
-from pibridge.units import MetricDefinition, ValueType
+from pibridge.transforms import Chain, FilterOverflow, Trace
+from pibridge.transforms.chain import Tally
+from pibridge.transforms.base import BOOL, INTEGER, TEXT, kind_of
+from pibridge.transforms.derived import OutsideRange
+from pibridge.units import MetricDefinition
+
+log = logging.getLogger("pibridge.mapping")
 
 #: Longest text value pushed for a text quantity.
 TEXT_MAX = 1024
-
-# Threshold comparisons tolerate float noise: 21.2 - 21.1 is 0.0999999...
-_TOLERANCE = 1e-9
 
 
 class BadValue(ValueError):
@@ -50,26 +58,43 @@ class BadValue(ValueError):
 
 
 @dataclass(frozen=True)
-class _Last:
-    value: Value
-    at: float
+class Outcome:
+    """What :meth:`SensorMapping.trace` found for one reading, quantity by quantity, for ``pibridge check``.
+
+    ``traces`` maps each quantity (derived ones included) to its way through
+    its chain of filters; ``refused`` maps a derived quantity that could not
+    be computed to why; ``reading`` is what would be pushed (None: nothing).
+    """
+
+    traces: dict[str, Trace]
+    refused: dict[str, str]
+    reading: Reading | None
 
 
 class SensorMapping:
     """Maps the readings of one sensor onto its agent metrics.
 
     *quantities* are what the sensor's driver reports (``driver.quantities()``,
-    also in ``sensor.quantities``); a quantity without an entry in
-    ``sensor.metrics`` gets the defaults (metric name = quantity name).
+    also in ``sensor.quantities``); the sensor's derived values are added to
+    them.  A quantity without an entry in ``sensor.metrics`` gets the
+    defaults (metric name = quantity name, no filters).
     """
 
     def __init__(self, sensor: SensorConfig, quantities: list[Quantity]):
         self.sensor = sensor
+        self.derived = {d.name: d for d in sensor.derived}
         self.quantities: dict[str, Quantity] = {q.name: q for q in quantities}
+        for d in sensor.derived:
+            self.quantities.setdefault(d.name, d.quantity)
         self.metrics: dict[str, MetricConfig] = {
-            q.name: sensor.metrics.get(q.name) or MetricConfig(q.name, q.name) for q in quantities
+            q: sensor.metrics.get(q) or MetricConfig(q, q) for q in self.quantities
         }
-        self._last: dict[str, _Last] = {}
+        self.chains: dict[str, Chain] = {
+            q: Chain(m.chain(), f"sensor {sensor.name!r}, metric {m.name!r}") for q, m in self.metrics.items()
+        }
+        #: Derived values not computed because their inputs were outside the formula's range.
+        self.refused_derived = Tally()
+        self._inputs = {name for d in sensor.derived for name in d.formula.inputs}
 
     def definitions(self) -> dict[str, MetricDefinition]:
         """quantity -> the agent metric to create for it (dropped quantities left out)."""
@@ -80,43 +105,33 @@ class SensorMapping:
     def metric_name(self, quantity: str) -> str:
         return self.metrics[quantity].name
 
-    def calibrate(self, quantity: str, value: Value) -> Value:
-        """*value* checked, calibrated and rounded, still in the quantity's canonical unit.
-
-        Raises :class:`BadValue` (a ValueError) for a value of the wrong kind.
-        """
+    def check(self, quantity: str, value: Value) -> Value:
+        """*value* if it is of the kind *quantity* needs (a bool from 0/1 too); else :class:`BadValue`."""
         q = self._quantity(quantity)
-        metric = self.metrics[quantity]
-        kind = _kind(q)
-        if kind == "bool":
+        kind = kind_of(q)
+        if kind == BOOL:
             if isinstance(value, bool):
                 return value
             if isinstance(value, int) and value in (0, 1):
                 return bool(value)
             raise BadValue(self.sensor.name, quantity, value, "expected true/false")
-        if kind == "text":
+        if kind == TEXT:
             if not isinstance(value, str):
                 raise BadValue(self.sensor.name, quantity, value, "expected text")
             if len(value) > TEXT_MAX:
                 raise BadValue(self.sensor.name, quantity, value, f"text longer than {TEXT_MAX} characters")
             return value
-        if kind == "integer" and type(value) is int and metric.scale == 1.0 and metric.offset == 0.0:
+        if kind == INTEGER and type(value) is int:
             # Counters stay exact: a float would lose whole numbers beyond 2**53.
-            return value if metric.round is None else round(value, metric.round)
-        number = self._finite(quantity, value)
-        if metric.scale != 1.0 or metric.offset != 0.0:
-            number = number * metric.scale + metric.offset
-            if not math.isfinite(number):
-                raise BadValue(self.sensor.name, quantity, value, "calibration (scale/offset) overflows")
-        if metric.round is not None:
-            number = round(number, metric.round)
-        if kind == "integer":
-            return int(round(number))
-        return number
+            return value
+        return self._finite(quantity, value)
 
     def to_agent(self, quantity: str, value: Value) -> Value:
-        """A calibrated value converted to the unit its agent metric is defined with."""
-        agent = self._quantity(quantity).agent_unit
+        """A filtered value converted to the unit its agent metric is defined with."""
+        q = self._quantity(quantity)
+        if kind_of(q) == INTEGER and not isinstance(value, int):
+            value = int(round(value))
+        agent = q.agent_unit
         if isinstance(value, (bool, str)) or agent.factor == 1.0:
             return value
         converted = value * agent.factor
@@ -129,36 +144,92 @@ class SensorMapping:
     def apply(self, reading: Reading, now: float | None = None) -> Reading | None:
         """The reading as the agent should get it, or None when nothing is due to be pushed.
 
-        Values are keyed by quantity name.  *now* (seconds) times the
-        heartbeat; it defaults to the reading's own timestamp.  A value of the
-        wrong kind raises :class:`BadValue` (a ValueError) naming the sensor
-        and quantity, before any threshold state changes.
+        Values are keyed by quantity name.  *now* (seconds) times the filters
+        (heartbeat, windows, throttle); it defaults to the reading's own
+        timestamp.  A value of the wrong kind raises :class:`BadValue` (a
+        ValueError) naming the sensor and quantity, before any filter's state
+        changes; so does a filter whose arithmetic overflows (a polynomial of
+        an absurd value), once the quantities before it went through theirs.
         """
+        return self.trace(reading, now).reading
+
+    def trace(self, reading: Reading, now: float | None = None) -> Outcome:
+        """Like :meth:`apply`, with every value's way through its filters (for ``pibridge check``)."""
         at = reading.timestamp_ms / 1000.0 if now is None else now
-        calibrated: dict[str, Value] = {}
+        checked: dict[str, Value] = {}
         for quantity, value in reading.values.items():
             self._quantity(quantity)
-            if not self.metrics[quantity].drop:  # a dropped quantity's garbage must not cost the others
-                calibrated[quantity] = self.calibrate(quantity, value)
-        due = {q: v for q, v in calibrated.items() if self._due(q, v, at)}
-        out = {q: self.to_agent(q, v) for q, v in due.items()}
-        for quantity, value in due.items():
-            if self.metrics[quantity].threshold is not None:
-                self._last[quantity] = _Last(value, at)
-        if not out:
-            return None
-        return Reading(reading.sensor, reading.timestamp_ms, out)
+            if not self.metrics[quantity].drop:
+                checked[quantity] = self.check(quantity, value)
+            elif quantity in self._inputs:
+                # A dropped quantity's garbage must not cost the others their reading; without
+                # it the derived values it feeds are not computed.
+                try:
+                    checked[quantity] = self.check(quantity, value)
+                except BadValue:
+                    pass
+        derived, refused = self._derive(checked)
+        checked.update(derived)
+        traces: dict[str, Trace] = {}
+        out: dict[str, Value] = {}
+        for quantity, value in checked.items():
+            if self.metrics[quantity].drop:
+                continue
+            trace = self._overflow_guard(quantity, value, lambda: self.chains[quantity].run(value, at))
+            traces[quantity] = trace
+            if trace.value is not None:
+                out[quantity] = self.to_agent(quantity, trace.value)
+        pushed = Reading(reading.sensor, reading.timestamp_ms, out) if out else None
+        return Outcome(traces, refused, pushed)
 
-    def _due(self, quantity: str, value: Value, at: float) -> bool:
-        metric = self.metrics[quantity]
-        if metric.threshold is None:
-            return True
-        last = self._last.get(quantity)
-        if last is None:
-            return True
-        if metric.heartbeat is not None and at - last.at >= metric.heartbeat:
-            return True
-        return abs(value - last.value) >= metric.threshold * (1 - _TOLERANCE)
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Readings that did not go out, per metric name: ``{"held": {cause: n}, "dropped": {cause: n}}``.
+
+        Only metrics with something to report are listed.
+        """
+        result = {}
+        for quantity, chain in self.chains.items():
+            held, dropped = chain.held.copy(), chain.dropped.copy()
+            if self.refused_derived[quantity]:
+                dropped["outside_formula_range"] = self.refused_derived[quantity]
+            if held or dropped:
+                result[self.metrics[quantity].name] = {"held": held, "dropped": dropped}
+        return result
+
+    def _derive(self, checked: dict[str, Value]) -> tuple[dict[str, float], dict[str, str]]:
+        if not self.derived:
+            return {}, {}
+        corrected = {}
+        for quantity, value in checked.items():
+            if quantity in self._inputs and not isinstance(value, (bool, str)):
+                corrected[quantity] = self._overflow_guard(quantity, value, lambda: self.chains[quantity].correct(value))
+        values: dict[str, float] = {}
+        refused: dict[str, str] = {}
+        for name, d in self.derived.items():
+            if self.metrics[name].drop:
+                continue
+            lost = [i for i in d.formula.inputs if i in checked and corrected.get(i) is None]
+            if lost:
+                # Already counted where it was dropped, under its own metric.
+                refused[name] = f"its input {lost[0]!r} was dropped by that metric's filters"
+                continue
+            try:
+                result = d.compute(corrected)
+            except OutsideRange as e:
+                refused[name] = str(e)
+                if self.refused_derived.add(name) == 1:
+                    log.warning("sensor %r: %s not computed: %s (counted in `pibridge status`; logged only once)",
+                                self.sensor.name, name, e)
+                continue
+            if result is not None:
+                values[name] = result
+        return values, refused
+
+    def _overflow_guard(self, quantity: str, value: Value, run):
+        try:
+            return run()
+        except FilterOverflow as e:
+            raise BadValue(self.sensor.name, quantity, value, str(e)) from None
 
     def _quantity(self, quantity: str) -> Quantity:
         try:
@@ -180,14 +251,3 @@ class SensorMapping:
             raise BadValue(self.sensor.name, quantity, value, "expected a finite number")
         return number
 
-
-def _kind(quantity: Quantity) -> str:
-    """"number", "integer", "bool" or "text": what values of *quantity* must be."""
-    value_type = quantity.agent_unit.value_type
-    if value_type is ValueType.BOOL:
-        return "bool"
-    if value_type is ValueType.STRING:
-        return "text"
-    if value_type is ValueType.INTEGER:
-        return "integer"
-    return "number"

@@ -16,9 +16,11 @@ reader reports the sensor offline, and online again with the first good
 read.
 
 Threading: ``sink`` and ``on_online_change`` are called from the reader
-thread and must not block (the bridge's are queue puts).  Drivers that see
-changes between reads (``watch``) wake the reader from their own thread;
-the read then happens at once in the reader thread.
+thread and must not block (the bridge's are queue puts).  ``keep_state``
+(the bridge's counter store) is called from the reader thread too, after a
+push and at stop; it writes a small file, which delays only this sensor.
+Drivers that see changes between reads (``watch``) wake the reader from
+their own thread; the read then happens at once in the reader thread.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ class SensorReader:
     what is sent (calibration, unit conversion, thresholds); None drops it.
     *sink* receives every reading to deliver.  *on_online_change(name,
     online)* is told when the sensor goes offline (``offline_after``
-    failures in a row) and when it recovers.
+    failures in a row) and when it recovers.  *keep_state(name, state)*, if
+    given, receives ``driver.state()`` before each pushed reading is handed
+    to *sink* and once more when the reader stops.
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class SensorReader:
         mapping: Any = None,
         offline_after: int = 3,
         on_online_change: Callable[[str, bool], None] | None = None,
+        keep_state: Callable[[str, dict | None], None] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         if interval <= 0:
@@ -100,6 +105,7 @@ class SensorReader:
         self._sink = sink
         self._mapping = mapping
         self._on_online_change = on_online_change
+        self._keep_state = keep_state
         self._clock = clock
         self._wake = threading.Event()
         self._stopping = False
@@ -153,6 +159,7 @@ class SensorReader:
                 now = self._clock()
                 deadline = time.monotonic() + (next_slot(now, self.interval) - now)
         finally:
+            self._save_state()
             self._close()
 
     def _wait_until(self, deadline: float) -> None:
@@ -235,7 +242,20 @@ class SensorReader:
                 return
         self._succeeded(values, timestamp_ms)
         if reading is not None and reading.values:
+            # Saved before the hand-off: a kill in between may lose this reading, never count it twice.
+            self._save_state()
             self._sink(reading)
+
+    def _save_state(self) -> None:
+        if self._keep_state is None:
+            return
+        try:
+            state = self.driver.state()
+        except Exception as exc:  # a driver bug must not end the thread
+            log.warning("sensor %r: the driver could not report its state: %s: %s",
+                        self.name, type(exc).__name__, exc)
+            return
+        self._keep_state(self.name, state)
 
     def _check(self, values: Any) -> str | None:
         """Reject what no device can mean: NaN, infinities, text where a number belongs."""

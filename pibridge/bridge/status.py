@@ -126,6 +126,21 @@ def _values(values: dict, units: dict[str, str]) -> str:
     return ", ".join(parts) or "-"
 
 
+def _not_sent(metrics: dict, width: int) -> list[str]:
+    """One line per metric whose filters dropped readings or held them back, by cause."""
+    lines = []
+    for metric, counts in metrics.items():
+        parts = []
+        for verdict in ("dropped", "held"):
+            causes = counts.get(verdict) or {}
+            if causes:
+                listed = ", ".join(f"{cause} {n}" for cause, n in sorted(causes.items()))
+                parts.append(f"{verdict} {sum(causes.values())} ({listed})")
+        if parts:
+            lines.append(f"  {''.ljust(width)}  {metric}: not sent: {'; '.join(parts)}")
+    return lines
+
+
 def units_of(config) -> dict[str, dict[str, str]]:
     """sensor -> quantity -> unit, from the config (the state file holds bare numbers)."""
     return {s.name: {q.name: q.unit for q in s.quantities} for s in config.sensors}
@@ -201,6 +216,7 @@ def render(info: dict, units: dict[str, dict[str, str]] | None = None) -> str:
             if s.get("error_streak"):
                 line += f"; {s['error_streak']} failed reads in a row: {s.get('last_error')}"
             lines.append(line)
+            lines.extend(_not_sent(s.get("not_sent") or {}, width))
     return "\n".join(lines)
 
 

@@ -280,3 +280,38 @@ def _sensors_of(path: Path) -> list[dict]:
     import tomllib
 
     return tomllib.loads(path.read_text(encoding="utf-8")).get("sensors", [])
+
+
+def test_filters_are_shown_step_by_step_with_why_a_value_would_not_be_pushed_now(tmp_path, capsys):
+    path = write(tmp_path, sensor("greenhouse", 'metrics = ["temperature", "humidity", "pressure"]\nseed = 3\n'
+                                  'derived = ["dew_point", "sea_level_pressure"]\naltitude = 250\n'
+                                  '[sensors.metric.temperature]\noffset = -0.4\nfilters = [{ median = 5 }]\n'
+                                  '[sensors.metric.humidity]\nfilters = [{ calibrate = [[0.0, 0.3], [100.0, 99.1]] }]\n'
+                                  'round = 1\n'))
+    code, out, err = run(capsys, "--config", str(path))
+    assert code == 0, out + err
+    rows = {row[-4]: row for row in table_rows(out)[1:]}
+    assert rows["temperature"][-1] == "not now: window not full: 1 of 5 readings"
+    hpa = float(rows["pressure"][-2].split()[0])
+    dew, unit = rows["dew_point"][-2].split()
+    assert unit == "°C" and rows["dew_point"][-1] == f"{dew} SI.Temperature.CELSIUS"
+    slp = float(rows["sea_level_pressure"][-2].split()[0])
+    assert slp > hpa  # reduced to sea level from 250 m up
+    steps = {line.split(": ", 1)[0].strip(): line for line in out.splitlines() if line.startswith("  greenhouse / ")}
+    humidity = steps["greenhouse / humidity"]
+    raw = float(re.search(r"raw ([\d.]+) %RH", humidity).group(1))
+    calibrated = float(re.search(r"calibrate \(x 0\.988 \+ 0\.3\): ([\d.]+) %RH", humidity).group(1))
+    assert calibrated == pytest.approx(raw * 0.988 + 0.3)  # the line through (0, 0.3) and (100, 99.1)
+    assert f"round 1: {round(calibrated, 1):g} %RH => pushed {round(calibrated, 1):g} NoSI.Dimensionless.PERCENT" in humidity
+    assert "offset -0.4" in steps["greenhouse / temperature"] and "held (window not full" in steps["greenhouse / temperature"]
+
+
+def test_a_value_outside_valid_is_shown_as_dropped_and_fails_the_check(tmp_path, capsys):
+    path = write(tmp_path, sensor("cellar", 'metrics = ["pressure"]\nderived = ["altitude"]\n'
+                                  '[sensors.metric.pressure]\nfilters = [{ valid = [1100, 1200] }]\n'))
+    code, out, err = run(capsys, "--config", str(path))
+    assert code == 1 and "Traceback" not in out + err
+    rows = {row[-4] if len(row) > 3 else row[0]: row for row in table_rows(out)[1:]}
+    assert re.fullmatch(r"ERROR dropped: [\d.]+ is outside valid = \[1100, 1200\]", rows["pressure"][-1])
+    assert rows["altitude"][-1] == "ERROR not computed: its input 'pressure' was dropped by that metric's filters"
+    assert "pibridge.transforms" not in err  # the table says it; no log noise
