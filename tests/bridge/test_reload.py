@@ -1,0 +1,153 @@
+"""What a config reload sees as changed, and what it leaves for a restart (no daemon needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pibridge.bridge.config import parse_config
+from pibridge.bridge.reload import LIVE_KEYS, diff_configs, running_config, what_changed
+
+PATH = Path("/etc/pibridge/config.toml")
+
+BASE = """
+[agent]
+host = "localhost"
+[storage]
+dir = "/var/lib/pibridge"
+[log]
+level = "info"
+
+[[sensors]]
+name = "greenhouse"
+driver = "mock"
+interval = 5.0
+metrics = ["temperature", "humidity"]
+
+[[sensors]]
+name = "cellar"
+driver = "mock"
+interval = 10.0
+metrics = ["pressure"]
+"""
+
+
+def config(text: str = BASE):
+    return parse_config(text, PATH)
+
+
+def test_the_same_file_changes_nothing():
+    diff = diff_configs(config(), config())
+    assert not diff.sensors_changed
+    assert sorted(diff.unchanged) == ["cellar", "greenhouse"]
+    assert diff.log_level is None and not diff.live and not diff.restart
+
+
+def test_sensors_added_removed_and_changed():
+    text = BASE.replace('name = "cellar"', 'name = "attic"').replace("interval = 5.0", "interval = 2.0")
+    diff = diff_configs(config(), config(text))
+    assert [s.name for s in diff.added] == ["attic"]
+    assert [s.name for s in diff.removed] == ["cellar"]
+    assert [(old.interval, new.interval) for old, new in diff.changed] == [(5.0, 2.0)]
+    assert diff.unchanged == []
+
+
+def test_a_disabled_sensor_counts_as_removed_and_enabling_it_as_added():
+    disabled = BASE.replace('metrics = ["pressure"]', 'metrics = ["pressure"]\nenabled = false')
+    assert [s.name for s in diff_configs(config(), config(disabled)).removed] == ["cellar"]
+    assert [s.name for s in diff_configs(config(disabled), config()).added] == ["cellar"]
+
+
+def test_the_order_of_the_tables_is_no_change():
+    first, second = BASE.split("[[sensors]]")[1:]
+    swapped = BASE.split("[[sensors]]")[0] + "[[sensors]]" + second + "\n[[sensors]]" + first
+    diff = diff_configs(config(), config(swapped))
+    assert not diff.sensors_changed
+
+
+def test_every_metric_setting_is_a_change_and_named():
+    settings = {"name": '"air temperature"', "drop": "true", "scale": "1.5", "offset": "-0.4", "round": "1",
+                "threshold": "0.5"}
+    for key, value in settings.items():
+        text = BASE.replace('metrics = ["temperature", "humidity"]',
+                            f'metrics = ["temperature", "humidity"]\n[sensors.metric.temperature]\n{key} = {value}')
+        diff = diff_configs(config(), config(text))
+        assert [new.name for _, new in diff.changed] == ["greenhouse"], key
+        assert what_changed(*diff.changed[0]) == [f"metric.temperature.{key}"]
+
+
+def test_driver_options_and_quantities_are_a_change():
+    text = BASE.replace('metrics = ["pressure"]', 'metrics = ["pressure", "temperature"]\nseed = 3')
+    [(old, new)] = diff_configs(config(), config(text)).changed
+    assert what_changed(old, new) == ["options"]
+
+
+def test_every_field_of_the_sensor_dataclasses_is_compared():
+    """The diff is over whole dataclass values, so a field added to them later is covered too."""
+    running = config()
+    greenhouse = running.sensors[0]
+    metric = greenhouse.metrics["temperature"]
+    for f in dataclasses.fields(metric):
+        if f.name == "quantity":
+            continue
+        other = dataclasses.replace(metric, **{f.name: _different(getattr(metric, f.name))})
+        changed = dataclasses.replace(greenhouse, metrics={**greenhouse.metrics, "temperature": other})
+        new = dataclasses.replace(running, sensors=[changed, running.sensors[1]])
+        assert [n.name for _, n in diff_configs(running, new).changed] == ["greenhouse"], f.name
+    for f in dataclasses.fields(greenhouse):
+        if f.name in ("name", "enabled"):
+            continue
+        changed = dataclasses.replace(greenhouse, **{f.name: _different(getattr(greenhouse, f.name))})
+        new = dataclasses.replace(running, sensors=[changed, running.sensors[1]])
+        assert [n.name for _, n in diff_configs(running, new).changed] == ["greenhouse"], f.name
+
+
+def _different(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, dict):
+        return {**value, "extra": 1}
+    if isinstance(value, tuple):
+        return value[:-1]
+    return 1 if value is None else None
+
+
+def test_log_level():
+    diff = diff_configs(config(), config(BASE.replace('level = "info"', 'level = "debug"')))
+    assert diff.log_level == "debug"
+
+
+def test_agent_and_storage_keys_that_need_a_restart_are_named_and_kept():
+    text = BASE.replace('host = "localhost"', 'host = "10.0.0.2"\napi_port = 1884\nclient_name = "pi2"'
+                        '\nca_file = "/tmp/ca.crt"\nprovision_port = 1883')
+    text = text.replace('dir = "/var/lib/pibridge"', 'dir = "/srv/pibridge"')
+    running, new = config(), config(text)
+    diff = diff_configs(running, new)
+    assert sorted(r.key for r in diff.restart) == [
+        "[agent] api_port", "[agent] ca_file", "[agent] client_name", "[agent] host", "[agent] provision_port",
+        "[storage] dir"]
+    host = next(r for r in diff.restart if r.key == "[agent] host")
+    assert host.describe() == "[agent] host = '10.0.0.2' (running with 'localhost')"
+    assert not diff.live
+    after = running_config(running, new)
+    assert after.agent == running.agent and after.storage == running.storage
+
+
+def test_live_storage_and_agent_keys_apply():
+    text = BASE.replace('dir = "/var/lib/pibridge"', 'dir = "/var/lib/pibridge"\nack_window = 0.5\n'
+                        'outbox_max_bytes = "2 MiB"\noutbox_max_age = "never"\ncommit_interval = 3.0')
+    text = text.replace('host = "localhost"', 'host = "localhost"\nreprovision = true\ntimeout = 4.0')
+    running, new = config(), config(text)
+    diff = diff_configs(running, new)
+    assert diff.live == {("storage", "ack_window"): 0.5, ("storage", "outbox_max_bytes"): 2 * 2**20,
+                         ("storage", "outbox_max_age"): None, ("storage", "commit_interval"): 3.0,
+                         ("agent", "reprovision"): True}
+    assert [r.key for r in diff.restart] == ["[agent] timeout"]
+    after = running_config(running, new)
+    assert after.agent.reprovision is True and after.agent.timeout == running.agent.timeout
+    assert after.storage.ack_window == 0.5 and after.storage.outbox_max_age is None
+    assert set(LIVE_KEYS) == {"agent", "storage"}
