@@ -180,6 +180,7 @@ class Reloader:
                     log.error("  - %s", problem.describe())
                 return False
             diff = diff_configs(bridge.config, new)
+            self._apply_log_level(diff)
             for setting in diff.restart:
                 log.warning("reload: %s needs a restart to take effect (sudo systemctl restart pibridge); "
                             "it stays as it is until then", setting.describe())
@@ -271,14 +272,18 @@ class Reloader:
 
     # -- the rest ---------------------------------------------------------------------
 
+    def _apply_log_level(self, diff: ConfigDiff) -> None:
+        # First, so that the rest of the reload is logged at the new level.
+        if diff.log_level is None:
+            return
+        if self.keep_log_level:
+            log.info("reload: [log] level = %s, but --log-level %s stays", diff.log_level, self.keep_log_level)
+        else:
+            logging.getLogger().setLevel(diff.log_level.upper())
+            log.info("reload: log level is %s now", diff.log_level)
+
     def _apply_settings(self, diff: ConfigDiff) -> None:
         bridge = self.bridge
-        if diff.log_level is not None:
-            if self.keep_log_level:
-                log.info("reload: [log] level = %s, but --log-level %s stays", diff.log_level, self.keep_log_level)
-            else:
-                logging.getLogger().setLevel(diff.log_level.upper())
-                log.info("reload: log level is %s now", diff.log_level)
         storage = bridge.config.storage
         appliers = {
             ("storage", "ack_window"): lambda: setattr(bridge.delivery, "ack_window", storage.ack_window),
