@@ -1,12 +1,19 @@
-"""What a config reload sees as changed, and what it leaves for a restart (no daemon needed)."""
+"""A config reload without the daemon: what it sees as changed, what it leaves for a restart, and how
+delivery takes new routes over an open connection (against the simulator)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from pathlib import Path
 
 from pibridge.bridge.config import parse_config
+from pibridge.bridge.delivery import LIVE
+from pibridge.bridge.reconcile import reconcile
 from pibridge.bridge.reload import LIVE_KEYS, diff_configs, running_config, what_changed
+from pibridge.readings import UNITS, Reading
+
+from test_delivery import rig_factory, wait_for  # noqa: F401  (the fixture)
 
 PATH = Path("/etc/pibridge/config.toml")
 
@@ -151,3 +158,54 @@ def test_live_storage_and_agent_keys_apply():
     assert after.agent.reprovision is True and after.agent.timeout == running.agent.timeout
     assert after.storage.ack_window == 0.5 and after.storage.outbox_max_age is None
     assert set(LIVE_KEYS) == {"agent", "storage"}
+
+
+def _stored(rig) -> dict[str, list[int]]:
+    names = {s["sensor_id"]: s["name"] for s in rig.sim.store.sensors(rig.client.client_id)}
+    out = collections.defaultdict(list)
+    for row in rig.sim.store.values(rig.client.client_id):
+        out[names[row["sensor_id"]]].append(row["timestamp_ms"])
+    return out
+
+
+def _submit(rig, sensor, count):
+    stamps = []
+    for _ in range(count):
+        rig.next_ts += 10
+        stamps.append(rig.next_ts)
+        rig.delivery.submit(Reading(sensor, rig.next_ts, {"temperature": 20.0}))
+    return stamps
+
+
+def test_a_reroute_takes_a_new_sensor_on_the_open_connection_without_sending_anything_twice(rig_factory):
+    rig = rig_factory(confirm=True)
+    wait_for(lambda: rig.delivery.mode is LIVE, 5, "live mode")
+    before = _submit(rig, "a", 40)
+    reconcile(rig.client, rig.registry, [("c", {"temperature": UNITS["°C"].definition("temperature")})])
+    rig.delivery.reroute(rig.registry.routes())
+    added = _submit(rig, "c", 40)
+    after = _submit(rig, "a", 40)
+    wait_for(lambda: len(_stored(rig)["a"]) >= 80 and len(_stored(rig)["c"]) >= 40, 10, "every reading")
+    stored = _stored(rig)
+    assert stored["a"] == before + after and stored["c"] == added  # once each, in order
+    assert rig.delivery.mode is LIVE and rig.delivery.spilled == 0 and rig.delivery.unroutable == 0
+    assert rig.outbox.stats().depth == 0
+
+
+def test_held_sensors_wait_in_the_outbox_until_the_next_attach(rig_factory):
+    rig = rig_factory()
+    wait_for(lambda: rig.delivery.mode is LIVE, 5, "live mode")
+    rig.delivery.reroute(rig.registry.routes(), hold={"b"})
+    held = _submit(rig, "b", 20)
+    live = _submit(rig, "a", 20)
+    wait_for(lambda: len(_stored(rig)["a"]) == 20, 10, "sensor a delivered")
+    wait_for(lambda: rig.outbox.stats().depth == 20, 5, "sensor b kept in the outbox")
+    # Another reroute does not release it: only a full set-up (attach) does.
+    rig.delivery.reroute(rig.registry.routes())
+    more = _submit(rig, "b", 5)
+    wait_for(lambda: rig.outbox.stats().depth == 25, 5, "sensor b still kept")
+    assert _stored(rig)["b"] == [] and _stored(rig)["a"] == live
+    rig.delivery.attach(rig.client, rig.registry.routes())
+    wait_for(lambda: len(_stored(rig)["b"]) == 25, 10, "sensor b delivered after the attach")
+    assert _stored(rig)["b"] == held + more
+    assert rig.delivery.unroutable == 0
