@@ -165,53 +165,69 @@ class Reloader:
 
     def reload(self) -> bool:
         """Read, validate, apply.  Returns False (and changes nothing) when the file has problems."""
-        bridge = self.bridge
-        path = bridge.config.path
         sdnotify.reloading()
         try:
-            log.info("reloading the config file %s", path)
-            try:
-                new = load_config(path)
-            except ConfigError as exc:
-                count = len(exc.errors)
-                log.error("reload refused: %s has %d problem%s; the running config stays:",
-                          path, count, "" if count == 1 else "s")
-                for problem in exc.errors:
-                    log.error("  - %s", problem.describe())
-                return False
-            diff = diff_configs(bridge.config, new)
-            self._apply_log_level(diff)
-            for setting in diff.restart:
-                log.warning("reload: %s needs a restart to take effect (sudo systemctl restart pibridge); "
-                            "it stays as it is until then", setting.describe())
-            if not self._apply_sensors(diff):
-                return False
-            bridge.config = running_config(bridge.config, new)
-            self._apply_settings(diff)
-            log.info("reload done: %s", _summary(diff))
-            bridge.write_state()
-            return True
+            return self._reload()
+        except Exception:  # a bug here must not end the control loop, which keeps the readings flowing
+            log.exception("reload failed; the daemon carries on with what it had applied so far")
+            return False
         finally:
             sdnotify.ready()
 
+    def _reload(self) -> bool:
+        bridge = self.bridge
+        path = bridge.config.path
+        if path is None:
+            log.error("reload refused: this bridge was not started from a config file")
+            return False
+        log.info("reloading the config file %s", path)
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            count = len(exc.errors)
+            log.error("reload refused: %s has %d problem%s; the running config stays:",
+                      path, count, "" if count == 1 else "s")
+            for problem in exc.errors:
+                log.error("  - %s", problem.describe())
+            return False
+        diff = diff_configs(bridge.config, new)
+        fresh = self._build_readers(diff)
+        if fresh is None:
+            return False
+        self._apply_log_level(diff)
+        for setting in diff.restart:
+            log.warning("reload: %s needs a restart to take effect (sudo systemctl restart pibridge); "
+                        "it stays as it is until then", setting.describe())
+        self._apply_sensors(diff, fresh)
+        bridge.config = running_config(bridge.config, new)
+        self._apply_settings(diff)
+        log.info("reload done: %s", _summary(diff))
+        bridge.write_state()
+        return True
+
     # -- sensors --------------------------------------------------------------------
 
-    def _apply_sensors(self, diff: ConfigDiff) -> bool:
+    def _build_readers(self, diff: ConfigDiff) -> dict[str, tuple[Any, Any]] | None:
+        """Readers and mappings for the added and changed sensors, not started; None if one cannot be made."""
+        fresh = {}
+        for sensor in [*diff.added, *(new for _, new in diff.changed)]:
+            try:
+                fresh[sensor.name] = self.bridge.new_reader(sensor)
+            except Exception as exc:  # validated just now, so only a driver bug gets here
+                log.error("reload refused: cannot set up sensor %r: %s: %s; the running config stays",
+                          sensor.name, type(exc).__name__, exc)
+                return None
+        return fresh
+
+    def _apply_sensors(self, diff: ConfigDiff, fresh: dict[str, tuple[Any, Any]]) -> None:
         bridge = self.bridge
         by_name = {reader.name: reader for reader in bridge.readers}
         for name in diff.unchanged:
             log.debug("reload: sensor %r unchanged; its reader thread %s keeps running", name, by_name[name].native_id)
         if not diff.sensors_changed:
-            return True
-        fresh = {}
-        try:
-            for sensor in [*diff.added, *(new for _, new in diff.changed)]:
-                fresh[sensor.name] = bridge.new_reader(sensor)
-        except Exception as exc:  # validated just now, so only a driver bug gets here
-            log.error("reload refused: cannot set up sensor %r: %s: %s; the running config stays",
-                      sensor.name, type(exc).__name__, exc)
-            return False
-        mappings = {name: m for name, m in bridge.mappings.items() if name not in {s.name for s in diff.removed}}
+            return
+        gone = {s.name for s in diff.removed}
+        mappings = {name: m for name, m in bridge.mappings.items() if name not in gone}
         mappings.update({name: mapping for name, (_, mapping) in fresh.items()})
         self._set_up_on_agent({name: mappings[name] for name in fresh})
         # The mappings first: a set-up retried from here on (the control loop) must see the new ones.
@@ -219,24 +235,20 @@ class Reloader:
         leaving = [by_name[s.name] for s in diff.removed] + [by_name[old.name] for old, _ in diff.changed]
         finished = _stop_all(leaving)
         for sensor in diff.removed:
-            reader = by_name[sensor.name]
             log.info("reload: sensor %r removed; its reader stopped after %d reads (what it read is still delivered)",
-                     sensor.name, reader.health.reads)
+                     sensor.name, by_name[sensor.name].health.reads)
         for old, new in diff.changed:
-            reader = fresh[new.name][0]
             if finished[old.name]:
-                reader.health = by_name[old.name].health
+                fresh[new.name][0].health = by_name[old.name].health
             log.info("reload: sensor %r changed (%s); its reader starts anew", new.name,
-                     ", ".join(what_changed(old, new)) or "?")
+                     ", ".join(what_changed(old, new)))
         for sensor in diff.added:
             log.info("reload: sensor %r added", sensor.name)
-        gone = {s.name for s in diff.removed}
         kept = [fresh[r.name][0] if r.name in fresh else r for r in bridge.readers if r.name not in gone]
         bridge.readers = kept + [fresh[s.name][0] for s in diff.added]
         for name, (reader, _) in fresh.items():
             reader.start()
             log.debug("reload: sensor %r reads in thread %s", name, reader.native_id)
-        return True
 
     def _set_up_on_agent(self, mappings: dict[str, Any]) -> None:
         """Create and rename metrics of new and changed sensors on the agent, then route their readings.
