@@ -41,10 +41,18 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pibridge import sdnotify
 from pibridge.bridge.config import Config, ConfigError, SensorConfig, load_config
+
+if TYPE_CHECKING:
+    from pibridge.bridge.daemon import Bridge
+    from pibridge.bridge.mapping import SensorMapping
+    from pibridge.bridge.scheduler import SensorReader
+
+    #: Sensor name -> a reader not started yet and its mapping.
+    Fresh = dict[str, tuple[SensorReader, SensorMapping]]
 
 log = logging.getLogger("pibridge")
 
@@ -159,7 +167,7 @@ class Reloader:
     (the ``--log-level`` given on the command line) wins over ``[log] level``.
     """
 
-    def __init__(self, bridge: Any, *, keep_log_level: str | None = None):
+    def __init__(self, bridge: Bridge, *, keep_log_level: str | None = None):
         self.bridge = bridge
         self.keep_log_level = keep_log_level
 
@@ -207,7 +215,7 @@ class Reloader:
 
     # -- sensors --------------------------------------------------------------------
 
-    def _build_readers(self, diff: ConfigDiff) -> dict[str, tuple[Any, Any]] | None:
+    def _build_readers(self, diff: ConfigDiff) -> Fresh | None:
         """Readers and mappings for the added and changed sensors, not started; None if one cannot be made."""
         fresh = {}
         for sensor in [*diff.added, *(new for _, new in diff.changed)]:
@@ -219,7 +227,7 @@ class Reloader:
                 return None
         return fresh
 
-    def _apply_sensors(self, diff: ConfigDiff, fresh: dict[str, tuple[Any, Any]]) -> None:
+    def _apply_sensors(self, diff: ConfigDiff, fresh: Fresh) -> None:
         bridge = self.bridge
         by_name = {reader.name: reader for reader in bridge.readers}
         for name in diff.unchanged:
@@ -250,7 +258,7 @@ class Reloader:
             reader.start()
             log.debug("reload: sensor %r reads in thread %s", name, reader.native_id)
 
-    def _set_up_on_agent(self, mappings: dict[str, Any]) -> None:
+    def _set_up_on_agent(self, mappings: dict[str, SensorMapping]) -> None:
         """Create and rename metrics of new and changed sensors on the agent, then route their readings.
 
         Over the open connection; while it is down (or a full set-up is still due) the
@@ -297,20 +305,17 @@ class Reloader:
     def _apply_settings(self, diff: ConfigDiff) -> None:
         bridge = self.bridge
         storage = bridge.config.storage
-        appliers = {
-            ("storage", "ack_window"): lambda: setattr(bridge.delivery, "ack_window", storage.ack_window),
-            ("storage", "outbox_max_bytes"): lambda: setattr(bridge.outbox, "max_bytes", storage.outbox_max_bytes),
-            ("storage", "outbox_max_age"): lambda: setattr(bridge.outbox, "max_age", storage.outbox_max_age),
-            ("storage", "commit_interval"): lambda: setattr(bridge.outbox, "commit_interval", storage.commit_interval),
-            # Read from the config when the agent deletes the client; nothing to do now.
-            ("agent", "reprovision"): lambda: None,
-        }
+        # Plain attributes their threads read on every turn.  [agent] reprovision needs nothing:
+        # it is read from bridge.config when the agent deletes the client.
+        bridge.delivery.ack_window = storage.ack_window
+        bridge.outbox.max_bytes = storage.outbox_max_bytes
+        bridge.outbox.max_age = storage.outbox_max_age
+        bridge.outbox.commit_interval = storage.commit_interval
         for (section, key), value in diff.live.items():
-            appliers[(section, key)]()
             log.info("reload: [%s] %s = %s from now on", section, key, _shown(value))
 
 
-def _stop_all(readers: list[Any]) -> dict[str, bool]:
+def _stop_all(readers: list[SensorReader]) -> dict[str, bool]:
     """Stop readers together and wait for them; name -> whether the thread ended."""
     for reader in readers:
         reader.stop()
