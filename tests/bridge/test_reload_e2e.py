@@ -80,13 +80,20 @@ def stored_after(daemon, cid, name, since_ms) -> list[int]:
     return [t for t in daemon.stored(cid).get(name, []) if t > since_ms]
 
 
-def account(daemon: Daemon, sim, cid: str) -> dict[str, int]:
-    """After the stop: per sensor, what was read == what was stored + what waits in the outbox."""
+def account(daemon: Daemon, sim, cid: str, only: list[str] | None = None,
+            outage: tuple[float, float] | None = None) -> dict[str, int]:
+    """After the stop: per sensor, what was read == what was stored + what waits in the outbox.
+
+    Readings taken around an *outage* (ms, from before the connection dropped until it was noticed)
+    may arrive twice: the broker had them when the connection went (docs/delivery.md).
+    """
     state = daemon.state()
     read = collections.Counter({name: s["reads"] for name, s in state["sensors"].items()})
     for name, reads in re.findall(r"reload: sensor '(\w+)' removed; its reader stopped after (\d+) reads",
                                   daemon.log_text()):
         read[name] += int(reads)
+    if only is not None:
+        read = collections.Counter({name: read[name] for name in only})
     left = Outbox(daemon.storage / "outbox.db", auto_commit=False)
     waiting = collections.defaultdict(set)
     for entry in left.peek(1_000_000):
@@ -100,8 +107,9 @@ def account(daemon: Daemon, sim, cid: str) -> dict[str, int]:
         assert len(kept) == count, (f"{name}: the daemon read {count} readings, the agent has {len(arrived)} "
                                     f"and the outbox {len(waiting[name])} more")
     # A reading reaches the agent twice only after it was spilled to the outbox (docs/delivery.md).
-    rows = collections.Counter((r["sensor_id"], r["metric_id"], r["timestamp_ms"]) for r in sim.store.values(cid))
-    twice = {(s, t) for (s, _, t), n in rows.items() if n > 1}
+    rows = collections.Counter((r["sensor_id"], r["metric_id"], r["timestamp_ms"]) for r in sim.store.values(cid)
+                               if only is None or r["sensor_id"] in {sensor_ids(sim, cid)[n] for n in only})
+    twice = {(s, t) for (s, _, t), n in rows.items() if n > 1 and not (outage and outage[0] <= t <= outage[1])}
     assert len(twice) <= state["delivery"]["spilled"], (len(twice), state["delivery"])
     return dict(read)
 
@@ -211,6 +219,61 @@ def test_reloads_under_load_lose_and_duplicate_nothing(daemon, sim):
     read = account(d, sim, cid)
     assert read.keys() == {"steady", "renamed", "retimed", "leaving", "newcomer", "flicker"}
     assert min(read.values()) > 0, read
+
+
+def test_a_reload_while_the_agent_is_away_is_set_up_when_it_is_back(daemon, sim):
+    steady = mock("steady", 0.1, seed=1)
+    renamed = mock("renamed", 0.1, ["temperature", "humidity"], seed=2)
+    d = daemon([steady, renamed]).start()
+    cid = d.client_id()
+    wait_for(lambda: d.alive() and len(d.stored(cid)) == 2, 20, "values of both sensors")
+    reload = Reloads(d)
+    outage_from = time.time() * 1000 - 1000  # what was in flight when the broker went
+    sim.stop_broker()
+    wait_for(lambda: d.alive() and "lost the connection to the agent" in d.log_text(), 20, "the connection lost")
+    outage = (outage_from, time.time() * 1000)
+    renamed["metric"] = {"humidity": {"name": "relative humidity"}}
+    newcomer = mock("newcomer", 0.1, ["pressure"], seed=5)
+    reload([steady, renamed, newcomer])
+    wait_for(lambda: (s := read_stats_of(d)) and s.depth >= 20, 20, "readings buffered meanwhile")
+    sim.start_broker()
+    since = time.time() * 1000
+    wait_for(lambda: d.alive() and all(len(stored_after(d, cid, n, since)) >= 3 for n in ("renamed", "newcomer")),
+             30, "the new set-up delivering")
+    names = sorted(m["name"] for m in sim.store.metrics(cid, sensor_ids(sim, cid)["renamed"]))
+    assert names == ["relative humidity", "temperature"], names
+    assert d.terminate() == 0
+    account(d, sim, cid, outage=outage)
+    assert d.state()["delivery"]["unroutable"] == 0
+
+
+def test_a_sensor_the_agent_refuses_to_set_up_waits_in_the_outbox(daemon, sim):
+    from pibridge.agent.errors import ErrorCode
+
+    steady = mock("steady", 0.1, seed=1)
+    d = daemon([steady]).start()
+    cid = d.client_id()
+    wait_for(lambda: d.alive() and "steady" in d.stored(cid), 20, "values")
+    reload = Reloads(d)
+    sim.faults.error_code = ErrorCode.INTERNAL_ERROR
+    late = mock("late", 0.1, ["pressure"], seed=7)
+    log = reload([steady, late])
+    assert "their readings wait in the outbox until it works" in log
+    wait_for(lambda: (s := read_stats_of(d)) and s.depth >= 5, 20, "the refused sensor's readings buffered")
+    assert "late" not in d.stored(cid)
+    sim.faults.error_code = None
+    wait_for(lambda: d.alive() and len(d.stored(cid).get("late", [])) >= 10, 30, "its readings after the set-up")
+    assert d.terminate() == 0
+    # The other sensor's pushes were refused while the fault lasted; this one was never pushed before its set-up.
+    read = account(d, sim, cid, only=["late"])
+    assert read["late"] >= 10
+    assert d.state()["delivery"]["unroutable"] == 0
+
+
+def read_stats_of(d: Daemon):
+    from pibridge.outbox import read_stats
+
+    return read_stats(d.storage / "outbox.db")
 
 
 def free_port() -> int:
