@@ -110,6 +110,7 @@ def test_every_field_of_the_sensor_dataclasses_is_compared():
 
 
 def _different(value):
+    """Some other value of the same kind, whatever the field holds (an unknown kind: a stranger)."""
     if isinstance(value, bool):
         return not value
     if isinstance(value, (int, float)):
@@ -118,9 +119,9 @@ def _different(value):
         return value + "x"
     if isinstance(value, dict):
         return {**value, "extra": 1}
-    if isinstance(value, tuple):
-        return value[:-1]
-    return 1 if value is None else None
+    if isinstance(value, (tuple, list)):
+        return type(value)([*value, object()])
+    return object()
 
 
 def test_log_level():
