@@ -26,7 +26,7 @@ umask 022
 
 readonly SERVICE=pibridge.service
 readonly SERVICE_USER=pibridge
-readonly HARDWARE_GROUPS=(gpio i2c spi)
+readonly HARDWARE_GROUPS=(gpio i2c spi dialout)
 readonly VENV=/opt/pibridge
 readonly LINK=/usr/local/bin/pibridge
 readonly CONF_DIR=/etc/pibridge
@@ -646,7 +646,7 @@ install_udev_rules() {
         fi
         on_target udevadm control --reload-rules
         on_target udevadm trigger --subsystem-match=gpio --subsystem-match=i2c-dev --subsystem-match=spidev \
-            --subsystem-match=bcm2835-gpiomem --subsystem-match=rpi-gpiomem
+            --subsystem-match=tty --subsystem-match=bcm2835-gpiomem --subsystem-match=rpi-gpiomem
     else
         note "up to date"
     fi

@@ -21,6 +21,11 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from pibridge.readings import Quantity, Value
 
+#: How a driver looks up another sensor's most recent values: ``latest("hallway")`` gives
+#: that sensor's last good reading in canonical units, or None before its first good read
+#: or while it is offline.
+Latest = Callable[[str], "Mapping[str, Value] | None"]
+
 ENTRY_POINT_GROUP = "pibridge.drivers"
 
 _REQUIRED = object()
@@ -146,6 +151,26 @@ class Driver:
 
     def close(self) -> None:
         """Release the hardware.  Safe to call twice or after a failed open."""
+
+    def peer_needs(self) -> dict[str, dict[str, str]]:
+        """Other sensors of the same config whose readings this driver uses: name -> {quantity: unit}.
+
+        A gas sensor compensating for the air's temperature and humidity
+        returns ``{"hallway": {"temperature": "°C", "humidity": "%RH"}}``
+        when its ``compensate_from`` option says ``"hallway"``.  The config
+        check makes sure each named sensor exists, is enabled and reports
+        those quantities in those units.  The default needs nothing.
+        """
+        return {}
+
+    def peers(self, latest: Latest) -> None:
+        """Take the bridge's look-up of other sensors' latest values (see :data:`Latest`).
+
+        Called once, before :meth:`open`, by the thread that builds the
+        bridge.  ``latest`` is then called from this driver's reader thread
+        (inside :meth:`read`); it returns a copy and never blocks.  The
+        default ignores it.
+        """
 
     def watch(self, notify: Callable[[], None]) -> None:
         """Ask to be told of changes between reads (edge-triggered inputs).

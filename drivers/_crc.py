@@ -26,3 +26,14 @@ def maxim_crc8(data: bytes | list[int]) -> int:
                 crc ^= 0x8C
             byte >>= 1
     return crc
+
+
+def htu21d_crc8(data: bytes | list[int]) -> int:
+    """CRC-8 of the HTU21D, SHT2x and Si7021: polynomial 0x31 like Sensirion's newer chips, but
+    starting from 0.  ``htu21d_crc8(b"\\x68\\x3a") == 0x7C`` (HTU21D datasheet, CRC examples)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x31) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc

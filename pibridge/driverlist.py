@@ -8,6 +8,8 @@ import json
 import sys
 
 from pibridge.drivers import Driver, Option, available, driver_class, load_errors
+from pibridge.drivers.spi._bus import SPIDriver
+from pibridge.drivers.uart._port import SerialDriver
 
 
 def _type_name(option: Option) -> str:
@@ -45,6 +47,10 @@ def describe(cls: type[Driver]) -> dict:
     addresses = getattr(cls, "addresses", ())
     if addresses:
         info["i2c_addresses"] = [f"0x{a:02x}" for a in addresses]
+    if issubclass(cls, SPIDriver):
+        info["spi"] = {"modes": list(cls.modes), "max_speed_hz": cls.options["max_speed_hz"].default}
+    if issubclass(cls, SerialDriver):
+        info["serial"] = {"port": cls.options["port"].default, "baud": cls.options["baud"].default}
     return info
 
 
@@ -53,6 +59,11 @@ def render(cls: type[Driver]) -> str:
     lines = [f"{info['name']}: {info['summary']}"]
     if "i2c_addresses" in info:
         lines.append(f"  I2C addresses: {', '.join(info['i2c_addresses'])}")
+    if "spi" in info:
+        modes = " or ".join(map(str, info["spi"]["modes"]))
+        lines.append(f"  SPI: /dev/spidev<bus>.<device>, mode {modes}, clock up to {info['spi']['max_speed_hz']} Hz")
+    if "serial" in info:
+        lines.append(f"  serial: {info['serial']['baud']} baud 8N1 on {info['serial']['port']} (option port)")
     lines.append("  reports: " + (", ".join(f"{q['name']} [{q['unit']}]" for q in info["quantities"]) or "nothing fixed"))
     if info["options"]:
         lines.append("  options:")

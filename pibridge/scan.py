@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         chips = known_chips()
         for address, state in found.items():
             if state == BUSY:
-                print(f"0x{address:02x}  in use by a kernel driver (a dtoverlay claims it)")
+                print(f"0x{address:02x}  in use: {_i2c.kernel_driver_advice(args.bus, address)}")
             else:
                 print(f"0x{address:02x}  {describe(bus, address, chips.get(address, []))}")
     finally:

@@ -32,3 +32,18 @@ def test_the_demo_installs_only_what_it_needs(tmp_path):
     installs = [line for line in plan.splitlines() if "pip install" in line]
     assert installs and all("[test]" not in line for line in installs)
     assert all(">" in line for line in installs), "pip's output goes to a log file, not the terminal"
+
+
+def test_the_project_metadata_builds_without_setuptools_warnings():
+    """setuptools deprecated the license table; Debian's older one (offline installs) rejects the
+    SPDX string that replaces it, so the license travels as the LICENSE file both understand."""
+    import warnings
+
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = read_configuration(ROOT / "pyproject.toml")
+    assert [str(w.message) for w in caught if "licen" in str(w.message).lower()] == []
+    assert "license" not in config["project"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")

@@ -9,11 +9,40 @@ current Raspberry Pi OS); tests set ``gpiozero.Device.pin_factory`` to a
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from .. import DeviceNotFound, Option, OptionError
 
 PULL_HELP = 'true = internal pull-up (switch to GND), false = pull-down (switch to 3.3 V), "off" = none (the device drives the line)'
+
+
+#: Where the kernel tells which board this is; a Raspberry Pi's says "Raspberry Pi ...".
+MODEL_FILES = (Path("/proc/device-tree/model"), Path("/sys/firmware/devicetree/base/model"))
+
+
+def board_model() -> str | None:
+    """The device tree's model string ("Raspberry Pi 4 Model B Rev 1.4"), or None without one."""
+    for path in MODEL_FILES:
+        try:
+            return path.read_bytes().rstrip(b"\x00\n").decode("ascii", "replace")
+        except OSError:
+            continue
+    return None
+
+
+def require_raspberry_pi(who: str) -> None:
+    """Raise :class:`DeviceNotFound` on a machine without a Pi's GPIO header.
+
+    Blinka (under the DHT library) prints "GENERIC_X86 is not fully supported" on a laptop and
+    then fails with an AttributeError; asking the device tree first gives the reason instead.
+    """
+    model = board_model()
+    if model is None or "raspberry pi" not in model.lower():
+        seen = f" (this is {model!r})" if model else " (this is not a Raspberry Pi)"
+        raise DeviceNotFound(
+            f"{who}: no GPIO header here{seen}; to try pibridge on this machine use driver = \"mock\""
+        )
 
 
 def pin_option(help_: str = "BCM GPIO number (GPIO17 = physical pin 11)") -> Option:

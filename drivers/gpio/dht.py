@@ -2,28 +2,84 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, ClassVar
 
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
-from ._pins import check_pin, pin_option
+from ._pins import check_pin, pin_option, require_raspberry_pi
 
 NOT_FOUND = "DHT sensor not found"
 
 
-def make_device(model: str, pin: int, use_pulseio: bool) -> Any:
-    """Build the adafruit-circuitpython-dht device for BCM *pin*.
+def make_device(model: str, pin: int, use_pulseio: bool, who: str) -> Any:
+    """Build the adafruit-circuitpython-dht device for BCM *pin*; *who* names the sensor in errors.
 
     The one place the sensor library is touched; replace it to run without a sensor.
     """
+    require_raspberry_pi(who)
     import adafruit_dht
     import board
 
     board_pin = getattr(board, f"D{pin}")
-    device_class = adafruit_dht.DHT11 if model == "DHT11" else adafruit_dht.DHT22
+    device_class = signed_dht11_class() if model == "DHT11" else adafruit_dht.DHT22
     return device_class(board_pin, use_pulseio=use_pulseio)
+
+
+def dht11_celsius(integral: int, decimal: int) -> float:
+    """A DHT11 frame's temperature from its third and fourth bytes.
+
+    Aosong's DHT11 datasheet (the -20..60 °C parts sold today): the third byte is the whole
+    degrees, the low four bits of the fourth the tenths, and bit 7 of the fourth is set below
+    0 °C, so 0x05 0x83 is -5.3 °C.  Older parts send 0 in the fourth byte and never go below 0 °C.
+    """
+    celsius = integral + (decimal & 0x0F) / 10
+    return -celsius if decimal & 0x80 else celsius
+
+
+@functools.cache
+def signed_dht11_class() -> type:
+    """adafruit_dht's DHT11 with the sign of the temperature kept.
+
+    The library (4.0.x) decodes a DHT11 frame as ``byte2 + (byte3 & 0x0F) / 10`` and drops the
+    sign bit, so -5.3 °C comes back as 5.3 °C, and the frame is gone by the time the driver sees
+    the number.  This subclass keeps the pulse train the library measured and, once the library
+    has accepted the frame (checksum, length), takes the temperature from it with
+    :func:`dht11_celsius`; all timing and error handling stay the library's.
+    """
+    import adafruit_dht
+
+    class SignedDHT11(adafruit_dht.DHT11):
+        _pulses: Any = None
+        _celsius: float | None = None
+
+        def _get_pulses_pulseio(self):
+            self._pulses = super()._get_pulses_pulseio()
+            return self._pulses
+
+        def _get_pulses_bitbang(self):
+            self._pulses = super()._get_pulses_bitbang()
+            return self._pulses
+
+        def measure(self) -> None:
+            # The names used here are the library's internals (4.0.x); if a later version changes
+            # them, the subclass steps aside and the library's own value is reported.
+            attempt = getattr(self, "_last_called", None)
+            super().measure()
+            decode = getattr(self, "_pulses_to_binary", None)
+            fresh = attempt is not None and getattr(self, "_last_called", None) != attempt
+            if fresh and decode is not None and self._pulses is not None:
+                # A new frame passed the library's checks; bytes 2 and 3 are bits 16-31.
+                self._celsius = dht11_celsius(decode(self._pulses, 32, 48), decode(self._pulses, 48, 64))
+
+        @property
+        def temperature(self):
+            self.measure()
+            return self._temperature if self._celsius is None else self._celsius
+
+    return SignedDHT11
 
 
 class DHT(Driver):
@@ -76,7 +132,10 @@ class DHT(Driver):
         self.close()
         self._closing.clear()
         try:
-            self._device = make_device(self.model, self.config["pin"], self.config["use_pulseio"])
+            self._device = make_device(self.model, self.config["pin"], self.config["use_pulseio"],
+                                       self.where())
+        except DeviceNotFound:
+            raise
         except Exception as exc:  # the library and Blinka raise anything from ImportError to RuntimeError
             raise DeviceNotFound(
                 f"{self.where()}: cannot set up the pin ({type(exc).__name__}: {exc}); on a Pi check that "
@@ -147,7 +206,7 @@ class DHT(Driver):
 
 @register
 class DHT11(DHT):
-    """A DHT11 (blue): temperature (°C, 0-50) and humidity (%RH, 20-90), whole numbers.
+    """A DHT11 (blue): temperature (°C, -20-60 on current parts, 0.1 °C steps) and humidity (%RH, 20-90).
 
     Wire VCC to 3.3 V (pin 1), GND to ground and DATA to a GPIO (GPIO4,
     pin 7, is usual), with a 4.7-10 kΩ pull-up from DATA to 3.3 V (three-pin

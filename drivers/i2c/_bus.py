@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import time
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed
@@ -18,6 +19,9 @@ FIRST_ADDRESS, LAST_ADDRESS = 0x03, 0x77
 
 #: errnos that mean "nothing acknowledged this address".
 NO_ACK = {errno.EREMOTEIO, errno.ENXIO}
+
+#: Where the kernel lists the I2C devices its drivers have bound (``<bus>-<address:04x>``).
+SYSFS_DEVICES = Path("/sys/bus/i2c/devices")
 
 
 def open_bus(bus: int) -> Any:
@@ -61,6 +65,39 @@ def open_bus_for(bus: int, who: str) -> Any:
         raise DeviceNotFound(f"{who}: cannot open /dev/i2c-{bus}: {exc.strerror or exc}") from None
 
 
+def kernel_client(bus: int, address: int) -> str | None:
+    """The name of the kernel driver's device holding *address*, from sysfs, or None."""
+    try:
+        return (SYSFS_DEVICES / f"{bus}-{address:04x}" / "name").read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def kernel_driver_advice(bus: int, address: int) -> str:
+    """What to do about an address a kernel driver has claimed (``UU`` in ``i2cdetect``, errno EBUSY).
+
+    Raspberry Pi OS binds a kernel driver to an address when config.txt loads an overlay for
+    it, typically ``dtoverlay=i2c-rtc,ds3231`` or ``dtoverlay=i2c-sensor,bme280``; while it
+    holds the address, nobody else may talk to it.
+    """
+    device = SYSFS_DEVICES / f"{bus}-{address:04x}"
+    name = kernel_client(bus, address)
+    shows = f"`i2cdetect -y {bus}` shows UU there"
+    if name:
+        held = f"the kernel's {name!r} driver has claimed the address ({shows}; {device}/name says {name})"
+        line = (
+            f"the dtoverlay line that loads it (`grep -n {name} /boot/firmware/config.txt` finds it, "
+            f"e.g. dtoverlay=i2c-rtc,{name} or dtoverlay=i2c-sensor,{name})"
+        )
+    else:
+        held = f"a kernel driver has claimed the address ({shows}; `ls {SYSFS_DEVICES}/` lists {device.name})"
+        line = "the dtoverlay line that loads it (such as dtoverlay=i2c-rtc,ds3231 or dtoverlay=i2c-sensor,bme280)"
+    return (
+        f"{held}: remove {line} from /boot/firmware/config.txt and reboot, "
+        "or read the chip through that kernel driver instead"
+    )
+
+
 def describe_oserror(exc: OSError, bus: int, address: int) -> str:
     """One sentence saying what an errno from an I2C transfer means and what to check."""
     code = exc.errno
@@ -80,10 +117,7 @@ def describe_oserror(exc: OSError, bus: int, address: int) -> str:
     if code == errno.ETIMEDOUT:
         return f"timeout at {where} (errno {code}): a chip is holding the clock line low; power-cycle it"
     if code == errno.EBUSY:
-        return (
-            f"{where} is busy (errno {code}): a kernel driver has claimed the address; "
-            "remove the matching dtoverlay from /boot/firmware/config.txt"
-        )
+        return f"{where} is busy (errno {code}): {kernel_driver_advice(bus, address)}"
     return f"error at {where}: {text} (errno {code})"
 
 

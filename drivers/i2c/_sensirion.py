@@ -1,4 +1,4 @@
-"""What the Sensirion SHT3x and SHT4x drivers share: CRC-checked words and the conversions."""
+"""What the Sensirion drivers share: 16-bit commands, CRC-checked words and the conversions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ from ._bus import I2CDriver
 
 class SensirionDriver(I2CDriver):
     """A chip that answers with 16-bit words, each followed by its CRC-8."""
+
+    def command(self, code: int, *words: int) -> None:
+        """Send a 16-bit command and its argument words, each word followed by its CRC-8
+        (SCD4x datasheet section 3.3, SGP40 datasheet section 4.4)."""
+        data = [code >> 8, code & 0xFF]
+        for word in words:
+            pair = [(word >> 8) & 0xFF, word & 0xFF]
+            data += pair + [sensirion_crc8(pair)]
+        self.send(*data)
 
     def read_words(self, count: int, what: str) -> list[int]:
         data = self.receive(3 * count)

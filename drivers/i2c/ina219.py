@@ -18,6 +18,8 @@ SHUNT_RANGES = ((0b00, 0.04), (0b01, 0.08), (0b10, 0.16), (0b11, 0.32))
 ADC_12BIT = 0b0011
 MODE_CONTINUOUS = 0b111
 BUS_OVERFLOW = 0x0001
+#: The 0.04096 of the calibration equation (datasheet 8.5.1, equation 1).
+CALIBRATION_SCALE = Fraction(4096, 100000)
 
 
 def nice_current_lsb(max_current: float) -> Fraction:
@@ -84,14 +86,19 @@ class INA219(I2CDriver):
                 "the INA219's 320 mV shunt range: use a smaller shunt resistor or a lower max_current",
             )
         self._pga, self.shunt_range = fitting[0]
-        self.current_lsb = nice_current_lsb(max_current)
-        self.calibration = int(Fraction(4096, 100000) / (self.current_lsb * Fraction(repr(shunt))))
-        if not 1 <= self.calibration <= 0xFFFE:
+        ohms = Fraction(repr(shunt))
+        # Bit 0 of the calibration register is void (datasheet Figure 27, note 1): the chip stores
+        # the value with that bit clear, so compute it that way and derive the current step from
+        # what the chip really holds; then the read-back and the arithmetic agree.
+        wanted = int(CALIBRATION_SCALE / (nice_current_lsb(max_current) * ohms))
+        self.calibration = wanted & ~1
+        if not 2 <= self.calibration <= 0xFFFE:
             raise OptionError(
                 "shunt_ohms",
                 f"sensor {sensor!r}: shunt_ohms = {shunt} and max_current = {max_current} give a calibration "
-                f"value of {self.calibration}, outside 1..65534: check both",
+                f"value of {wanted}, outside 2..65534: check both",
             )
+        self.current_lsb = CALIBRATION_SCALE / (self.calibration * ohms)
         brng = 1 if self.config["bus_voltage_range"] == 32 else 0
         self.config_word = brng << 13 | self._pga << 11 | ADC_12BIT << 7 | ADC_12BIT << 3 | MODE_CONTINUOUS
 

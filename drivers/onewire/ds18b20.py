@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, ClassVar
 
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Driver, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
 from .._crc import maxim_crc8
+from ._scratchpad import FAMILIES, NoMeasurement, Thermometer, thermometer
 
 DEFAULT_ROOT = "/sys/bus/w1/devices"
 #: 1-Wire family codes of thermometers the kernel's w1_therm module reads
-THERMOMETER_FAMILIES = ("28", "10", "22", "3b", "42")
-#: What the DS18B20 holds before its first conversion; seen when power is marginal.
-POWER_ON_MILLIDEGREES = 85000
+THERMOMETER_FAMILIES = tuple(FAMILIES)
 ENABLE_HINT = (
     "enable 1-Wire: add dtoverlay=w1-gpio (data on GPIO4, pin 7; gpiopin=N for another) to "
     "/boot/firmware/config.txt and reboot, with a 4.7 kΩ pull-up between DATA and 3.3 V"
@@ -31,8 +31,13 @@ class DS18B20(Driver):
     ``28-...`` names in /sys/bus/w1/devices).  With one probe on the bus
     ``device_id`` can be left out.
 
-    Readings whose CRC fails, the 85 °C power-on value and an all-zero
-    scratchpad (a probe losing power) are refused instead of reported.
+    The temperature comes from the scratchpad bytes at the chip's full
+    resolution (1/16 °C on a DS18B20).  Readings whose CRC fails, the
+    85 °C power-on value (recognised by the scratchpad's byte 6, so a real
+    85 °C is reported) and an all-zero scratchpad (a probe losing power)
+    are refused instead of reported.  DS18S20, DS1822, DS1825, DS28EA00 and
+    MAX31850 thermocouple interfaces work too, each with its own range; a
+    MAX31850's open or shorted thermocouple is reported as such.
     """
 
     name = "ds18b20"
@@ -43,14 +48,18 @@ class DS18B20(Driver):
     }
     provides = (Quantity("temperature", "°C", "temperature at the probe"),)
     retries = 2
+    #: 1-Wire family codes this driver reads (the ``xx-`` of the device ids).
+    families: ClassVar[tuple[str, ...]] = THERMOMETER_FAMILIES
+    example_id: ClassVar[str] = "28-0316a2790d2e"
+    device_kind: ClassVar[str] = "1-Wire thermometer"
 
     def __init__(self, sensor, options=None):
         super().__init__(sensor, options)
         device_id = self.config["device_id"]
-        if device_id and not device_id.lower().startswith(tuple(f + "-" for f in THERMOMETER_FAMILIES)):
+        if device_id and not device_id.lower().startswith(tuple(f + "-" for f in self.families)):
             raise OptionError(
                 "device_id",
-                f"sensor {sensor!r}: {device_id!r} is not a 1-Wire thermometer id; they look like 28-0316a2790d2e",
+                f"sensor {sensor!r}: {device_id!r} is not a {self.device_kind} id; they look like {self.example_id}",
             )
         self._device_id = device_id
         self._file: Path | None = None
@@ -81,7 +90,7 @@ class DS18B20(Driver):
                 continue
         if not ids:
             ids = [p.name for p in self.root.iterdir() if "-" in p.name]
-        return sorted({i for i in ids if i.lower().startswith(tuple(f + "-" for f in THERMOMETER_FAMILIES))})
+        return sorted({i for i in ids if i.lower().startswith(tuple(f + "-" for f in self.families))})
 
     def open(self) -> None:
         if not self.root.is_dir():
@@ -113,16 +122,42 @@ class DS18B20(Driver):
             raise DeviceNotFound(f"{self.where()}: the probe has left the 1-Wire bus; check its wiring") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ReadFailed(f"{self.where()}: reading {self._file} failed: {exc}") from None
-        return {"temperature": self.parse(text)}
+        return self.values(self.scratchpad(text))
 
-    def parse(self, text: str) -> float:
-        """Temperature in °C from the two lines of ``w1_slave``::
+    def values(self, pad: bytes) -> dict[str, float]:
+        """The reading from a checked scratchpad."""
+        kind = thermometer(self._device_id[:2].lower(), pad)
+        return {"temperature": self.checked(kind, kind.celsius, pad)}
 
-            72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
-            72 01 4b 46 7f ff 0e 10 57 t=23125
+    def checked(self, kind: Thermometer, decode: Callable[[bytes], float], pad: bytes) -> float:
+        """*decode* (pad) in °C, refused when the chip says it is no measurement or it is outside *kind*'s range."""
+        try:
+            celsius = decode(pad)
+        except NoMeasurement as exc:
+            error = ReadFailed if exc.retry else ValueRejected
+            raise error(f"{self.where()}: {exc}") from None
+        if not kind.low <= celsius <= kind.high:
+            raise ValueRejected(
+                f"{self.where()}: {celsius} °C is outside the {kind.name}'s range ({kind.low:g} to {kind.high:g} °C)"
+            )
+        return celsius
+
+    def scratchpad(self, text: str) -> bytes:
+        """The nine scratchpad bytes from the first line of ``w1_slave``, the bytes just read::
+
+            91 01 4b 46 7f ff 0f 10 25 : crc=25 YES
+            91 01 4b 46 7f ff 0f 10 25 t=25062
+
+        The second line repeats the last good bytes with the kernel's own figure, truncated to
+        whole millidegrees (25.0625 °C above); the bytes themselves carry the full resolution.
         """
+        if not text.strip():
+            raise ReadFailed(
+                f"{self.where()}: the kernel returned no reading: the conversion failed its own check "
+                "(85 °C power-on value with the conversion check enabled) or the bus was busy"
+            )
         lines = text.strip().splitlines()
-        if len(lines) != 2 or " t=" not in lines[1] or "crc=" not in lines[0]:
+        if len(lines) != 2 or "crc=" not in lines[0]:
             raise ReadFailed(f"{self.where()}: unexpected w1_slave contents {text[:80]!r}")
         head, _, verdict = lines[0].partition(" : ")
         if not verdict.strip().endswith("YES"):
@@ -131,26 +166,17 @@ class DS18B20(Driver):
                 "4.7 kΩ pull-up, shorten or twist the cable, avoid parasite power on long runs"
             )
         try:
-            scratchpad = bytes.fromhex(head)
-            millidegrees = int(lines[1].rpartition(" t=")[2])
+            pad = bytes.fromhex(head)
         except ValueError:
             raise ReadFailed(f"{self.where()}: unexpected w1_slave contents {text[:80]!r}") from None
-        if len(scratchpad) != 9 or maxim_crc8(scratchpad[:8]) != scratchpad[8]:
+        if len(pad) != 9 or maxim_crc8(pad[:8]) != pad[8]:
             raise ReadFailed(f"{self.where()}: the scratchpad {head.strip()} fails its CRC")
-        if not any(scratchpad):
+        if not any(pad):
             raise ReadFailed(
                 f"{self.where()}: the probe answered with all zeros: it lost power during the read; "
                 "check the 3.3 V wire"
             )
-        if millidegrees == POWER_ON_MILLIDEGREES:
-            raise ValueRejected(
-                f"{self.where()}: 85 °C is the DS18B20's power-on value: the conversion did not run "
-                "(power dropped, or parasite power without a strong pull-up); wire VDD to 3.3 V"
-            )
-        celsius = millidegrees / 1000.0
-        if not -55.0 <= celsius <= 125.0:
-            raise ValueRejected(f"{self.where()}: {celsius} °C is outside the DS18B20's range (-55 to 125 °C)")
-        return celsius
+        return pad
 
     def close(self) -> None:
         self._file = None

@@ -14,8 +14,9 @@ Every request method publishes, waits for the agent's answer (or its error)
 and returns parsed data.  It raises :class:`AgentError` when the agent
 refuses (with the agent's error code), :class:`AgentTimeout` when no answer
 comes in time, :class:`AgentConnectionLost` when the connection is down or
-drops while waiting, and :class:`ProtocolError` when the answer is not what
-the API reference describes.
+drops while waiting, and :class:`ProtocolError` when only answers it could
+not understand came in time (each is logged and skipped as it arrives, see
+:mod:`pibridge.agent.answers` for what is understood).
 
 Threads: :meth:`start` runs a supervisor thread that connects, and for
 each connection paho runs one network thread that calls every callback
@@ -44,24 +45,28 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from pibridge.agent import topics
+from pibridge.agent import answers, topics
+from pibridge.agent.answers import (  # noqa: F401  (part of this module's interface)
+    MAX_ANSWER_BYTES,
+    MetricInfo,
+    SensorInfo,
+    decode_answer,
+    snippet,
+)
 from pibridge.agent.errors import (
-    DESCRIPTIONS,
     AgentConnectionLost,
     AgentError,
     AgentTimeout,
     ErrorCode,
     ProtocolError,
+    printable,
 )
 from pibridge.agent.identity import Identity, describe_tls_failure, remove_identity, tls_context
+from pibridge.agent.pending import Complaints, MidTable, Signal, Waiter
 from pibridge.readings import Value
-from pibridge.units import MetricDefinition, ValueType, ValueUnit
+from pibridge.units import MetricDefinition
 
 log = logging.getLogger(__name__)
-
-#: Answers larger than this are refused unparsed (the largest real answer, a
-#: sensor list, is a few kilobytes per sensor).
-MAX_ANSWER_BYTES = 1 << 20
 
 _ID = re.compile(r"[A-Za-z0-9 _-]{1,32}")
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
@@ -86,33 +91,6 @@ class SensorState(enum.IntEnum):
 
     OFFLINE = 1
     ONLINE = 2
-
-
-@dataclass(frozen=True)
-class SensorInfo:
-    """A sensor as the agent knows it: its ID, its name and the IDs of its metrics."""
-
-    sensor_id: str
-    name: str
-    metric_ids: list[str]
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What the agent says about one metric (section 5.3.2).
-
-    ``last_updated`` is the agent's timestamp of the last value in
-    microseconds since the epoch.  A metric has either ``unit`` or
-    ``value_type`` plus ``annotation``.
-    """
-
-    metric_id: str
-    name: str
-    value: Value | None
-    last_updated: int | None
-    unit: ValueUnit | None
-    value_type: ValueType | None
-    annotation: str | None
 
 
 @dataclass(frozen=True)
@@ -145,130 +123,6 @@ class Backoff:
             delay = min(delay * self.factor, self.maximum)
 
 
-# --------------------------------------------------------------------------- parsing
-
-
-def _snippet(payload: bytes) -> str:
-    text = bytes(payload[:80]).decode("utf-8", "replace")
-    return repr(text + ("..." if len(payload) > 80 else ""))
-
-
-def decode_answer(payload: bytes, topic: str) -> object:
-    """The JSON value of an agent message, or ProtocolError saying what is wrong with it."""
-    if len(payload) > MAX_ANSWER_BYTES:
-        raise ProtocolError(
-            f"the agent sent {len(payload)} bytes on {topic}, more than the {MAX_ANSWER_BYTES} "
-            "this client accepts in one answer"
-        )
-    try:
-        text = bytes(payload).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(f"the agent sent bytes that are not UTF-8 text on {topic}: {_snippet(payload)}") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(
-            f"the agent sent something that is not JSON on {topic} ({exc}): {_snippet(payload)}"
-        ) from None
-    except RecursionError:
-        # json nests by recursion: a payload of many thousand brackets is hostile, not an answer.
-        raise ProtocolError(f"the agent sent JSON nested too deeply to be an answer on {topic}: {_snippet(payload)}") from None
-
-
-def _shape_error(topic: str, expected: str, got: object) -> ProtocolError:
-    text = repr(got)
-    if len(text) > 120:
-        text = text[:117] + "..."
-    return ProtocolError(f"unexpected answer on {topic}: expected {expected}, got {text}")
-
-
-def parse_error_payload(payload: bytes, topic: str) -> AgentError:
-    """Turn an error-topic message into an :class:`AgentError` (ProtocolError if it is not one)."""
-    body = decode_answer(payload, topic)
-    expected = 'an error object {"errorcode": int, "errorMessage": str, "metrics": [...]?}'
-    if not isinstance(body, dict):
-        raise _shape_error(topic, expected, body)
-    code = body.get("errorcode")
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise _shape_error(topic, expected, body)
-    message = body.get("errorMessage")
-    if message is None:
-        try:
-            message = DESCRIPTIONS[ErrorCode(code)]
-        except ValueError:
-            message = "(no errorMessage)"
-    elif not isinstance(message, str):
-        raise _shape_error(topic, expected, body)
-    metrics = body.get("metrics")
-    if metrics is not None and not isinstance(metrics, list):
-        raise _shape_error(topic, expected, body)
-    return AgentError(code, message, metrics, topic)
-
-
-def _text_answer(body: object, topic: str) -> str:
-    if not isinstance(body, str):
-        raise _shape_error(topic, "a JSON string such as \"Sensor was changed.\"", body)
-    return body
-
-
-def _string_field(body: dict, key: str, topic: str, expected: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str):
-        raise _shape_error(topic, expected, body)
-    return value
-
-
-def _sensor_info(item: object, topic: str) -> SensorInfo:
-    expected = 'a sensor {"sensorId": str, "name": str, "metrics": [{"metricId": str}, ...]}'
-    if not isinstance(item, dict):
-        raise _shape_error(topic, expected, item)
-    sensor_id = _string_field(item, "sensorId", topic, expected)
-    name = _string_field(item, "name", topic, expected)
-    metrics = item.get("metrics", [])
-    if not isinstance(metrics, list):
-        raise _shape_error(topic, expected, item)
-    metric_ids = []
-    for metric in metrics:
-        if not isinstance(metric, dict) or not isinstance(metric.get("metricId"), str):
-            raise _shape_error(topic, expected, item)
-        metric_ids.append(metric["metricId"])
-    return SensorInfo(sensor_id, name, metric_ids)
-
-
-def _metric_info(body: object, topic: str) -> MetricInfo:
-    expected = 'a metric {"metricId": str, "name": str, "value": ..., "lastUpdated": int, "valueUnit" | "valueType"}'
-    if not isinstance(body, dict):
-        raise _shape_error(topic, expected, body)
-    metric_id = _string_field(body, "metricId", topic, expected)
-    name = _string_field(body, "name", topic, expected)
-    last = body.get("lastUpdated")
-    if isinstance(last, str) and last.isdigit():
-        last = int(last)
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int)):
-        raise _shape_error(topic, expected, body)
-    value = body.get("value")
-    if value is not None and not isinstance(value, (bool, int, float, str)):
-        raise _shape_error(topic, expected, body)
-    unit = value_type = annotation = None
-    try:
-        if body.get("valueUnit") is not None:
-            unit = ValueUnit.parse(body["valueUnit"])
-        if body.get("valueType") is not None:
-            value_type = ValueType.parse(body["valueType"])
-    except (ValueError, TypeError) as exc:
-        raise ProtocolError(f"unexpected answer on {topic}: {exc}") from None
-    if body.get("valueAnnotation") is not None:
-        annotation = body["valueAnnotation"]
-        if not isinstance(annotation, str):
-            raise _shape_error(topic, expected, body)
-    return MetricInfo(metric_id, name, value, last, unit, value_type, annotation)
-
-
-#: What an answer parser returns for an answer that is well-formed but
-#: evidently meant for another request (e.g. an earlier, timed-out one).
-_STALE = object()
-
-
 def check_id(kind: str, value: str) -> str:
     """*value* if it can be a sensor or metric ID, else ValueError (IDs become topic levels)."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
@@ -294,118 +148,6 @@ def push_body(values: Mapping[str, Value], timestamp_ms: int | None) -> bytes:
         return _ENCODE(body).encode()
     except TypeError as exc:
         raise ValueError(f"values must be numbers, bools or strings: {exc}") from None
-
-
-# --------------------------------------------------------------------------- bookkeeping
-
-
-class _MidTable:
-    """What to do when paho confirms a message ID (PUBACK or SUBACK).
-
-    paho may confirm a mid on its network thread before the ``publish()`` or
-    ``subscribe()`` call that issued it has returned it to us.  A caller
-    therefore calls :meth:`begin` before issuing and :meth:`register` after;
-    confirmations arriving in between are parked and handed back by
-    :meth:`register`.  Without the lock held across the paho call, which
-    would deadlock: paho confirms while holding its own message mutex.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[int, object] = {}
-        self._early: dict[int, object] = {}
-        self._issuing = 0
-
-    def begin(self) -> None:
-        with self._lock:
-            self._issuing += 1
-
-    def abort(self) -> None:
-        with self._lock:
-            self._issuing -= 1
-            if not self._issuing:
-                self._early.clear()
-
-    def register(self, mid: int, handler: object) -> tuple[bool, object]:
-        """Park *handler* for *mid*; returns (True, confirmation) if it already came."""
-        with self._lock:
-            self._issuing -= 1
-            if mid in self._early:
-                value = self._early.pop(mid)
-                if not self._issuing:
-                    self._early.clear()
-                return True, value
-            self._pending[mid] = handler
-            if not self._issuing:
-                self._early.clear()
-            return False, None
-
-    def confirm(self, mid: int, value: object) -> object | None:
-        """The handler parked for *mid*, or None (the confirmation is parked if a caller is mid-issue)."""
-        with self._lock:
-            handler = self._pending.pop(mid, None)
-            if handler is None and self._issuing:
-                self._early[mid] = value
-            return handler
-
-    def drop(self, mid: int) -> None:
-        with self._lock:
-            self._pending.pop(mid, None)
-
-    def clear(self) -> list[object]:
-        with self._lock:
-            handlers = list(self._pending.values())
-            self._pending.clear()
-            self._early.clear()
-            return handlers
-
-
-class _Signal:
-    """A one-shot result set from paho's thread and awaited by a caller."""
-
-    __slots__ = ("event", "value", "error")
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.value: object = None
-        self.error: BaseException | None = None
-
-    def set(self, value: object = None) -> None:
-        if not self.event.is_set():
-            self.value = value
-            self.event.set()
-
-    def fail(self, error: BaseException) -> None:
-        if not self.event.is_set():
-            self.error = error
-            self.event.set()
-
-
-class _Waiter(_Signal):
-    """A request waiting for its answer; :meth:`offer` runs in paho's thread."""
-
-    __slots__ = ("route", "parse")
-
-    def __init__(self, route: topics.Route, parse: Callable[[object, str], object]) -> None:
-        super().__init__()
-        self.route = route
-        self.parse = parse
-
-    def offer(self, topic: str, payload: bytes) -> None:
-        if self.event.is_set():
-            return
-        try:
-            if topic == self.route.error:
-                self.fail(parse_error_payload(payload, topic))
-                return
-            result = self.parse(decode_answer(payload, topic), topic)
-        except ProtocolError as exc:
-            self.fail(exc)
-            return
-        if result is _STALE:
-            log.info("ignoring an answer on %s that belongs to another request: %s", topic, _snippet(payload))
-            return
-        self.set(result)
 
 
 # --------------------------------------------------------------------------- the client
@@ -472,21 +214,26 @@ class AgentClient:
         self._session_up = False
         self._last_problem: str | None = None
 
-        self._acks = _MidTable()
-        self._subacks = _MidTable()
+        self._acks = MidTable()
+        self._subacks = MidTable()
         self._sub_lock = threading.Lock()
         self._subscribed: set[str] = set()
         self._topic_locks: dict[str, threading.Lock] = {}
         self._topic_locks_guard = threading.Lock()
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, Waiter] = {}
         self._waiters_lock = threading.Lock()
 
         self._client_prefix = f"/{topics.VERSION}/{self.client_id}/"
         self._push_error_topic = topics.push_values(self.client_id, "+").error
         self._push_topics: dict[str, str] = {}
         self._livedata: dict[str, Callable[[str, dict], None]] = {}
-        self._matching = itertools.count(1)
-        self._matching_prefix = secrets.token_hex(2)
+        # Numbers (as strings) that no earlier run is likely to have used: an agent may turn
+        # matchingIds into numbers, and a stale answer must not match.
+        self._matching = itertools.count(secrets.randbelow(9 * 10**8) + 10**8)
+        self._ping_family = f"pibridge-{secrets.token_hex(3)}"
+        self._pings = itertools.count(1)
+        self._complaints = Complaints()
+        self._learned: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------ connection
 
@@ -635,6 +382,8 @@ class AgentClient:
             return
         self._session_up = True
         self._last_problem = None
+        # Another connection may be another agent (or the same one upgraded).
+        self._learned.clear()
         if self._revoked:
             log.info("the agent accepts our certificate again")
         self._revoked = False
@@ -714,12 +463,12 @@ class AgentClient:
             if topic == waiter.route.request:
                 return  # our own request, seen through the request's wildcard subscription
             if topic.startswith(waiter.route.request + "/"):
-                waiter.fail(ProtocolError(
+                waiter.ignore(topic, (
                     f"the agent answered on {topic}, but the API reference answers this request on "
-                    f"{waiter.route.answer} (errors on {waiter.route.error}): {_snippet(payload)}"
+                    f"{waiter.route.answer} (errors on {waiter.route.error}): {snippet(payload)}"
                 ))
                 return
-        log.debug("ignoring a message on %s: no request waits for it", topic)
+        log.debug("ignoring a message on %s: no request waits for it", printable(topic))
 
     def _deliver_livedata(self, topic: str, payload: bytes) -> None:
         if not topic.startswith(self._client_prefix):
@@ -728,10 +477,10 @@ class AgentClient:
         try:
             body = decode_answer(payload, topic)
         except ProtocolError as exc:
-            log.warning("ignoring live data: %s", exc)
+            self._complaints(topic, f"ignoring live data: {exc}")
             return
         if not isinstance(body, dict):
-            log.warning("ignoring live data on %s: expected a JSON object, got %s", topic, _snippet(payload))
+            self._complaints(topic, f"ignoring live data on {topic}: expected a JSON object, got {snippet(payload)}")
             return
         for sub, callback in list(self._livedata.items()):
             if mqtt.topic_matches_sub(sub, topic):
@@ -743,13 +492,13 @@ class AgentClient:
     def _deliver_push_error(self, topic: str, payload: bytes) -> None:
         sensor_id = topic[len(self._client_prefix):].split("/")[1]
         try:
-            error = parse_error_payload(payload, topic)
+            error = answers.error_answer(payload, topic)
         except ProtocolError as exc:
-            log.warning("ignoring a malformed push error: %s", exc)
+            self._complaints(topic, f"ignoring a malformed push error: {exc}")
             return
         callback = self.on_push_error
         if callback is None:
-            log.warning("the agent refused values for sensor %s: %s", sensor_id, error)
+            log.warning("the agent refused values for sensor %r: %s", sensor_id, error)
             return
         try:
             callback(sensor_id, error)
@@ -795,7 +544,7 @@ class AgentClient:
             covered.add(topic)
         if not missing:
             return
-        signal = _Signal()
+        signal = Signal()
         self._subacks.begin()
         try:
             rc, mid = self._mqtt.subscribe([(t, 1) for t in missing])
@@ -823,21 +572,30 @@ class AgentClient:
         self,
         route: topics.Route,
         body: object,
-        parse: Callable[[object, str], object],
+        parse: Callable[[bytes, str], object],
         *,
+        kind: str,
         watch_request: bool = True,
     ) -> object:
         """Publish *body* on the route's request topic and wait for its answer or error.
 
         Requests sharing an answer or error topic run one at a time: the
-        agent's answers carry no request ID.  With *watch_request*, messages
-        on topics below the request topic (where no answer belongs) reach the
-        caller as ProtocolError.
+        agent's answers carry no request ID.  The answer is awaited on the
+        reference's topic and the vendor agent's; once an agent has answered a
+        *kind* of request on one of them, later ones wait there only (an agent
+        answering on both would otherwise answer the next request with the
+        copy of the last answer).  With *watch_request*, messages on topics
+        below the request topic, where no answer belongs, are reported.
+        Answers that cannot be understood are logged and skipped; if no
+        understood one comes in time, the error says what came instead.
         """
         deadline = time.monotonic() + self.timeout
         self._require_connection(route.request)
         payload = _ENCODE(body).encode()
-        locks = [self._topic_lock(t) for t in sorted({route.answer, route.error})]
+        answer_topics = self._expected(kind, "answer", route.answers)
+        error_topics = self._expected(kind, "error", route.errors)
+        every = set(route.answers) | set(route.errors)
+        locks = [self._topic_lock(t) for t in sorted(every)]
         held: list[threading.Lock] = []
         try:
             for lock in locks:
@@ -845,12 +603,12 @@ class AgentClient:
                     raise AgentTimeout(f"another request on {route.answer} did not finish within {self.timeout:g} s")
                 held.append(lock)
             wanted = [route.request + "/#"] if watch_request else []
-            wanted += [route.answer, route.error]
+            wanted += [*answer_topics, *error_topics]
             self._subscribe(wanted, deadline)
-            waiter = _Waiter(route, parse)
+            waiter = Waiter(route, answer_topics, error_topics, parse, self._complaints)
             with self._waiters_lock:
-                self._waiters[route.answer] = waiter
-                self._waiters[route.error] = waiter
+                for topic in every:
+                    self._waiters[topic] = waiter
             try:
                 # QoS 0: the answer is the acknowledgement.  paho would keep a
                 # QoS 1 request across a reconnect and send it again after
@@ -859,46 +617,84 @@ class AgentClient:
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     raise AgentConnectionLost(f"cannot send {route.request}: {mqtt.error_string(info.rc)}")
                 if not waiter.event.wait(max(0.0, deadline - time.monotonic())):
-                    raise AgentTimeout(
-                        f"no answer from the agent on {route.answer} within {self.timeout:g} s "
-                        f"(request {route.request})"
-                    )
+                    if waiter.elsewhere:
+                        # What was learned (perhaps from a stray message) is wrong: listen everywhere again.
+                        self._learned.pop((kind, "answer"), None)
+                        self._learned.pop((kind, "error"), None)
+                    raise waiter.no_answer(self.timeout)
             finally:
                 with self._waiters_lock:
-                    for topic in (route.answer, route.error):
+                    for topic in every:
                         if self._waiters.get(topic) is waiter:
                             del self._waiters[topic]
         finally:
             for lock in reversed(held):
                 lock.release()
+        self._learn(kind, route, waiter.answered_on)
         if waiter.error is not None:
             raise waiter.error
         return waiter.value
 
+    def _expected(self, kind: str, which: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+        index = self._learned.get((kind, which))
+        if index is not None and index < len(candidates):
+            return (candidates[index],)
+        return candidates
+
+    def _learn(self, kind: str, route: topics.Route, topic: str | None) -> None:
+        if topic is None:
+            return
+        for which, candidates in (("answer", route.answers), ("error", route.errors)):
+            if topic in candidates and len(candidates) > 1 and (kind, which) not in self._learned:
+                self._learned[(kind, which)] = candidates.index(topic)
+                if topic not in (route.answer, route.error):
+                    log.info("the agent answers %s requests on the vendor SDK topic %s", kind, topic)
+
     # ------------------------------------------------------------ client requests
 
-    def ping(self, message: str = "ping") -> str:
-        """Check the agent is alive; returns the message it echoes (section 4.2)."""
+    def ping(self, message: str | None = None) -> str:
+        """Check the agent is alive; returns the message it echoed (section 4.2).
 
-        def parse(body: object, topic: str) -> object:
-            if not isinstance(body, dict) or not isinstance(body.get("answer"), str):
-                raise _shape_error(topic, '{"answer": str}', body)
-            return body["answer"] if body["answer"] == message else _STALE
+        Sends ``{"request": message}`` as the reference does; without
+        *message*, one unique to this call.  Whatever shape the echo has, it
+        counts once it carries the message (without *message*, any
+        ``{"answer": ...}`` counts too: an agent that answers without
+        echoing); anything else on the answer topic is skipped, so garbage
+        there never passes for the agent's answer.
+        """
+        lenient = message is None
+        if lenient:
+            message = f"{self._ping_family}-{next(self._pings)}"
+        elif not isinstance(message, str) or not message:
+            raise ValueError("a ping message must be a non-empty string")
+        family = self._ping_family
 
-        return self._request(topics.ping(self.client_id), {"request": message}, parse)
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.ping_echo(payload, topic, message, family, lenient)
+
+        return self._request(topics.ping(self.client_id), {"request": message}, parse, kind="ping")
 
     def update_client_name(self, name: str) -> str:
-        """Rename this client on the agent; returns the agent's confirmation (section 4.3)."""
-        from pibridge.agent.identity import validate_client_name
+        """Rename this client on the agent; returns the agent's confirmation (section 4.3).
 
-        validate_client_name(name)
+        The reference asks only for a string (its example: "New client name");
+        this is the client's display name, not the certificate's CommonName.
+        """
+        if not isinstance(name, str):
+            raise ValueError(f"a client name must be a string, not {name!r}")
 
-        def parse(body: object, topic: str) -> object:
-            if isinstance(body, dict) and isinstance(body.get("name"), str):
+        def parse(payload: bytes, topic: str) -> object:
+            is_object, body = False, None
+            try:
+                body = answers.decode_answer(payload, topic)
+                is_object = isinstance(body, dict)
+            except ProtocolError:
+                pass
+            if is_object and isinstance(body.get("name"), str):
                 return body["name"]
-            return _text_answer(body, topic)
+            return answers.text_answer(payload, topic)
 
-        return self._request(topics.update_client(self.client_id), {"name": name}, parse)
+        return self._request(topics.update_client(self.client_id), {"name": name}, parse, kind="update_client")
 
     def delete_client(self) -> None:
         """Delete this client, its sensors and metrics on the agent, and the local key and certificate.
@@ -908,7 +704,7 @@ class AgentClient:
         """
         route = topics.delete_client(self.client_id)
         self._require_connection(route.request)
-        signal = _Signal()
+        signal = Signal()
         self._acks.begin()
         try:
             info = self._mqtt.publish(route.request, b"{}", qos=1)
@@ -934,21 +730,15 @@ class AgentClient:
         if not isinstance(name, str) or not name:
             raise ValueError("a sensor needs a non-empty name")
 
-        def parse(body: object, topic: str) -> object:
-            info = _sensor_info(body, topic)
-            return SensorInfo(info.sensor_id, info.name, []) if info.name == name else _STALE
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.created_sensor(payload, topic, name)
 
-        return self._request(topics.create_sensor(self.client_id), {"name": name}, parse)
+        return self._request(topics.create_sensor(self.client_id), {"name": name}, parse, kind="create_sensor")
 
     def list_sensors(self) -> list[SensorInfo]:
         """Every sensor of this client with its metric IDs (section 5.2.2)."""
 
-        def parse(body: object, topic: str) -> object:
-            if not isinstance(body, list):
-                raise _shape_error(topic, "a JSON array of sensors", body)
-            return [_sensor_info(item, topic) for item in body]
-
-        return self._request(topics.list_sensors(self.client_id), {}, parse)
+        return self._request(topics.list_sensors(self.client_id), {}, answers.sensor_list, kind="list_sensors")
 
     def update_sensor(self, sensor_id: str, *, name: str, state: SensorState | None = None) -> str:
         """Rename a sensor and optionally set it online or offline (section 5.2.3)."""
@@ -958,12 +748,14 @@ class AgentClient:
         body: dict = {"name": name}
         if state is not None:
             body["state"] = int(SensorState(state))
-        return self._request(topics.update_sensor(self.client_id, sensor_id), body, _text_answer)
+        return self._request(topics.update_sensor(self.client_id, sensor_id), body, answers.text_answer,
+                             kind="update_sensor")
 
     def delete_sensor(self, sensor_id: str) -> str:
         """Delete a sensor and its metrics (section 5.2.4)."""
         check_id("sensor", sensor_id)
-        return self._request(topics.delete_sensor(self.client_id, sensor_id), {}, _text_answer)
+        return self._request(topics.delete_sensor(self.client_id, sensor_id), {}, answers.text_answer,
+                             kind="delete_sensor")
 
     # ------------------------------------------------------------ metrics
 
@@ -975,38 +767,25 @@ class AgentClient:
         for definition in definitions:
             if not isinstance(definition, MetricDefinition):
                 raise ValueError(f"{definition!r} is not a MetricDefinition")
-        base = f"{self._matching_prefix}-{next(self._matching)}"
-        matching = [f"{base}.{i}" for i in range(len(definitions))]
+        matching = [str(next(self._matching)) for _ in definitions]
+        names = [d.name for d in definitions]
         body = {"metrics": [d.to_api(m) for d, m in zip(definitions, matching)]}
 
-        def parse(answer: object, topic: str) -> object:
-            expected = 'a JSON array [{"matchingId": str, "metricId": str}, ...]'
-            if not isinstance(answer, list):
-                raise _shape_error(topic, expected, answer)
-            found: dict[str, str] = {}
-            for item in answer:
-                if not isinstance(item, dict) or not isinstance(item.get("metricId"), str):
-                    raise _shape_error(topic, expected, item)
-                found[str(item.get("matchingId"))] = item["metricId"]
-            if not any(m in found for m in matching):
-                return _STALE
-            missing = [d.name for d, m in zip(definitions, matching) if m not in found]
-            if missing:
-                raise ProtocolError(f"the agent's answer on {topic} has no metric ID for {', '.join(missing)}")
-            return [found[m] for m in matching]
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.created_metrics(payload, topic, matching, names)
 
-        return self._request(topics.create_metrics(self.client_id, sensor_id), body, parse)
+        return self._request(topics.create_metrics(self.client_id, sensor_id), body, parse, kind="create_metrics")
 
     def describe_metric(self, sensor_id: str, metric_id: str) -> MetricInfo:
         """The definition and last value of one metric (section 5.3.2)."""
         check_id("sensor", sensor_id)
         check_id("metric", metric_id)
 
-        def parse(body: object, topic: str) -> object:
-            info = _metric_info(body, topic)
-            return info if info.metric_id == metric_id else _STALE
+        def parse(payload: bytes, topic: str) -> object:
+            return answers.metric_info(payload, topic, metric_id)
 
-        return self._request(topics.describe_metric(self.client_id, sensor_id, metric_id), {}, parse)
+        return self._request(topics.describe_metric(self.client_id, sensor_id, metric_id), {}, parse,
+                             kind="describe_metric")
 
     def update_metrics(self, sensor_id: str, updates: Sequence[MetricUpdate]) -> str:
         """Rename metrics and/or change their annotation (section 5.3.3)."""
@@ -1024,7 +803,8 @@ class AgentClient:
             if update.annotation is not None:
                 item["valueAnnotation"] = update.annotation
             items.append(item)
-        return self._request(topics.update_metrics(self.client_id, sensor_id), {"metrics": items}, _text_answer)
+        return self._request(topics.update_metrics(self.client_id, sensor_id), {"metrics": items},
+                             answers.text_answer, kind="update_metrics")
 
     def delete_metrics(self, sensor_id: str, metric_ids: Sequence[str]) -> str:
         """Delete metrics of a sensor (section 5.3.4)."""
@@ -1032,7 +812,8 @@ class AgentClient:
         if not metric_ids or isinstance(metric_ids, str):
             raise ValueError("delete_metrics needs a list of metric IDs")
         body = {"metrics": [{"metricId": check_id("metric", m)} for m in metric_ids]}
-        return self._request(topics.delete_metrics(self.client_id, sensor_id), body, _text_answer)
+        return self._request(topics.delete_metrics(self.client_id, sensor_id), body, answers.text_answer,
+                             kind="delete_metrics")
 
     # ------------------------------------------------------------ values
 
@@ -1055,7 +836,7 @@ class AgentClient:
         route = topics.push_values(self.client_id, sensor_id)
         # No wildcard below the request topic: publish_values pushes to the
         # same topic, and every one of them would echo back to us.
-        self._request(route, body, _text_answer, watch_request=False)
+        self._request(route, body, answers.text_answer, kind="push_values", watch_request=False)
 
     def publish_values(
         self,

@@ -11,6 +11,7 @@ and have their own types.
 from __future__ import annotations
 
 import enum
+import unicodedata
 
 
 class ErrorCode(enum.IntEnum):
@@ -81,26 +82,62 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
 }
 
 
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object, limit: int = 400) -> str:
+    """*text* safe for one log line or the status file: control and formatting characters escaped, cut at *limit*.
+
+    Strings from the agent end up in log lines; a newline in one would forge
+    a second line, a right-to-left override would turn the rest around.
+    """
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable() or unicodedata.category(char) == "Zs":
+            out.append(char)
+        elif char in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[char])
+        elif ord(char) <= 0xFF:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+    return "".join(out)
+
+
 class PibridgeAgentError(Exception):
     """Base class of every error the agent client raises."""
 
 
 class AgentError(PibridgeAgentError):
-    """The agent refused a request and said why on an error topic."""
+    """The agent refused a request and said why on an error topic.
 
-    def __init__(self, code: ErrorCode | int, message: str, metrics: list | None = None, topic: str = ""):
-        try:
-            code = ErrorCode(code)
-        except ValueError:
-            pass
+    ``code`` is an :class:`ErrorCode`, a plain int for a code the reference
+    does not list, or None when the agent sent no usable code.  ``message``
+    is the agent's text with control characters escaped (see :func:`printable`).
+    """
+
+    def __init__(self, code: ErrorCode | int | None, message: str, metrics: list | None = None, topic: str = ""):
+        if code is not None:
+            try:
+                code = ErrorCode(code)
+            except ValueError:
+                pass
         self.code = code
-        self.message = message
-        self.metrics = list(metrics or [])
+        self.message = printable(message)
+        self.metrics = [printable(m, 80) for m in metrics or []]
         self.topic = topic
-        name = code.name if isinstance(code, ErrorCode) else "unknown code"
-        text = f"agent error {int(code)} ({name}): {message}"
+        if code is None:
+            text = f"agent error without a code: {self.message}"
+        else:
+            name = code.name if isinstance(code, ErrorCode) else "unknown code"
+            text = f"agent error {int(code)} ({name}): {self.message}"
         if self.metrics:
-            text += f" [metrics: {', '.join(map(str, self.metrics))}]"
+            text += f" [metrics: {', '.join(self.metrics)}]"
         super().__init__(text)
 
 

@@ -385,10 +385,10 @@ class _CertificateRequest:
 
 
 def _parse_error(payload: bytes, topic: str) -> AgentError | ProtocolError:
-    from pibridge.agent.client import parse_error_payload
+    from pibridge.agent.answers import error_answer
 
     try:
-        return parse_error_payload(payload, topic)
+        return error_answer(payload, topic)
     except ProtocolError as exc:
         return exc
 

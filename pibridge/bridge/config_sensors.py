@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pibridge.bridge.peers import peer_problems
 from pibridge.drivers import Driver, OptionError, available, driver_class
 from pibridge.readings import Quantity
 from pibridge.settings import (
@@ -154,6 +155,9 @@ class SensorsParser:
             sensor = self._sensor(index, table, seen, claimed)
             if sensor is not None:
                 sensors.append(sensor)
+        for sensor, key, message, fix in peer_problems(sensors, seen):
+            self.errors.append(ConfigError(message, file=self.file, sensor=sensor.name, key=key, fix=fix,
+                                           sensor_index=seen.get(sensor.name)))
         return sensors
 
     def _sensor(self, index: int, data: dict, seen: dict[str, int], claimed: dict[str, str]) -> SensorConfig | None:

@@ -41,6 +41,7 @@ from pibridge.agent.cli import identity_directory
 from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_path, load_config
 from pibridge.bridge.delivery import Delivery
 from pibridge.bridge.mapping import SensorMapping
+from pibridge.bridge.peers import LatestValues
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
 from pibridge.bridge.scheduler import SensorReader
@@ -80,6 +81,10 @@ RECONNECT_MAX = 5.0
 PING_INTERVAL = 10.0
 #: Pause before setting up sensors again after the agent refused or did not answer (seconds).
 RECONCILE_RETRY = 5.0
+#: Shortest time between two set-ups the agent's push errors ask for (seconds).  Error 15 or 16
+#: for a push means the agent lost a sensor or metric; a burst of them (or of forged ones) asks
+#: for one set-up, not one per message.
+RESETUP_MIN_INTERVAL = 30.0
 
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
@@ -142,6 +147,7 @@ class Bridge:
         self._problem_attempts = 0
         self._problem_summary_at = 0.0
         self._reconcile_at: float | None = None
+        self._last_reconcile = float("-inf")
         self._next_state = 0.0
         self._next_ping = 0.0
         self._closed = False
@@ -177,9 +183,11 @@ class Bridge:
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
+        self.latest = LatestValues()
         for sensor in self.config.enabled_sensors:
             reader, self.mappings[sensor.name] = self.new_reader(sensor)
             self.readers.append(reader)
+            self.latest.add(reader)
         log.info(
             "starting %d sensors; the outbox %s holds %d readings",
             len(self.readers),
@@ -197,6 +205,7 @@ class Bridge:
     def new_reader(self, sensor: SensorConfig) -> tuple[SensorReader, SensorMapping]:
         """A reader for *sensor*, not started yet, and the mapping it applies (at start and on reload)."""
         driver = sensor.create_driver()
+        driver.peers(self.latest)
         mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
         reader = SensorReader(
             sensor.name,
@@ -360,9 +369,20 @@ class Bridge:
         from pibridge.bridge.reconcile import reconcile
 
         self._reconcile_at = None
+        self._last_reconcile = time.monotonic()
         wanted = [(name, mapping.definitions()) for name, mapping in self.mappings.items()]
+        attached: list[dict] = []
+
+        def deliver(ready) -> None:
+            # Called right after the sensor list: what the agent confirmed flows while the rest is set up.
+            routes = {name: r for name, r in self.registry.routes().items() if name in ready}
+            if not routes:
+                return
+            self.delivery.attach(self.client, routes, waiting=[n for n in self.mappings if n not in routes])
+            attached.append(routes)
+
         try:
-            report = reconcile(self.client, self.registry, wanted)
+            report = reconcile(self.client, self.registry, wanted, on_ready=deliver)
         except AgentConnectionLost:
             return
         except (PibridgeAgentError, OSError) as exc:
@@ -373,20 +393,27 @@ class Bridge:
             )
             self._reconcile_at = time.monotonic() + RECONCILE_RETRY
             return
-        if report.failed:
-            # The others are delivered meanwhile; these wait in the outbox and are tried again.
+        if report.failed or report.deferred:
+            # The others are delivered meanwhile; the failed ones wait in the outbox and are tried again.
             self._reconcile_at = time.monotonic() + 6 * RECONCILE_RETRY
         elif report.changed:
             log.info("sensors and metrics on the agent match the config now")
-        routes = {name: r for name, r in self.registry.routes().items() if name not in report.failed}
-        self.delivery.attach(self.client, routes, waiting=report.failed)
+        routes = {name: r for name, r in self.registry.routes().items() if name in report.ready}
+        if not attached or attached[-1] != routes:
+            self.delivery.attach(self.client, routes, waiting=[n for n in self.mappings if n not in routes])
         # Whatever changed while the agent was away (or what a new client has never been told).
         for reader in self.readers:
             self._report_online(reader.name)
 
+    def _resetup_soon(self) -> None:
+        """Set the sensors up again: at once, or when the last set-up is RESETUP_MIN_INTERVAL old."""
+        when = max(time.monotonic(), self._last_reconcile + RESETUP_MIN_INTERVAL)
+        if self._reconcile_at is None or when < self._reconcile_at:
+            self._reconcile_at = when
+
     def _ping(self) -> None:
         """Make sure the agent still answers; if not, connect anew (which also tells whether we were deleted)."""
-        from pibridge.agent.errors import AgentConnectionLost, AgentTimeout, PibridgeAgentError
+        from pibridge.agent.errors import AgentConnectionLost, AgentTimeout, PibridgeAgentError, ProtocolError
 
         self._next_ping = time.monotonic() + PING_INTERVAL
         mark = self.delivery.delivered
@@ -394,7 +421,8 @@ class Bridge:
             self.client.ping()
         except AgentConnectionLost:
             return
-        except AgentTimeout:
+        except (AgentTimeout, ProtocolError):
+            # Only the echo of this ping counts: garbage on its answer topic is no answer.
             log.warning(
                 "the agent did not answer a ping within %g s; sending the readings of the last %g s again "
                 "and connecting anew",
@@ -471,11 +499,13 @@ class Bridge:
         from pibridge.agent.errors import ErrorCode
 
         self.push_errors += 1
-        name = next((n for n, r in self.registry.routes().items() if r.sensor_id == sensor_id), sensor_id)
+        name = next((n for n, r in self.registry.routes().items() if r.sensor_id == sensor_id), None)
         if self.push_errors <= 10 or self.push_errors % 1000 == 0:
-            log.error("the agent refused values of sensor %r: %s (%d refusals so far)", name, error, self.push_errors)
-        if getattr(error, "code", None) in (ErrorCode.UNKNOWN_SENSOR_ID, ErrorCode.UNKNOWN_METRIC_ID):
-            self._reconcile_at = time.monotonic()
+            log.error("the agent refused values of sensor %r: %s (%d refusals so far)", name or sensor_id, error,
+                      self.push_errors)
+        if name is not None and getattr(error, "code", None) in (ErrorCode.UNKNOWN_SENSOR_ID,
+                                                                  ErrorCode.UNKNOWN_METRIC_ID):
+            self._resetup_soon()
 
     # -- state file ---------------------------------------------------------------------
 

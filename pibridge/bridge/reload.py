@@ -254,7 +254,11 @@ class Reloader:
             log.info("reload: sensor %r added", sensor.name)
         kept = [fresh[r.name][0] if r.name in fresh else r for r in bridge.readers if r.name not in gone]
         bridge.readers = kept + [fresh[s.name][0] for s in diff.added]
+        for name in gone:
+            bridge.latest.remove(name)
         for name, (reader, _) in fresh.items():
+            # Sensors that use this one's values (peers) find the new reader by name from now on.
+            bridge.latest.add(reader)
             reader.start()
             log.debug("reload: sensor %r reads in thread %s", name, reader.native_id)
 

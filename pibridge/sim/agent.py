@@ -1,8 +1,15 @@
 """The agent's API logic: reads requests from the broker, applies them to the store, answers.
 
-Every request of the API reference is served (sections 4 and 5), on the
-reference's topics and on the older ones the vendor SDKs use.  Validation
-runs in this order, and the first failure is answered on the request's
+Every request of the API reference is served (sections 4 and 5).  The
+*dialect* says which topics (:mod:`pibridge.sim.routing`): ``reference``
+serves the reference's request topics and answers only on the reference's
+answer and error topics, so a client written from the reference is never
+answered on a topic it uses for something else; ``vendor`` also serves the
+request topics of the vendor SDKs (Python ``TVCMI_client``, Node.js) and
+answers where they listen too; ``both`` answers and reports errors on both.
+*text_answers* says how plain answers are encoded: ``json`` as the reference
+prints them (``"Sensor was updated."`` with the quotes), ``bare`` without
+(``Sensor was updated.``).  Validation runs in this order, and the first failure is answered on the request's
 error topic as ``{"errorMessage": str, "errorcode": int}``:
 
 1. the payload is JSON (4) and a JSON object (5);
@@ -29,14 +36,12 @@ answers (QoS 1), so nothing slow ever runs in the network loop.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -48,31 +53,10 @@ from pibridge.units import ValueType, ValueUnit
 
 from .faults import Faults
 from .pki import Authority, CsrRejected, new_id
+from .routing import DIALECTS, REQUEST_TOPICS, TEXT_ANSWERS, Request, is_answer_topic, parse_topic
 from .store import Store
 
 log = logging.getLogger("pibridge.sim")
-
-V = topics.VERSION
-#: What the agent logic subscribes to: every request topic of the reference and of the vendor SDKs.
-REQUEST_TOPICS = [
-    f"/{V}/createClient",
-    "/createConnector",
-    f"/{V}/+/ping",
-    f"/{V}/+/update",
-    f"/{V}/+/delete",
-    f"/{V}/+/inventory",
-    f"/{V}/+/sensor/create",
-    f"/{V}/+/sensor/list",
-    f"/{V}/+/sensor/+/update",
-    f"/{V}/+/sensor/+/delete",
-    f"/{V}/+/sensor/+/metric",
-    f"/{V}/+/sensor/+/metric/create",
-    f"/{V}/+/sensor/+/metric/update",
-    f"/{V}/+/sensor/+/metric/delete",
-    f"/{V}/+/sensor/+/metric/pushValues",
-    f"/{V}/+/sensor/+/metric/+/inventory",
-    f"/{V}/+/sensor/+/metric/+/describe",
-]
 
 #: Sensor and metric IDs a push may create on the fly (section 5.1).
 PUSH_ID = re.compile(r"[a-zA-Z0-9 _-]{1,32}")
@@ -105,80 +89,6 @@ class Refusal(Exception):
 
 LIST_CODES = {ErrorCode.DELETE_METRICS_FAILED, ErrorCode.CHANGE_METRICS_FAILED,
               ErrorCode.CREATE_METRICS_FAILED, ErrorCode.PUSH_VALUES_FAILED}
-
-
-@dataclass
-class Request:
-    """One parsed request: what it is, whose it is, and where its answers and errors go."""
-
-    kind: str
-    topic: str
-    payload: bytes
-    client_id: str = ""
-    sensor_id: str = ""
-    metric_id: str = ""
-    csr_hash: str = ""
-    answer_topics: list[str] = field(default_factory=list)
-    error_topics: list[str] = field(default_factory=list)
-
-
-def parse_topic(topic: str, payload: bytes, legacy_answers: bool = True) -> Request | None:
-    """Map a request topic onto a :class:`Request` with its answer and error topics, or None if it is not one."""
-    parts = topic.split("/")
-    if parts[0] != "":
-        return None
-    rest = parts[1:]
-    if rest in ([V, "createClient"], ["createConnector"]):
-        h = hashlib.sha256(payload).hexdigest()
-        route = topics.cert_back(h)
-        return Request("create_client", topic, payload, csr_hash=h,
-                       answer_topics=[route.answer], error_topics=[route.error])
-    if len(rest) < 3 or rest[0] != V:
-        return None
-    cid, tail = rest[1], rest[2:]
-    req = Request("", topic, payload, client_id=cid)
-    extra_answers: list[str] = []
-    extra_errors: list[str] = []
-    match tail:
-        case ["ping"]:
-            req.kind, route = "ping", topics.ping(cid)
-        case ["update"]:
-            req.kind, route = "update_client", topics.update_client(cid)
-        case ["delete"]:
-            # No answer in the reference; the Python SDK listens for errors here.
-            req.kind, route = "delete_client", topics.delete_client(cid)
-            extra_errors = [f"/{V}/{cid}/delete/error/inbox"]
-        case ["inventory"] | ["sensor", "list"]:
-            req.kind, route = "list_sensors", topics.list_sensors(cid)
-        case ["sensor", "create"]:
-            req.kind, route = "create_sensor", topics.create_sensor(cid)
-        case ["sensor", sid, "update"]:
-            req.kind, req.sensor_id, route = "update_sensor", sid, topics.update_sensor(cid, sid)
-        case ["sensor", sid, "delete"]:
-            req.kind, req.sensor_id, route = "delete_sensor", sid, topics.delete_sensor(cid, sid)
-        case ["sensor", sid, "metric"] | ["sensor", sid, "metric", "create"]:
-            req.kind, req.sensor_id, route = "create_metrics", sid, topics.create_metrics(cid, sid)
-        case ["sensor", sid, "metric", "update"]:
-            req.kind, req.sensor_id, route = "update_metrics", sid, topics.update_metrics(cid, sid)
-        case ["sensor", sid, "metric", "delete"]:
-            req.kind, req.sensor_id, route = "delete_metrics", sid, topics.delete_metrics(cid, sid)
-            base = f"/{V}/{cid}/sensor/{sid}"
-            extra_answers = [f"{base}/delete/info/inbox", f"{base}/metric/delete/inbox"]
-            extra_errors = [f"{base}/delete/error/inbox"]
-        case ["sensor", sid, "metric", "pushValues"]:
-            req.kind, req.sensor_id, route = "push_values", sid, topics.push_values(cid, sid)
-        case ["sensor", sid, "metric", mid, "inventory" | "describe"]:
-            req.kind, req.sensor_id, req.metric_id = "describe_metric", sid, mid
-            route = topics.describe_metric(cid, sid, mid)
-            extra_errors = [f"/{V}/{cid}/sensor/{sid}/inventory/error/inbox"]
-        case _:
-            return None
-    req.answer_topics = [route.answer] if route.answer else []
-    req.error_topics = [route.error] if route.error else []
-    if legacy_answers:
-        req.answer_topics += extra_answers
-        req.error_topics += extra_errors
-    return req
 
 
 # -- reading payloads -----------------------------------------------------------
@@ -305,16 +215,25 @@ class AgentLogic:
     ``start()`` connects (persistent session, QoS 1 subscriptions) and
     starts the worker; :attr:`ready` is set while connected and subscribed.
     ``on_revoke(client_id)`` is called (in the worker thread) after a client
-    deletes itself, so the broker can lock its certificate out.
+    deletes itself, so the broker can lock its certificate out.  *dialect*
+    and *text_answers*: see the module's docstring.  With *verbose* it
+    subscribes to every topic, so requests on topics it does not serve are
+    logged too, not just never seen.
     """
 
     def __init__(self, store: Store, authority: Authority, faults: Faults, socket_path: Path,
                  username: str, password: str, on_revoke: Callable[[str], None],
-                 legacy_answers: bool = True):
+                 dialect: str = "reference", text_answers: str = "json", verbose: bool = False):
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, not {dialect!r}")
+        if text_answers not in TEXT_ANSWERS:
+            raise ValueError(f"text_answers must be one of {', '.join(TEXT_ANSWERS)}, not {text_answers!r}")
         self.store = store
         self.authority = authority
         self.faults = faults
-        self.legacy_answers = legacy_answers
+        self.dialect = dialect
+        self.text_answers = text_answers
+        self.verbose = verbose
         self._on_revoke = on_revoke
         self._socket_path = socket_path
         self._queue: queue.Queue = queue.Queue()
@@ -363,7 +282,13 @@ class AgentLogic:
             log.error("agent logic could not connect to the broker: %s", reason_code)
             return
         self.disconnected.clear()
-        _, mid = client.subscribe([(t, 1) for t in REQUEST_TOPICS])
+        # The session is persistent: take back what another mode of an earlier run subscribed.
+        if self.verbose:
+            client.unsubscribe(REQUEST_TOPICS)
+            _, mid = client.subscribe([("#", 1)])
+        else:
+            client.unsubscribe("#")
+            _, mid = client.subscribe([(t, 1) for t in REQUEST_TOPICS])
         self._subscribe_mid = mid
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -375,7 +300,10 @@ class AgentLogic:
         self.disconnected.set()
 
     def _on_message(self, client, userdata, message) -> None:
-        self._queue.put((message.topic, bytes(message.payload)))
+        topic = message.topic
+        if self.verbose and is_answer_topic(topic):
+            return  # our own answers, back through the subscription to everything
+        self._queue.put((topic, bytes(message.payload)))
 
     # worker thread
 
@@ -406,20 +334,26 @@ class AgentLogic:
         log.warning("stopped with %d request(s) not yet handled; they get no answer and are not stored", left)
 
     def _publish(self, topic_names: list[str], payload: bytes) -> None:
+        verbose = log.isEnabledFor(logging.INFO)
         for t in topic_names:
+            if verbose:
+                log.info("answer on %s: %s", t, _snippet(payload))
             self._client.publish(t, payload, qos=1)
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Apply one request and publish its answer or error (worker thread)."""
-        req = parse_topic(topic, payload, self.legacy_answers)
-        if req is None:
+        req = parse_topic(topic, payload, self.dialect)
+        if req is None or (req.vendor_form and self.dialect == "reference"):
+            log.info("not served (dialect %s): a message on %s: %s", self.dialect, topic, _snippet(payload))
             return
+        if log.isEnabledFor(logging.INFO):
+            log.info("request %s on %s: %s", req.kind, topic, _snippet(payload))
         if req.kind != "create_client" and not self.store.is_active(req.client_id):
             # Unknown or deleted clients get no answer: as far as the agent knows, they do not exist.
             log.info("ignored %s from unknown or deleted client %s", req.kind, req.client_id)
             return
-        if self.faults.silent:
-            log.info("fault 'silent': dropped %s on %s", req.kind, topic)
+        if self.faults.silent or req.kind in self.faults.ignored:
+            log.info("fault: dropped %s on %s", req.kind, topic)
             return
         code = self.faults.error_code
         if code is not None:
@@ -437,6 +371,12 @@ class AgentLogic:
             return
         if answer is not None:
             self._publish(req.answer_topics, answer)
+
+    def _text(self, message: str) -> bytes:
+        """A plain answer: a JSON string as the reference prints it (with the quotes), or bare text."""
+        if self.text_answers == "bare":
+            return message.encode()
+        return json.dumps(message).encode()
 
     # -- client (section 4) ----------------------------------------------------
 
@@ -465,7 +405,7 @@ class AgentLogic:
         if not name.strip() or any(ord(c) < 32 for c in name):
             raise Refusal(ErrorCode.INVALID_CLIENT_NAME, f"Name: {name!r}.")
         self.store.rename_client(req.client_id, name)
-        return _text("Client name was successfully updated.")
+        return self._text("Client name was successfully updated.")
 
     def _delete_client(self, req: Request) -> None:
         self.store.revoke_client(req.client_id)
@@ -516,13 +456,13 @@ class AgentLogic:
         if other is not None and other["sensor_id"] != req.sensor_id:
             raise Refusal(ErrorCode.SENSOR_NAME_EXISTS_ERROR, f"Name: {name!r}.")
         self.store.update_sensor(req.client_id, req.sensor_id, name, state)
-        return _text("Sensor was changed.")
+        return self._text("Sensor was changed.")
 
     def _delete_sensor(self, req: Request) -> bytes:
         _json_object(req.payload, empty_ok=True)
         self._sensor(req)
         self.store.delete_sensor(req.client_id, req.sensor_id)
-        return _text("Sensor was deleted.")
+        return self._text("Sensor was deleted.")
 
     # -- metrics (section 5.3) -------------------------------------------------
 
@@ -612,14 +552,14 @@ class AgentLogic:
 
         changes = self._metric_entries(req, body, ErrorCode.CHANGE_METRICS_FAILED, fields)
         self.store.update_metrics(req.client_id, req.sensor_id, changes)
-        return _text("All metrics were successfully modified.")
+        return self._text("All metrics were successfully modified.")
 
     def _delete_metrics(self, req: Request) -> bytes:
         body = _json_object(req.payload)
         self._sensor(req)
         changes = self._metric_entries(req, body, ErrorCode.DELETE_METRICS_FAILED, lambda e, w: {})
         self.store.delete_metrics(req.client_id, req.sensor_id, [c["metric_id"] for c in changes])
-        return _text("All metrics were successfully deleted.")
+        return self._text("All metrics were successfully deleted.")
 
     # -- push (section 5.1) ----------------------------------------------------
 
@@ -667,9 +607,9 @@ class AgentLogic:
             self._publish([topics.livedata(req.client_id, req.sensor_id)], json.dumps(live).encode())
         if failures:
             raise _aggregate(failures, len(items), ErrorCode.PUSH_VALUES_FAILED)
-        return _text("Sensor was updated.")
+        return self._text("Sensor was updated.")
 
 
-def _text(message: str) -> bytes:
-    """A plain answer, sent as a JSON string the way the reference prints it (with the quotes)."""
-    return json.dumps(message).encode()
+def _snippet(payload: bytes, size: int = 200) -> str:
+    text = payload[:size].decode("utf-8", "replace")
+    return repr(text + ("..." if len(payload) > size else ""))

@@ -3,6 +3,7 @@
 ::
 
     pibridge sim --state-dir ~/sim                      # run until Ctrl-C / SIGTERM
+    pibridge sim --state-dir ~/sim --text-answers bare --dialect vendor -v
     pibridge sim --state-dir ~/sim --dump               # what arrived, per sensor and metric
     pibridge sim --state-dir ~/sim --dump --json --client ID --sensor ID --metric ID
     pibridge sim --state-dir ~/sim fault silent on      # a running simulator stops answering
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from pibridge.agent.errors import ErrorCode
 
+from .agent import DIALECTS, TEXT_ANSWERS
 from .broker import MosquittoMissing
 from .faults import FaultFile
 from .simulator import Simulator, SimulatorError
@@ -44,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=18884, help="API port (default 18884)")
     p.add_argument("--silent", action="store_true", help="start with the 'stop answering' fault on")
     p.add_argument("--error-code", type=int, metavar="CODE", help="start answering every request with this error")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every request and answer")
+    p.add_argument("--text-answers", choices=TEXT_ANSWERS, default="json",
+                   help='plain answers as JSON strings ("Sensor was updated." with the quotes, as the reference '
+                        "prints them; the default) or as bare text")
+    p.add_argument("--dialect", choices=DIALECTS, default="reference",
+                   help="reference: only the API reference's topics (default); vendor: also the request topics of "
+                        "the vendor SDKs, answered where they listen; both: answers on both")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log every request and answer, and messages on topics the simulator does not serve")
     p.add_argument("--dump", action="store_true", help="print the stored clients, sensors, metrics and values, then exit")
     p.add_argument("--json", action="store_true", help="with --dump: print JSON")
     p.add_argument("--client", help="with --dump: only this client ID")
@@ -74,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    sim = Simulator(args.state_dir, host=args.host, provision_port=args.provision_port, api_port=args.api_port)
+    sim = Simulator(args.state_dir, host=args.host, provision_port=args.provision_port, api_port=args.api_port,
+                    dialect=args.dialect, text_answers=args.text_answers, verbose=args.verbose)
     fault_file = FaultFile(args.state_dir)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -6,6 +6,10 @@
 ``error_code``
     Every request is answered on its error topic with this code and the
     reference's description of it, and nothing is applied (``None`` = off).
+``ignored``
+    Requests of these kinds (``"update_metrics"``, ``"list_sensors"``, ...:
+    the names :func:`pibridge.sim.agent.parse_topic` gives them) are read and
+    dropped, the others served: an agent that does not answer one request.
 
 Dropping the broker itself is :meth:`pibridge.sim.Simulator.drop_api_listener`.
 
@@ -17,7 +21,7 @@ CPython, and a request sees either the old or the new setting.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pibridge.agent.errors import ErrorCode
@@ -27,6 +31,7 @@ from pibridge.agent.errors import ErrorCode
 class Faults:
     silent: bool = False
     error_code: ErrorCode | None = None
+    ignored: frozenset[str] = field(default_factory=frozenset)
 
     def set_error_code(self, code: int | None) -> None:
         """Set ``error_code`` from a number, checking it is one of the reference's codes (1-28)."""
@@ -38,6 +43,8 @@ class Faults:
             parts.append("silent")
         if self.error_code is not None:
             parts.append(f"answering every request with error {int(self.error_code)} ({self.error_code.name})")
+        if self.ignored:
+            parts.append(f"not answering {', '.join(sorted(self.ignored))}")
         return ", ".join(parts) or "none"
 
 

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .agent import AgentLogic
+from .agent import DIALECTS, TEXT_ANSWERS, AgentLogic
 from .broker import AGENT_USER, Broker, MosquittoMissing
 from .faults import Faults
 from .pki import Authority
@@ -62,15 +62,26 @@ class Simulator:
     The first start creates the CA (``ca.crt``), the server certificate
     and ``state.db``; later starts reuse them, so client certificates,
     sensor and metric IDs survive a restart.
+
+    *dialect* (``reference``, ``vendor`` or ``both``) chooses the topics
+    served and answered on, *text_answers* (``json`` or ``bare``) how plain
+    answers are encoded (see :mod:`pibridge.sim.agent`); *verbose* makes the
+    API logic see requests on every topic, so it can log those it does not serve.
     """
 
     def __init__(self, state_dir, host: str = "127.0.0.1", provision_port: int = 18883, api_port: int = 18884,
-                 legacy_answers: bool = True):
+                 dialect: str = "reference", text_answers: str = "json", verbose: bool = False):
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, not {dialect!r}")
+        if text_answers not in TEXT_ANSWERS:
+            raise ValueError(f"text_answers must be one of {', '.join(TEXT_ANSWERS)}, not {text_answers!r}")
         self.state_dir = Path(state_dir).absolute()
         self.host = host
         self.provision_port = int(provision_port)
         self.api_port = int(api_port)
-        self.legacy_answers = legacy_answers
+        self.dialect = dialect
+        self.text_answers = text_answers
+        self.verbose = verbose
         self.faults = Faults()
         self.authority = Authority(self.state_dir, hosts=certificate_names(host))
         self.store: Store | None = None
@@ -123,7 +134,8 @@ class Simulator:
                 raise SimulatorError(f"cannot start the simulator in {self.state_dir}: {exc}") from exc
             self.store = store
             self._agent = AgentLogic(store, self.authority, self.faults, self.broker.socket_path, AGENT_USER,
-                                     self.broker.agent_password, self._revoke, self.legacy_answers)
+                                     self.broker.agent_password, self._revoke, dialect=self.dialect,
+                                     text_answers=self.text_answers, verbose=self.verbose)
             self._agent.start()
             if not self._agent.wait_ready(timeout):
                 tail = self.broker.log_tail()
@@ -163,7 +175,8 @@ class Simulator:
     def describe(self) -> str:
         """One line: where the simulator listens and where the CA is."""
         return (f"pibridge sim: provisioning on {self.host}:{self.provision_port}, API on "
-                f"{self.host}:{self.api_port}, CA {self.ca_file}, state {self.state_dir}")
+                f"{self.host}:{self.api_port}, CA {self.ca_file}, state {self.state_dir}; "
+                f"dialect {self.dialect}, text answers {self.text_answers}")
 
     # -- revocation ----------------------------------------------------------
 

@@ -112,3 +112,41 @@ def test_added_metrics_are_created_and_renamed_ones_updated(sim, client, tmp_pat
     light = [m for m in sim.store.metrics(client.client_id, registry.routes()["greenhouse"].sensor_id)
              if m["name"] == "light"][0]
     assert light["value_annotation"] == "lx"
+
+
+def test_a_rename_the_agent_does_not_answer_is_deferred_and_the_sensor_ready_at_once(sim, client, tmp_path):
+    registry = Registry(tmp_path / "registry.json")
+    reconcile(client, registry, [("greenhouse", definitions(temperature="temperature")),
+                                 ("cellar", definitions(pressure="pressure"))])
+    client.timeout = 0.5
+    sim.faults.ignored = frozenset({"update_metrics"})
+    ready_when: list[tuple[list[str], int]] = []
+
+    def on_ready(names):
+        ready_when.append((names, len(sim.store.sensors(client.client_id))))
+
+    report = reconcile(client, registry, [("greenhouse", definitions(temperature="air temperature")),
+                                          ("cellar", definitions(pressure="pressure"))], on_ready=on_ready)
+    # Both were confirmed by the list and handed over before the rename was even sent.
+    assert ready_when == [(["greenhouse", "cellar"], 2)]
+    assert sorted(report.ready) == ["cellar", "greenhouse"]
+    assert "within 0.5 s" in report.deferred["greenhouse"]
+    # After a request that timed out the rest is left for the next round (each could wait as long).
+    assert report.deferred["cellar"].startswith("not checked") and not report.failed
+    sim.faults.ignored = frozenset()
+    report = reconcile(client, registry, [("greenhouse", definitions(temperature="air temperature"))])
+    assert report.renamed_metrics == {"greenhouse": ["temperature"]} and not report.deferred
+    assert agent_view(sim, client)["greenhouse"] == ["air temperature"]
+
+
+def test_a_silent_agent_stops_the_set_up_after_one_timeout(sim, client, tmp_path):
+    registry = Registry(tmp_path / "registry.json")
+    client.timeout = 0.5
+    sim.faults.ignored = frozenset({"create_sensor"})
+    wanted = [(name, definitions(temperature="temperature")) for name in ("a", "b", "c")]
+    import time
+    started = time.monotonic()
+    report = reconcile(client, registry, wanted)
+    assert time.monotonic() - started < 1.5, "each sensor waited its own timeout"
+    assert sorted(report.failed) == ["a", "b", "c"] and report.failed["b"].startswith("not tried")
+    assert report.ready == []

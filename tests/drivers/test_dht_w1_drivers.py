@@ -5,7 +5,7 @@ import pytest
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create, driver_class
 from pibridge.drivers.gpio import dht as dht_module
 from pibridge.drivers.gpio.dht import DHT
-from tests.support.hardware_dht import CHECKSUM, NOT_FOUND, SHORT_BUFFER, DHTFactory, FakeDHT
+from tests.support.hardware_dht import CHECKSUM, NOT_FOUND, SHORT_BUFFER, DHTFactory, FakeDHT, frame, line_pulses
 from tests.support.hardware_w1 import W1Tree, maxim_crc8, scratchpad, w1_slave_text
 
 # --- DHT ---------------------------------------------------------------------------------------
@@ -105,12 +105,62 @@ def test_one_bad_frame_then_a_good_one(dht):
 
 
 def test_library_failure_at_open_is_device_not_found(monkeypatch):
-    def broken(model, pin, use_pulseio):
+    def broken(model, pin, use_pulseio, who):
         raise NotImplementedError("Board not supported")
 
     monkeypatch.setattr(dht_module, "make_device", broken)
     with pytest.raises(DeviceNotFound, match="GPIO4.*Board not supported"):
         create("dht22", "x", {"pin": 4}).open()
+
+
+@pytest.fixture
+def dht_line(monkeypatch):
+    """adafruit_dht's own DHT11 decoding, fed the pulse train of a frame in place of the GPIO line."""
+    import adafruit_dht
+
+    def install(data):
+        monkeypatch.setattr(adafruit_dht.DHTBase, "_get_pulses_bitbang", lambda self: line_pulses(data))
+        return adafruit_dht
+
+    return install
+
+
+@pytest.mark.parametrize(
+    "data, temperature, humidity",
+    [
+        # DHT11 datasheet (Aosong), "data format" example: 0011 0101 0000 0000 0001 1000 0000 0000
+        # 0100 1101 = 35h 00h 18h 00h, checksum 4Dh: 53 %RH, 24 °C.
+        (frame(0x35, 0x00, 0x18, 0x00, 0x4D), 24.0, 53),
+        # Aosong's current DHT11 datasheet gives the rule, not a worked frame, for negative values:
+        # tenths in the low nibble of byte 4, bit 7 of byte 4 set below 0 °C.  Both frames here are
+        # built by that rule: -5.3 °C (05h 83h) and -0.8 °C (00h 88h, where only the bit says minus).
+        (frame(0x35, 0x00, 0x05, 0x83), -5.3, 53),
+        (frame(0x50, 0x00, 0x00, 0x88), -0.8, 80),
+        (frame(0x28, 0x00, 0x16, 0x04), 22.4, 40),
+    ],
+)
+def test_dht11_frames_decode_with_their_sign(dht_line, data, temperature, humidity):
+    library = dht_line(data)
+    device = dht_module.signed_dht11_class()(object(), use_pulseio=False)
+    assert device.temperature == pytest.approx(temperature)
+    assert device.humidity == humidity
+    # Why the subclass exists: the library alone loses the sign bit of byte 4.
+    assert library.DHT11(object(), use_pulseio=False).temperature == pytest.approx(abs(temperature))
+
+
+def test_dht11_frame_with_a_bad_checksum_is_still_refused_by_the_library(dht_line):
+    dht_line(frame(0x35, 0x00, 0x05, 0x83, checksum=0x00))
+    device = dht_module.signed_dht11_class()(object(), use_pulseio=False)
+    with pytest.raises(RuntimeError, match="Checksum"):
+        device.temperature
+
+
+def test_dht11_driver_reports_temperatures_below_zero(dht):
+    dht([(-5.3, 53.0)])
+    driver = create("dht11", "shed", {"pin": 4})
+    driver.open()
+    assert driver.read() == {"temperature": -5.3, "humidity": 53.0}
+    driver.close()
 
 
 # --- DS18B20 -----------------------------------------------------------------------------------
@@ -210,3 +260,27 @@ def test_device_id_is_checked():
         create("ds18b20", "x", {"device_id": "0316a2790d2e"})
     assert info.value.key == "device_id"
     assert driver_class("ds18b20").retries == 2
+
+
+def test_on_a_machine_without_a_pi_header_the_dht_driver_says_so(monkeypatch, tmp_path, capfd):
+    from pibridge.drivers.gpio import _pins
+
+    laptop = tmp_path / "model"
+    laptop.write_bytes(b"Standard PC (Q35 + ICH9, 2009)\x00")
+    monkeypatch.setattr(_pins, "MODEL_FILES", (laptop,))
+    with pytest.raises(DeviceNotFound, match=r"no GPIO header here \(this is 'Standard PC .*'\); .*driver = \"mock\""):
+        create("dht22", "x", {"pin": 4}).open()
+    monkeypatch.setattr(_pins, "MODEL_FILES", (tmp_path / "absent",))
+    with pytest.raises(DeviceNotFound, match="this is not a Raspberry Pi"):
+        create("dht11", "x", {"pin": 4}).open()
+    out, err = capfd.readouterr()
+    assert "GENERIC_X86" not in out + err  # Blinka was never imported to print it
+
+
+def test_on_a_pi_the_model_check_lets_the_library_try(monkeypatch, tmp_path):
+    from pibridge.drivers.gpio import _pins
+
+    pi = tmp_path / "model"
+    pi.write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\x00")
+    monkeypatch.setattr(_pins, "MODEL_FILES", (pi,))
+    _pins.require_raspberry_pi("x")  # no exception: the library decides from here on

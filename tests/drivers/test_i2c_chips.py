@@ -215,6 +215,23 @@ def test_ina219_datasheet_example(bus):
     assert values == {"voltage": 11.98, "current": 10.0, "power": 119.8, "shunt_voltage": 20.0}
 
 
+def test_ina219_odd_calibration_is_written_with_bit_0_clear(bus):
+    # SBOS448 Figure 27, note 1: bit 0 of the calibration register is void and reads 0, as the
+    # stand-in does.  shunt_ohms = 0.099, max_current = 3.2 A: Current_LSB = 100 µA (equation 2
+    # rounded up), Cal = trunc(0.04096 / (100 µA x 0.099 Ω)) = 4137 (equation 1), odd; the chip can
+    # only hold 4136.  9.9 mV across the shunt (990 x 10 µV) is 100 mA; the current register is
+    # trunc(990 x 4136 / 4096) = 999 (equation 3), one step of 0.04096 / (4136 x 0.099) A each.
+    chip = bus.add(INA219Chip(0x40, shunt_raw=990, bus_raw=1250))
+    driver = opened("ina219", {"shunt_ohms": 0.099, "max_current": 3.2})
+    values = driver.read()
+    driver.close()
+    assert chip.calibration == 4136
+    assert [value for pointer, value in chip.written if pointer == 0x05] == [4136]  # no recalibration loop
+    assert values["current"] == pytest.approx(999 * 0.04096 / (4136 * 0.099), abs=1e-6)
+    assert values["current"] == pytest.approx(0.1, abs=0.0001)  # within one step of the truth
+    assert values["shunt_voltage"] == 9.9
+
+
 def test_ina219_recalibrates_after_a_brown_out(bus):
     chip = bus.add(INA219Chip(0x41, shunt_raw=500, bus_raw=1250))  # 5 mV, 5 V
     driver = opened("ina219", {"address": 0x41})

@@ -5,6 +5,8 @@ import errno
 import pytest
 
 from pibridge.drivers import DeviceNotFound, ReadFailed, create
+from tests.support.chips.ina260 import INA260Chip
+from tests.support.chips.ina3221 import INA3221Chip
 from tests.support.hardware_chips import ADS1115Chip, BH1750Chip, BoschChip, INA219Chip, SHT3xChip, SHT4xChip
 
 CASES = {
@@ -15,6 +17,8 @@ CASES = {
     "bh1750": (lambda: BH1750Chip(0x23), {"resolution": "low"}),
     "ads1115": (lambda: ADS1115Chip(0x4B), {"address": 0x4B, "channels": ["A0"], "data_rate": 860}),
     "ina219": (lambda: INA219Chip(0x4F, shunt_raw=100, bus_raw=1000), {"address": 0x4F}),
+    "ina260": (lambda: INA260Chip(0x45, current_raw=800, bus_raw=4000), {"address": 0x45, "averages": 1}),
+    "ina3221": (lambda: INA3221Chip(0x43, shunt_raw=(250, 0, 0), bus_raw=(625, 0, 0)), {"address": 0x43, "averages": 1}),
 }
 
 
@@ -65,3 +69,19 @@ def test_chip_unplugged_at_open_then_plugged_in(case):
     driver.open()
     assert set(driver.read()) == {q.name for q in driver.quantities()}
     driver.close()
+
+
+def test_address_held_by_a_kernel_driver_says_ebusy_and_names_the_overlay(case, monkeypatch, tmp_path):
+    from pibridge.drivers.i2c import _bus as _i2c
+
+    name, bus, make_chip, options = case
+    chip = bus.add(make_chip())
+    monkeypatch.setattr(_i2c, "SYSFS_DEVICES", tmp_path)  # no name file: the driver is not known
+    bus.fail(errno.EBUSY, times=20)
+    driver = create(name, "porch", options)
+    with pytest.raises(DeviceNotFound) as info:
+        driver.open()
+    message = str(info.value)
+    assert f"0x{chip.address:02x} on I2C bus 2 is busy (errno 16)" in message
+    assert "i2cdetect -y 2` shows UU" in message and f"2-{chip.address:04x}" in message
+    assert "dtoverlay=i2c-sensor," in message and "/boot/firmware/config.txt" in message

@@ -51,7 +51,7 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     bus.add(ADS1115Chip(0x48))
     bus.add(BH1750Chip(0x23))
     eeprom = bus.add(EepromChip(0x50))
-    bus.add(Chip(0x3C))  # an OLED display: no pibridge driver
+    bus.add(Chip(0x3C))  # an OLED display; a PCF8574A could sit there too
     assert cli.main(["scan", "--bus", "1"]) == 0
     out = capsys.readouterr().out
     assert "70: -- -- -- -- -- -- 76 --" in out
@@ -60,7 +60,7 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
     # INA219 can be strapped to any of 0x40-0x4f, so it shares 0x44 with the Sensirion chips.
     assert '0x44  could be: INA219 (driver = "ina219"), SHT3x (driver = "sht3x"), SHT4x (driver = "sht4x")' in out
     assert '0x48  could be: ADS1015 (driver = "ads1015"), ADS1115 (driver = "ads1115"), INA219 (driver = "ina219")' in out
-    assert "0x3c  no pibridge driver knows this address" in out
+    assert '0x3c  could be: PCF8574A (driver = "pcf8574a")' in out
     assert "0x50  no pibridge driver" in out
     assert eeprom.quick_writes == 0  # probed with a read, as i2cdetect does in 0x50-0x5f
     assert bus.closed
@@ -68,11 +68,11 @@ def test_scan_lists_answering_addresses_and_candidate_chips(bus, capsys):
 
 def test_scan_tells_bme280_bmp280_and_others_apart_by_chip_id(bus, capsys):
     bus.add(BoschChip(0x76, chip_id=0x58))
-    bus.add(BoschChip(0x77, chip_id=0x61))  # a BME680: same addresses, no pibridge driver
+    bus.add(BoschChip(0x77, chip_id=0x55))  # same addresses, an id no pibridge driver knows
     cli.main(["scan"])
     out = capsys.readouterr().out
     assert '0x76  is: BMP280 (driver = "bmp280") (checked its id register)' in out
-    assert '0x77  a chip whose id matches none of: BME280 (driver = "bme280"), BMP280' in out
+    assert '0x77  a chip whose id matches none of: BME280 (driver = "bme280"), BME680' in out
 
 
 def test_scan_of_an_empty_bus_gives_wiring_advice(bus, capsys):
@@ -94,15 +94,23 @@ def test_scan_of_a_missing_bus_says_how_to_make_that_bus(buses, capsys, number, 
         assert "do_i2c" not in err  # the bus-1 switch does not make this bus
 
 
-def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch):
+def test_scan_marks_addresses_held_by_kernel_drivers(buses, capsys, monkeypatch, tmp_path):
     from pibridge.drivers.i2c import _bus as _i2c
 
     real = buses.bus(1)
     monkeypatch.setattr(_i2c, "open_bus", lambda number: BusyBus(real, 0x68))
+    # What the kernel shows after dtoverlay=i2c-rtc,ds3231: the client device 1-0068 named ds3231.
+    (tmp_path / "1-0068").mkdir()
+    (tmp_path / "1-0068" / "name").write_text("ds3231\n")
+    monkeypatch.setattr(_i2c, "SYSFS_DEVICES", tmp_path)
     assert cli.main(["scan"]) == 0
     out = capsys.readouterr().out
     assert "60: -- -- -- -- -- -- -- -- UU" in out
-    assert "0x68  in use by a kernel driver" in out
+    line = next(line for line in out.splitlines() if line.startswith("0x68  "))
+    assert "the kernel's 'ds3231' driver has claimed the address" in line
+    assert "dtoverlay=i2c-rtc,ds3231" in line and "/boot/firmware/config.txt" in line
+    assert f"{tmp_path}/1-0068/name says ds3231" in line
+    assert "`grep -n ds3231 /boot/firmware/config.txt` finds it" in line
 
 
 def test_new_i2c_driver_shows_up_in_scan_without_touching_scan(bus, capsys, monkeypatch):
@@ -124,7 +132,7 @@ def test_drivers_lists_every_driver_with_options_and_units(capsys):
     out = capsys.readouterr().out
     for name in ("mock", "bme280", "bmp280", "sht3x", "sht4x", "bh1750", "ads1115", "ina219", "digital_input",
                  "contact", "motion", "pulse_counter", "hcsr04", "cpu_temperature", "dht11", "dht22", "am2302",
-                 "ds18b20"):
+                 "ds18b20", "ina260", "ina3221", "pcf8574", "pcf8574a", "mcp23017", "max31850"):
         assert f"\n{name}: " in "\n" + out
     assert "temperature [°C], pressure [hPa], humidity [%RH]" in out
     assert "address       int, 0x76: I2C address" in out

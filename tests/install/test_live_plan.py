@@ -51,9 +51,10 @@ def test_fresh_bookworm_pi(tmp_path):
         "groupadd --system gpio",
         "groupadd --system i2c",
         "groupadd --system spi",
+        "groupadd --system dialout",
         "useradd --system --user-group --home-dir /var/lib/pibridge --no-create-home"
         " --shell /usr/sbin/nologin --comment 'pibridge sensor bridge' pibridge",
-        "usermod --append --groups gpio,i2c,spi pibridge",
+        "usermod --append --groups gpio,i2c,spi,dialout pibridge",
         "install -d -m 0700 /var/lib/pibridge",
         "chown pibridge:pibridge /var/lib/pibridge",
         "/usr/bin/python3 -m venv --system-site-packages /opt/pibridge",
@@ -66,7 +67,7 @@ def test_fresh_bookworm_pi(tmp_path):
         f"install -m 0644 {REPO}/udev/60-pibridge.rules /etc/udev/rules.d/60-pibridge.rules",
         "udevadm control --reload-rules",
         "udevadm trigger --subsystem-match=gpio --subsystem-match=i2c-dev --subsystem-match=spidev"
-        " --subsystem-match=bcm2835-gpiomem --subsystem-match=rpi-gpiomem",
+        " --subsystem-match=tty --subsystem-match=bcm2835-gpiomem --subsystem-match=rpi-gpiomem",
         f"install -m 0644 {REPO}/systemd/pibridge.service /etc/systemd/system/pibridge.service",
         "systemctl daemon-reload",
         "systemctl enable pibridge.service",
@@ -118,11 +119,12 @@ def test_existing_accounts_are_reused(tmp_path):
             "gpio": "gpio:x:997:pi,pibridge",
             "i2c": "i2c:x:998:pi",
             "spi": "spi:x:999:pi,pibridge",
+            "dialout": "dialout:x:20:pi",
         },
     }
     _, planned = plan(tmp_path, accounts=accounts)
     assert not any(p.startswith(("groupadd", "useradd")) for p in planned)
-    assert "usermod --append --groups i2c pibridge" in planned
+    assert "usermod --append --groups i2c,dialout pibridge" in planned
     assert "chown 990:990 /var/lib/pibridge" in planned
 
 

@@ -138,7 +138,7 @@ def test_real_service_user_owns_the_state_dir(sandbox):
     state = (machine.upper / "var/lib/pibridge").stat()
     assert (state.st_uid, state.st_gid) == (int(user[2]), int(user[3]))
     assert stat.S_IMODE(state.st_mode) == 0o700
-    for group in ("gpio", "i2c", "spi"):
+    for group in ("gpio", "i2c", "spi", "dialout"):
         assert "pibridge" in machine.account("group", group)[3].split(","), group
     config = (machine.upper / "etc/pibridge/config.toml").stat()
     assert (config.st_uid, config.st_gid, stat.S_IMODE(config.st_mode)) == (0, int(user[3]), 0o640)

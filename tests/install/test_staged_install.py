@@ -89,11 +89,11 @@ class TestFreshInstall:
         machine, result = installed
         user = machine.account("passwd", "pibridge")
         assert user[5:] == ["/var/lib/pibridge", "/usr/sbin/nologin"]
-        for group in ("gpio", "i2c", "spi"):
+        for group in ("gpio", "i2c", "spi", "dialout"):
             assert "pibridge" in machine.account("group", group)[3].split(","), group
         prefix = ["--prefix", str(machine.root)]
-        assert result.called("groupadd") == [[*prefix, "--system", g] for g in ("gpio", "i2c", "spi")]
-        assert result.called("usermod") == [[*prefix, "--append", "--groups", "gpio,i2c,spi", "pibridge"]]
+        assert result.called("groupadd") == [[*prefix, "--system", g] for g in ("gpio", "i2c", "spi", "dialout")]
+        assert result.called("usermod") == [[*prefix, "--append", "--groups", "gpio,i2c,spi,dialout", "pibridge"]]
 
     def test_udev_rules_and_unit_installed(self, installed):
         machine, _ = installed

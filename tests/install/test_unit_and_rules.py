@@ -113,7 +113,7 @@ class TestUnit:
         service = self.unit["Service"]
         assert service["ExecStart"] == ["/opt/pibridge/bin/pibridge run --config /etc/pibridge/config.toml"]
         assert service["User"] == service["Group"] == ["pibridge"]
-        assert service["SupplementaryGroups"] == ["gpio i2c spi"]
+        assert service["SupplementaryGroups"] == ["gpio i2c spi dialout"]
 
     def test_notify_with_watchdog(self):
         service = self.unit["Service"]
@@ -150,9 +150,12 @@ class TestUnit:
         for key, value in expected.items():
             assert service.get(key) == [value], key
 
-    def test_devices_only_gpio_i2c_spi(self):
+    def test_devices_only_gpio_i2c_spi_and_serial(self):
         allowed = self.unit["Service"]["DeviceAllow"]
-        assert sorted(allowed) == sorted(["char-gpiochip rw", "char-*gpiomem* rw", "char-i2c rw", "char-spi rw"])
+        assert sorted(allowed) == sorted([
+            "char-gpiochip rw", "char-*gpiomem* rw", "char-i2c rw", "char-spi rw",
+            "char-ttyAMA rw", "char-ttyUSB rw", "/dev/ttyS0 rw",
+        ])
 
     def test_working_directory_is_writable_for_lgpio(self):
         service = self.unit["Service"]
@@ -165,7 +168,7 @@ class TestUnit:
         assert "readonly CONF=/etc/pibridge/config.toml\n" in script
         assert "readonly STATE_DIR=/var/lib/pibridge\n" in script
         assert "readonly SERVICE_USER=pibridge\n" in script
-        assert "readonly HARDWARE_GROUPS=(gpio i2c spi)\n" in script
+        assert "readonly HARDWARE_GROUPS=(gpio i2c spi dialout)\n" in script
 
 
 class TestUdevRules:
@@ -184,15 +187,16 @@ class TestUdevRules:
             assigned = {key: value for key, op, value in terms if op == "="}
             assert "SUBSYSTEM" in matches, rule
             assert assigned == {"GROUP": assigned["GROUP"], "MODE": "0660"}, rule
-            assert assigned["GROUP"] in {"gpio", "i2c", "spi"}, rule
+            assert assigned["GROUP"] in {"gpio", "i2c", "spi", "dialout"}, rule
 
-    def test_covers_gpiomem_gpiochips_i2c_and_spi(self):
+    def test_covers_gpiomem_gpiochips_i2c_spi_and_serial(self):
         text = RULES.read_text()
         for match in (
             'SUBSYSTEM=="*gpiomem*", GROUP="gpio"',
             'KERNEL=="gpiochip*", GROUP="gpio"',
             'KERNEL=="i2c-[0-9]*", GROUP="i2c"',
             'KERNEL=="spidev*", GROUP="spi"',
+            'SUBSYSTEM=="tty", KERNEL=="ttyAMA[0-9]*|ttyS0|ttyUSB[0-9]*", GROUP="dialout"',
         ):
             assert match in text, match
 

@@ -27,12 +27,12 @@ def pibridge(*args, **kwargs) -> subprocess.CompletedProcess:
 class Running:
     """``pibridge sim`` in the background; ``line`` is what it printed once ready."""
 
-    def __init__(self, state_dir, ports: tuple[int, int] | None = None):
+    def __init__(self, state_dir, ports: tuple[int, int] | None = None, extra: tuple[str, ...] = ()):
         self.state_dir = state_dir
         self.provision_port, self.api_port = ports or (free_port(), free_port())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pibridge.cli", "sim", "--state-dir", str(state_dir),
-             "--provision-port", str(self.provision_port), "--api-port", str(self.api_port)],
+             "--provision-port", str(self.provision_port), "--api-port", str(self.api_port), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE)
         first: list[str] = []
         got = threading.Event()
@@ -166,3 +166,30 @@ def test_a_killed_simulator_takes_its_broker_along(tmp_path):
     assert _until(lambda: not _port_open(sim.api_port) and not _port_open(sim.provision_port), 10)
     again = Running(tmp_path / "state", (sim.provision_port, sim.api_port))  # the ports are free again
     assert again.stop() == 0
+
+
+def test_verbose_logs_every_request_and_answer_and_what_it_does_not_serve(tmp_path):
+    state = tmp_path / "state"
+    sim = Running(state, extra=("-v", "--text-answers", "bare", "--dialect", "reference"))
+    assert "dialect reference, text answers bare" in sim.line
+    try:
+        ident = provision("127.0.0.1", sim.provision_port, state / "ca.crt", tmp_path / "client", "verbose")
+        client = Mqtt("127.0.0.1", sim.api_port, state / "ca.crt", ident.cert, ident.key).connect()
+        base = f"/v1.0/{ident.client_id}"
+        client.subscribe(f"{base}/#")
+        client.publish(f"{base}/no/such/request", b'{"x": 1}')
+        client.publish(f"{base}/inventory", b"{}")
+        kind, body = client.request(f"{base}/sensor/weather/metric/pushValues",
+                                    {"metrics": [{"metricId": "t", "value": 1.5}]},
+                                    f"{base}/sensor/weather/info/inbox", f"{base}/sensor/weather/error/inbox")
+        assert (kind, body) == ("answer", b"Sensor was updated.")
+        client.close()
+    finally:
+        assert sim.stop() == 0
+    log = sim.process.stderr.read()
+    assert f"not served (dialect reference): a message on {base}/no/such/request: '{{\"x\": 1}}'" in log
+    assert f"not served (dialect reference): a message on {base}/inventory" in log
+    assert f"request push_values on {base}/sensor/weather/metric/pushValues" in log
+    assert f"answer on {base}/sensor/weather/info/inbox: 'Sensor was updated.'" in log
+    assert f"answer on {base}/sensor/weather/livedata" in log
+    assert "Traceback" not in log

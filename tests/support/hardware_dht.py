@@ -10,6 +10,7 @@ takes the next outcome from ``script``.
 
 from __future__ import annotations
 
+import array
 import time
 
 CHECKSUM = "Checksum did not validate. Try again."
@@ -60,6 +61,26 @@ class DHTFactory:
         self.device = device
         self.calls = []
 
-    def __call__(self, model, pin, use_pulseio):
+    def __call__(self, model, pin, use_pulseio, who):
         self.calls.append((model, pin, use_pulseio))
         return self.device
+
+
+def frame(humidity: int, humidity_tenths: int, integral: int, decimal: int, checksum: int | None = None) -> bytes:
+    """The five bytes a DHT sends; the checksum is the low byte of the sum of the four unless given."""
+    body = bytes([humidity, humidity_tenths, integral, decimal])
+    return body + bytes([sum(body) & 0xFF if checksum is None else checksum])
+
+
+def line_pulses(data: bytes) -> array.array:
+    """The pulse train of *data* on the DATA line, as adafruit_dht's readers hand it to its decoder.
+
+    Per bit, most significant first: the 50 µs low that starts it, then the high whose length
+    is the bit (datasheet timing: 26-28 µs for 0, 70 µs for 1).  Durations in microseconds.
+    """
+    pulses = array.array("H")
+    for byte in data:
+        for bit in range(7, -1, -1):
+            pulses.extend([50, 70 if byte >> bit & 1 else 27])
+    pulses.append(50)  # the sensor's final low, ending the frame
+    return pulses

@@ -8,6 +8,12 @@
     a fresh temporary directory, free ports); every one it started is
     stopped after the test.  Starting two in turn on the same directory
     is how a restart is tested.
+``dialect_sim``
+    A started simulator, parametrised over the ways an agent may answer:
+    plain answers as JSON strings (as the reference prints them) and as bare
+    text, in the reference's dialect and the vendor SDKs'.  A test using it
+    runs once per way (ids ``json``, ``bare``, ``vendor-bare``, ``both-json``);
+    import it into the test module.
 ``free_port()``
     A TCP port on 127.0.0.1 that nothing listens on right now.
 """
@@ -55,3 +61,18 @@ def sim_factory(tmp_path_factory):
 @pytest.fixture
 def sim(sim_factory) -> Simulator:
     return sim_factory()
+
+
+#: (dialect, text_answers) of :func:`dialect_sim`, by test id.
+DIALECTS = {
+    "json": ("reference", "json"),
+    "bare": ("reference", "bare"),
+    "vendor-bare": ("vendor", "bare"),
+    "both-json": ("both", "json"),
+}
+
+
+@pytest.fixture(params=list(DIALECTS.values()), ids=list(DIALECTS))
+def dialect_sim(request, sim_factory) -> Simulator:
+    dialect, text_answers = request.param
+    return sim_factory(dialect=dialect, text_answers=text_answers)
