@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 from pathlib import Path
 
 from pibridge.bridge.config import parse_config
@@ -210,3 +211,50 @@ def test_held_sensors_wait_in_the_outbox_until_the_next_attach(rig_factory):
     wait_for(lambda: len(_stored(rig)["b"]) == 25, 10, "sensor b delivered after the attach")
     assert _stored(rig)["b"] == held + more
     assert rig.delivery.unroutable == 0
+
+
+def test_an_in_process_reload_replaces_only_what_changed_and_keeps_the_peers_look_up(tmp_path, monkeypatch):
+    """A Bridge without an agent: the re-timed sensor gets a new reader, the sensor compensating with
+    its values keeps its own reader and thread and still finds it; a removed one is gone from the look-up."""
+    from pibridge import drivers
+    from pibridge.bridge.config import load_config
+    from pibridge.bridge.daemon import Bridge
+    from test_peers import RecordingGasSensor
+    from tests.support.waiting import wait_until
+
+    drivers.available()
+    monkeypatch.setitem(drivers._registry, RecordingGasSensor.name, RecordingGasSensor)
+    path = tmp_path / "config.toml"
+
+    def write(climate_interval: float, spare: bool) -> None:
+        text = (f'[storage]\ndir = "{tmp_path / "storage"}"\n\n[[sensors]]\nname = "climate"\ndriver = "mock"\n'
+                f'interval = {climate_interval}\nmetrics = ["temperature", "humidity"]\nseed = 7\n\n'
+                '[[sensors]]\nname = "gas"\ndriver = "test-gas"\ninterval = 0.1\ncompensate_from = "climate"\n')
+        if spare:
+            text += '\n[[sensors]]\nname = "spare"\ndriver = "mock"\ninterval = 0.1\n'
+        path.write_text(text)
+
+    write(0.1, spare=True)
+    bridge = Bridge(load_config(path))
+    bridge.start()
+    try:
+        readers = {r.name: r for r in bridge.readers}
+        wait_until(lambda: readers["climate"].health.reads and bridge.latest("spare"), 10, "first reads")
+        gas_thread = readers["gas"].native_id
+        write(0.2, spare=False)
+        assert bridge.reload()
+        after = {r.name: r for r in bridge.readers}
+        assert sorted(after) == ["climate", "gas"]
+        assert after["gas"] is readers["gas"] and after["gas"].native_id == gas_thread
+        assert gas_thread in {int(t) for t in os.listdir("/proc/self/task")}
+        assert after["climate"] is not readers["climate"] and after["climate"].interval == 0.2
+        assert after["climate"].health.reads >= readers["climate"].health.reads > 0  # counts carry on
+        assert bridge.latest("spare") is None
+        seen = len(readers["gas"].driver.seen)
+        reads = after["climate"].health.reads
+        wait_until(lambda: after["climate"].health.reads > reads and len(readers["gas"].driver.seen) > seen + 2,
+                   10, "both sensors reading after the reload")
+        assert bridge.latest("climate") is not None
+        assert all(s != {"temperature": 25.0, "humidity": 50.0} for s in readers["gas"].driver.seen[seen:])
+    finally:
+        bridge.close()
