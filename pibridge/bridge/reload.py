@@ -261,6 +261,8 @@ class Reloader:
             bridge.latest.add(reader)
             reader.start()
             log.debug("reload: sensor %r reads in thread %s", name, reader.native_id)
+            # The agent may still show it offline from before it was removed or changed.
+            bridge._online_changed(name, reader.health.online)
 
     def _set_up_on_agent(self, mappings: dict[str, SensorMapping]) -> None:
         """Create and rename metrics of new and changed sensors on the agent, then route their readings.
