@@ -128,11 +128,12 @@ def daemon(sim, tmp_path):
 
 
 def test_reloads_under_load_lose_and_duplicate_nothing(daemon, sim):
-    steady = mock("steady", 0.1, seed=1)
-    renamed = mock("renamed", 0.1, ["temperature", "humidity"], seed=2)
+    # 20 readings a second each: every reload finds readings queued, in flight and being taken.
+    steady = mock("steady", 0.05, seed=1)
+    renamed = mock("renamed", 0.05, ["temperature", "humidity"], seed=2)
     retimed = mock("retimed", 0.1, ["pressure"], seed=3)
-    leaving = mock("leaving", 0.1, seed=4)
-    newcomer = mock("newcomer", 0.1, ["pressure"], seed=5)
+    leaving = mock("leaving", 0.05, seed=4)
+    newcomer = mock("newcomer", 0.05, ["pressure"], seed=5)
     d = daemon([steady, renamed, retimed, leaving]).start()
     cid = d.client_id()
     wait_for(lambda: d.alive() and len(d.stored(cid)) == 4, 20, "values of all four sensors")
@@ -192,13 +193,16 @@ def test_reloads_under_load_lose_and_duplicate_nothing(daemon, sim):
     reload.head = head
 
     # Twenty in a row, each adding or removing a sensor, renaming a metric and re-timing a sensor.
-    flicker = mock("flicker", 0.1, ["humidity"], seed=6)
+    flicker = mock("flicker", 0.05, ["humidity"], seed=6)
     for i in range(20):
         renamed["metric"] = {"temperature": {"name": f"air temperature {i}"}}
         retimed["interval"] = 0.2 if i % 2 else 0.25
         sensors = [steady, renamed, retimed, newcomer] + ([flicker] if i % 2 == 0 else [])
+        since = time.time() * 1000
         log = reload(sensors)
         assert ("sensor 'flicker' added" if i % 2 == 0 else "sensor 'flicker' removed") in log
+        # Each new reader delivers before the next reload replaces it.
+        wait_for(lambda: len(stored_after(d, cid, "renamed", since)) >= 3, 10, f"renamed delivering after #{i}")
     names = sorted(m["name"] for m in sim.store.metrics(cid, renamed_id))
     assert names == ["air temperature 19", "humidity"], names
     since = time.time() * 1000
