@@ -7,6 +7,8 @@ datagram socket.  The service sends short ``KEY=value`` lines to it:
   units ordered after pibridge start after it;
 * ``WATCHDOG=1`` regularly, so that systemd restarts a daemon that hangs;
 * ``STOPPING=1`` when it begins to shut down;
+* ``RELOADING=1`` with ``MONOTONIC_USEC=`` when it starts re-reading its
+  config (``systemctl reload``), then ``READY=1`` again when it is done;
 * ``STATUS=...`` a line of free text shown by ``systemctl status pibridge``.
 
 Outside systemd (a terminal, the test suite, a laptop) ``$NOTIFY_SOCKET`` is not
@@ -33,8 +35,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
-__all__ = ["notify", "ready", "watchdog", "stopping", "status", "watchdog_interval"]
+__all__ = ["notify", "ready", "reloading", "watchdog", "stopping", "status", "watchdog_interval"]
 
 
 def _socket_address() -> str | None:
@@ -72,6 +75,16 @@ def notify(state: str) -> bool:
 def ready() -> bool:
     """Tell systemd that start-up is done (``READY=1``)."""
     return notify("READY=1")
+
+
+def reloading() -> bool:
+    """Tell systemd that a config reload has begun; send :func:`ready` when it is over.
+
+    systemd matches the reload to the ``systemctl reload`` that asked for it by the
+    ``MONOTONIC_USEC`` sent with it (the ``CLOCK_MONOTONIC`` time the reload began),
+    as the protocol for ``Type=notify-reload`` requires.
+    """
+    return notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
 
 def watchdog() -> bool:

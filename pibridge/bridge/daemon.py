@@ -10,7 +10,9 @@ What it does, in order:
    agent and makes the agent's sensors and metrics match the config
    (:mod:`pibridge.bridge.reconcile`), then delivers buffered and live
    readings.  An unreachable agent is retried for as long as it takes;
-4. on SIGTERM or SIGINT stops the readers, puts every reading the agent has
+4. on SIGHUP reads the config again and applies what changed
+   (:mod:`pibridge.bridge.reload`), without reconnecting;
+5. on SIGTERM or SIGINT stops the readers, puts every reading the agent has
    not acknowledged into the outbox and exits 0.
 
 Threads: the main thread is the *control thread* (connection events,
@@ -36,10 +38,11 @@ from typing import Any
 
 from pibridge import sdnotify
 from pibridge.agent.cli import identity_directory
-from pibridge.bridge.config import Config, ConfigError, config_path, load_config
+from pibridge.bridge.config import Config, ConfigError, SensorConfig, config_path, load_config
 from pibridge.bridge.counters import FILE_NAME as COUNTERS_FILE
 from pibridge.bridge.counters import CounterStore
 from pibridge.bridge.delivery import Delivery
+from pibridge.bridge.mapping import SensorMapping
 from pibridge.bridge.peers import LatestValues
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
@@ -122,6 +125,9 @@ class Bridge:
     ``close()`` shuts everything down and keeps every unacknowledged reading.
     """
 
+    #: The level from ``--log-level``, which a reload keeps whatever ``[log] level`` says.
+    log_level_override: str | None = None
+
     def __init__(self, config: Config):
         self.config = config
         self.storage = Path(config.storage.dir)
@@ -161,7 +167,6 @@ class Bridge:
         without one, provisioning waits for :meth:`run`, as it needs the agent.
         """
         from pibridge.agent.identity import CERT_FILE
-        from pibridge.bridge.mapping import SensorMapping
         from pibridge.outbox import Outbox
 
         storage = self.config.storage
@@ -181,27 +186,13 @@ class Bridge:
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
-        latest = LatestValues()
+        self.latest = LatestValues()
         self.counters = CounterStore(self.storage / COUNTERS_FILE)
         for sensor in self.config.enabled_sensors:
-            driver = sensor.create_driver()
-            driver.peers(latest)
-            self._restore(sensor.name, driver)
-            mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
-            self.mappings[sensor.name] = mapping
-            self.readers.append(
-                SensorReader(
-                    sensor.name,
-                    driver,
-                    interval=sensor.interval,
-                    sink=self.delivery.submit,
-                    mapping=mapping,
-                    offline_after=sensor.offline_after,
-                    on_online_change=self._online_changed,
-                    keep_state=self.counters.save,
-                )
-            )
-            latest.add(self.readers[-1])
+            reader, self.mappings[sensor.name] = self.new_reader(sensor)
+            self.restore_state(reader)
+            self.readers.append(reader)
+            self.latest.add(reader)
         log.info(
             "starting %d sensors; the outbox %s holds %d readings",
             len(self.readers),
@@ -216,7 +207,29 @@ class Bridge:
         for reader in self.readers:
             reader.start()
 
-    def _restore(self, name: str, driver: Any) -> None:
+    def new_reader(self, sensor: SensorConfig) -> tuple[SensorReader, SensorMapping]:
+        """A reader for *sensor*, not started yet, and the mapping it applies (at start and on reload)."""
+        driver = sensor.create_driver()
+        driver.peers(self.latest)
+        mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
+        reader = SensorReader(
+            sensor.name,
+            driver,
+            interval=sensor.interval,
+            sink=self.delivery.submit,
+            mapping=mapping,
+            offline_after=sensor.offline_after,
+            on_online_change=self._online_changed,
+            keep_state=self.counters.save,
+        )
+        return reader, mapping
+
+    def restore_state(self, reader: SensorReader) -> None:
+        """Give *reader*'s driver what an earlier run (or the reader it replaces) saved.
+
+        Called just before the reader starts, after the one it replaces has stopped and saved.
+        """
+        name, driver = reader.name, reader.driver
         saved = self.counters.restored(name)
         if saved is None:
             return
@@ -230,12 +243,18 @@ class Bridge:
 
     # -- control loop -------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        """The control loop: until *stop* is set, keep the connection and the state file going."""
+    def run(self, stop: threading.Event, reload: threading.Event | None = None) -> None:
+        """The control loop: until *stop* is set, keep the connection and the state file going.
+
+        Whenever *reload* is set (SIGHUP), the config file is read again and what changed is applied.
+        """
         watchdog = sdnotify.watchdog_interval()
         ping_every = watchdog / 2 if watchdog else None
         next_ping = 0.0
         while not stop.is_set():
+            if reload is not None and reload.is_set():
+                reload.clear()
+                self.reload()
             now = time.monotonic()
             if ping_every is not None and now >= next_ping:
                 sdnotify.watchdog()
@@ -296,6 +315,17 @@ class Bridge:
             self._report_online(event[1])
         elif kind == "push_error":
             self._push_error(event[1], event[2])
+
+    # -- reload (SIGHUP) ----------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Apply the config file as it is now (:mod:`pibridge.bridge.reload`).  Control thread only.
+
+        Returns False when the file has problems; the running config then stays.
+        """
+        from pibridge.bridge.reload import Reloader
+
+        return Reloader(self, keep_log_level=self.log_level_override).reload()
 
     # -- connection -----------------------------------------------------------------
 
@@ -616,9 +646,19 @@ def main(argv: list[str] | None = None) -> int:
         if bridge is not None:
             bridge.wake()
 
-    # Installed first, so a stop request during start-up still ends in an orderly exit 0.
+    reload = threading.Event()
+
+    def on_reload(signum, _frame):
+        # The reload itself runs in the control loop, not here.
+        reload.set()
+        if bridge is not None:
+            bridge.wake()
+
+    # Installed first, so a stop request during start-up still ends in an orderly exit 0
+    # (and a reload request is not taken for SIGHUP's default, which ends the process).
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_reload)
     path = config_path(args.config)
     try:
         config = load_config(path)
@@ -627,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(args.log_level or config.log_level)
     bridge = Bridge(config)
+    bridge.log_level_override = args.log_level
     try:
         bridge.start()
     except (StartupError, RegistryError, OutboxError) as exc:
@@ -635,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sdnotify.ready()
     try:
-        bridge.run(stop)
+        bridge.run(stop, reload)
     finally:
         log.info("stopping")
         sdnotify.stopping()

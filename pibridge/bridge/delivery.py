@@ -41,7 +41,7 @@ connection that simply drops settles them as delivered: the agent was
 answering until then.
 
 Threading: :meth:`submit` (reader threads) and :meth:`attach` /
-:meth:`detach` (control thread) only put an item on a queue.  The PUBACK
+:meth:`reroute` / :meth:`detach` (control thread) only put an item on a queue.  The PUBACK
 callbacks run in paho's network thread and only retire the reading from the
 in-flight table (a single dict ``pop``, atomic under the GIL) and count it;
 a live acknowledgement does not even wake the delivery thread, which keeps
@@ -67,7 +67,7 @@ log = logging.getLogger("pibridge.delivery")
 
 OFFLINE, REPLAY, LIVE = "offline", "replay", "live"
 
-_WAKE, _ATTACH, _DETACH, _STOP, _CONFIRM = range(5)
+_WAKE, _ATTACH, _DETACH, _STOP, _CONFIRM, _REROUTE = range(6)
 _WAKE_ITEM = (_WAKE,)
 
 #: Unacknowledged replayed readings are sent again after this long (seconds, on top of 2 x ack_window).
@@ -154,6 +154,15 @@ class Delivery:
         agent yet) are kept in the outbox, in order, until an attach with their routes.
         """
         self._events.put((_ATTACH, client, dict(routes), frozenset(waiting)))
+
+    def reroute(self, routes: dict, hold: Any = ()) -> None:
+        """Use *routes* from now on, on the same connection (a config reload changed the sensors).
+
+        Unlike :meth:`attach` nothing is spilled or sent again.  The sensors named in *hold*
+        (their new set-up on the agent is not done yet) are kept in the outbox, in order,
+        like the waiting ones of :meth:`attach`; only the next :meth:`attach` releases them.
+        """
+        self._events.put((_REROUTE, dict(routes), frozenset(hold)))
 
     def detach(self, resend: bool = False) -> None:
         """The connection is gone: keep everything in the outbox until the next :meth:`attach`.
@@ -243,6 +252,8 @@ class Delivery:
                         self._go_offline("the connection to the agent is down", resend=item[1])
                     elif kind == _CONFIRM:
                         self._confirmed(item[1])
+                    elif kind == _REROUTE:
+                        self._rerouted(item[1], item[2])
                 batch += 1
                 if batch >= 2000:
                     break
@@ -275,6 +286,13 @@ class Delivery:
         self._forget_replay()
         self.mode = REPLAY
         log.info("delivering to the agent (%d sensors)", len(self._routes))
+
+    def _rerouted(self, routes: dict, hold: frozenset) -> None:
+        # A sensor already waiting stays waiting: releasing it means replaying from the
+        # outbox's head, which only attach does.
+        self._waiting = self._waiting | hold
+        self._routes = {name: route for name, route in routes.items() if name not in self._waiting}
+        self._warned_routes.clear()
 
     def _go_offline(self, why: str, resend: bool = False) -> None:
         if resend:

@@ -29,9 +29,10 @@ class LatestValues:
 
     None before the sensor's first good read, while it is offline, or when
     no such sensor runs.  Threading: readers are added by the thread that
-    builds the bridge before any reader starts; calls come from any reader
-    thread and only copy a dict the owning reader replaces whole, so they
-    never block.
+    builds the bridge before any reader starts, and added (replacing one of
+    the same name) or removed by a config reload in the control thread;
+    calls come from any reader thread and only copy a dict the owning reader
+    replaces whole, so they never block.
     """
 
     def __init__(self) -> None:
@@ -39,6 +40,9 @@ class LatestValues:
 
     def add(self, reader: SensorReader) -> None:
         self._readers[reader.name] = reader
+
+    def remove(self, name: str) -> None:
+        self._readers.pop(name, None)
 
     def __call__(self, name: str) -> dict[str, Value] | None:
         reader = self._readers.get(name)

@@ -140,6 +140,11 @@ class SensorReader:
         """Called by a watching driver (any thread): read now."""
         self._wake.set()
 
+    @property
+    def native_id(self) -> int | None:
+        """The reader thread's ID as the OS knows it (``/proc/<pid>/task/<id>``); None before start."""
+        return self._thread.native_id
+
     # -- reader thread ----------------------------------------------------------
 
     def _run(self) -> None:

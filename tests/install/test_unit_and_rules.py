@@ -121,6 +121,10 @@ class TestUnit:
         assert service["NotifyAccess"] == ["main"]
         assert int(service["WatchdogSec"][0]) > 0
 
+    def test_reload_is_sighup(self):
+        """`systemctl reload` must reach the daemon's SIGHUP handler (tests/bridge/test_reload_e2e.py)."""
+        assert self.unit["Service"]["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
     def test_restarts_on_failure_forever(self):
         assert self.unit["Service"]["Restart"] == ["on-failure"]
         assert int(self.unit["Service"]["RestartSec"][0]) > 0
