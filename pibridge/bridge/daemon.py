@@ -120,6 +120,8 @@ class Bridge:
         self.client_id: str | None = None
         self.connected = False
         self.last_contact: float | None = None
+        self.connected_since: float | None = None
+        self.connections = 0
         self.problem: str | None = None
         self.revoked = False
         self.started_at = time.time()
@@ -137,6 +139,7 @@ class Bridge:
         self.outbox: Any = None
         self.registry: Registry | None = None
         self.delivery: Delivery | None = None
+        self.page: Any = None
 
     # -- start ------------------------------------------------------------------
 
@@ -167,6 +170,12 @@ class Bridge:
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
+        sink = self.delivery.submit
+        if self.config.http is not None:
+            from pibridge.web.bridge_view import BridgePage
+
+            self.page = BridgePage(self, self.config.http)
+            sink = self.page.history.tap(sink)
         for sensor in self.config.enabled_sensors:
             driver = sensor.create_driver()
             mapping = SensorMapping(sensor, list(sensor.quantities) or driver.quantities())
@@ -176,7 +185,7 @@ class Bridge:
                     sensor.name,
                     driver,
                     interval=sensor.interval,
-                    sink=self.delivery.submit,
+                    sink=sink,
                     mapping=mapping,
                     offline_after=sensor.offline_after,
                     on_online_change=self._online_changed,
@@ -195,6 +204,8 @@ class Bridge:
             self._connect()
         for reader in self.readers:
             reader.start()
+        if self.page is not None:
+            self.page.start()
 
     # -- control loop -------------------------------------------------------------
 
@@ -249,12 +260,14 @@ class Bridge:
             if up:
                 self.connected = True
                 self._next_ping = time.monotonic() + PING_INTERVAL
-                self.last_contact = time.time()
+                self.last_contact = self.connected_since = time.time()
+                self.connections += 1
                 self.problem = None
                 log.info("connected to the agent at %s:%d", self.config.agent.host, self.config.agent.api_port)
                 self._reconcile()
             elif self.connected:
                 self.connected = False
+                self.connected_since = None
                 self.delivery.detach()
                 log.warning("lost the connection to the agent; buffering readings until it is back")
         elif kind == "confirm":
@@ -458,6 +471,8 @@ class Bridge:
                 "port": self.config.agent.api_port,
                 "connected": self.connected,
                 "last_contact": self.last_contact,
+                "connected_since": self.connected_since if self.connected else None,
+                "reconnects": max(0, self.connections - 1),
                 "revoked": self.revoked,
                 "problem": self.problem,
             },
@@ -465,6 +480,8 @@ class Bridge:
                 "mode": delivery.mode if delivery else "offline",
                 "delivered": delivery.delivered if delivery else 0,
                 "spilled": delivery.spilled if delivery else 0,
+                "buffered": delivery.buffered if delivery else 0,
+                "replayed": delivery.replayed if delivery else 0,
                 "in_flight": delivery.in_flight if delivery else 0,
                 "unconfirmed": delivery.unconfirmed if delivery else 0,
                 "unroutable": delivery.unroutable if delivery else 0,
@@ -497,6 +514,8 @@ class Bridge:
         if self._closed:
             return
         self._closed = True
+        if self.page is not None:
+            self.page.stop()
         for reader in self.readers:
             reader.stop()
         deadline = time.monotonic() + 3.0

@@ -84,19 +84,22 @@ def collect(storage_dir: Path) -> dict:
         and now - float(state.get("written_at") or 0) < FRESH_SECONDS
     )
     stats = read_stats(Path(storage_dir) / OUTBOX_FILE)
-    outbox = None
-    if stats is not None:
-        outbox = {
-            "depth": stats.depth,
-            "bytes": stats.bytes,
-            "oldest_timestamp_ms": stats.oldest_timestamp_ms,
-            "oldest_age_s": (now - stats.oldest_timestamp_ms / 1000) if stats.oldest_timestamp_ms else None,
-            "dropped": stats.dropped,
-            "dropped_reason": stats.dropped_reason,
-            "last_error": stats.last_error,
-            "healthy": stats.healthy,
-        }
+    outbox = None if stats is None else outbox_json(stats, now)
     return {"storage_dir": str(storage_dir), "running": running, "state": state, "outbox": outbox}
+
+
+def outbox_json(stats: Any, now: float) -> dict:
+    """The outbox part of ``pibridge status --json`` from an :class:`pibridge.outbox.OutboxStats`."""
+    return {
+        "depth": stats.depth,
+        "bytes": stats.bytes,
+        "oldest_timestamp_ms": stats.oldest_timestamp_ms,
+        "oldest_age_s": (now - stats.oldest_timestamp_ms / 1000) if stats.oldest_timestamp_ms else None,
+        "dropped": stats.dropped,
+        "dropped_reason": stats.dropped_reason,
+        "last_error": stats.last_error,
+        "healthy": stats.healthy,
+    }
 
 
 def _ago(seconds: float | None) -> str:
