@@ -3,6 +3,7 @@
 ::
 
     pibridge sim --state-dir ~/sim                      # run until Ctrl-C / SIGTERM
+    pibridge sim --state-dir ~/sim --http 127.0.0.1:8089  # ... with a page of what arrived
     pibridge sim --state-dir ~/sim --dump               # what arrived, per sensor and metric
     pibridge sim --state-dir ~/sim --dump --json --client ID --sensor ID --metric ID
     pibridge sim --state-dir ~/sim fault silent on      # a running simulator stops answering
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=18884, help="API port (default 18884)")
     p.add_argument("--silent", action="store_true", help="start with the 'stop answering' fault on")
     p.add_argument("--error-code", type=int, metavar="CODE", help="start answering every request with this error")
+    p.add_argument("--http", metavar="HOST:PORT",
+                   help="serve a page of what the agent received, e.g. 127.0.0.1:8089 (see docs/web.md)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request and answer")
     p.add_argument("--dump", action="store_true", help="print the stored clients, sensors, metrics and values, then exit")
     p.add_argument("--json", action="store_true", help="with --dump: print JSON")
@@ -65,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fault(args.state_dir, args.command[1:], parser)
     if args.dump:
         return _dump(args)
+    if args.http:
+        from pibridge.web.settings import parse_listen
+
+        try:
+            args.http = parse_listen(args.http)
+        except ValueError as exc:
+            parser.error(f"--http: {exc}")
     return _run(args)
 
 
@@ -87,12 +97,24 @@ def _run(args) -> int:
     except (SimulatorError, OSError) as exc:
         print(f"pibridge sim: {exc}", file=sys.stderr)
         return 1
+    page = None
     try:
         # Faults belong to one run: a file left by an earlier run is cleared.
         fault_file.path.unlink(missing_ok=True)
         sim.faults.silent = args.silent
         sim.faults.set_error_code(args.error_code)
         print(f"{sim.describe()}; faults: {sim.faults.describe()}; Ctrl-C to stop", flush=True)
+        if args.http:
+            from pibridge.web.server import WebServer
+            from pibridge.web.sim_view import SimView
+
+            try:
+                page = WebServer(SimView(sim), *args.http).start()
+            except OSError as exc:
+                print(f"pibridge sim: --http: cannot listen on {args.http[0]}:{args.http[1]}: "
+                      f"{exc.strerror or exc}; choose another port", file=sys.stderr)
+                return 1
+            print(f"pibridge sim: page of what the agent received at {page.url}", flush=True)
         seen = fault_file.mtime()
         while not stop.wait(0.5):
             mtime = fault_file.mtime()
@@ -101,6 +123,8 @@ def _run(args) -> int:
                 _apply_fault_file(sim, fault_file)
                 seen = fault_file.mtime()
     finally:
+        if page is not None:
+            page.stop()
         sim.stop()
     return 0
 

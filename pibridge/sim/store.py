@@ -289,6 +289,12 @@ class Store:
         return self._rows("SELECT client_id, sensor_id, metric_id, COUNT(*) AS count FROM pushed_values"
                           " GROUP BY client_id, sensor_id, metric_id ORDER BY client_id, sensor_id, metric_id")
 
+    def received(self, client_id: str) -> tuple[int, int]:
+        """(readings, values) the client pushed: a reading is one sensor's values at one timestamp."""
+        rows = self._rows("SELECT COUNT(DISTINCT sensor_id || '/' || timestamp_ms) AS readings, COUNT(*) AS n_values"
+                          " FROM pushed_values WHERE client_id = ?", (client_id,))
+        return rows[0]["readings"], rows[0]["n_values"]
+
     def wait_for_values(self, client_id: str, count: int, timeout: float, sensor_id: str | None = None,
                         metric_id: str | None = None) -> list[dict]:
         """Wait until at least *count* values arrived for the client (and sensor/metric), then return them all.

@@ -75,8 +75,8 @@ def parse_listen(value: Any) -> tuple[str, int]:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port {port} is outside 1-65535")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1-65535 (or 0 for any free port)")
     return host, port
 
 
