@@ -18,33 +18,48 @@ def _env():
 
 def test_demo_runs_for_a_while_and_shows_values_pushes_and_the_outbox(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pibridge.cli", "demo", "--duration", "4", "--refresh", "1",
+        [sys.executable, "-m", "pibridge.cli", "demo", "--duration", "4", "--refresh", "1", "--http-port", "0",
          "--state-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=60, env=_env(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "agent connected" in out
+    assert "the bridge's page:          http://127.0.0.1:" in out
+    assert "what the agent received:    http://127.0.0.1:" in out
     for sensor in ("greenhouse", "power meter", "door"):
         assert sensor in out
     assert "temperature" in out and "°C" in out
     assert "outbox 0" in out
-    pushed = [int(line.split("pushed ")[1].split()[0]) for line in out.splitlines() if "pushed " in line]
-    assert pushed and max(pushed) > 0
-    stored = int(out.split("the simulator stored ")[1].split()[0])
-    assert stored >= max(pushed)
+    delivered = [int(line.split(" read, ")[1].split()[0]) for line in out.splitlines() if " read, " in line]
+    assert delivered and max(delivered) > 0
+    # The last frame is drawn before the bridge stops: it still tells the truth about the connection.
+    frames = [line for line in out.splitlines() if line.startswith("agent ")]
+    assert frames[-1].startswith("agent connected"), frames[-1]
+    summary = out.split("stopped: ")[1]
+    read = int(summary.split(" readings read")[0])
+    acknowledged = int(summary.split("sensors; ")[1].split(" delivered")[0])
+    stored = int(summary.split("the simulator stored ")[1].split()[0])
+    values = int(summary.split("readings (")[1].split()[0])
+    left = int(summary.split("; ")[-1].split()[0])
+    # Readings are counted as readings everywhere: each one read was delivered or waits in the outbox,
+    # and the simulator stored each delivered reading with its 1-3 values.
+    assert read == acknowledged + left
+    assert stored == acknowledged
+    assert stored <= values <= 3 * stored
     assert "Traceback" not in result.stderr
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pibridge.cli", "demo", "--refresh", "0.5", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "pibridge.cli", "demo", "--refresh", "0.5", "--http-port", "0",
+         "--state-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
     )
     try:
         deadline = time.monotonic() + 30
         for line in proc.stdout:
-            if "agent connected" in line and "pushed 0" not in line:
+            if "agent connected" in line and " 0 delivered" not in line:
                 break
             assert time.monotonic() < deadline, "no pushes shown"
         proc.send_signal(signal.SIGINT)
@@ -54,5 +69,5 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
-    assert "stopped: the simulator stored" in out
+    assert "stopped: " in out and "the simulator stored" in out
     assert "Traceback" not in err
