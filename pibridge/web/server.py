@@ -101,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "pibridge"
     sys_version = ""
     protocol_version = "HTTP/1.0"
+    # A request line too broken to name a version still gets a status line, not a bare HTTP/0.9 body.
+    default_request_version = "HTTP/1.0"
 
     def setup(self) -> None:
         super().setup()
@@ -290,8 +292,8 @@ class WebServer:
         self._server = _Server((host, port), view, max_connections, head_timeout)
         self.host = host
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name="web", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
 
     @property
     def url(self) -> str:
@@ -309,8 +311,21 @@ class WebServer:
         self._thread.start()
         return self
 
+    def _serve(self) -> None:
+        # Blocks in accept until a connection comes (no polling: an idle page costs no wake-ups);
+        # stop() connects once itself to end the wait.
+        while not self._stopping.is_set():
+            self._server.handle_request()
+
     def stop(self) -> None:
+        self._stopping.set()
         if self._thread.is_alive():
-            self._server.shutdown()
+            host = "::1" if self._server.address_family == socket.AF_INET6 else "127.0.0.1"
+            if self.host not in ("0.0.0.0", "::", ""):
+                host = self.host
+            try:
+                socket.create_connection((host, self.port), timeout=1).close()
+            except OSError:
+                pass
             self._thread.join(5)
         self._server.server_close()

@@ -65,7 +65,7 @@ def parse_listen(value: Any) -> tuple[str, int]:
     if not isinstance(value, str):
         raise ValueError(f"must be a string like {DEFAULT_LISTEN!r}, not {type(value).__name__}")
     text = value.strip()
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^:\s\[\]/]+):(\d+)", text)
+    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\s\[\]/]+):(\d+)", text)
     if not match:
         raise ValueError(f"{value!r} is not host:port (e.g. {DEFAULT_LISTEN!r}, or \"[::1]:8088\" for IPv6)")
     host = match.group(1) or match.group(3)
