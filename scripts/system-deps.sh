@@ -10,6 +10,8 @@ command -v mosquitto_pub >/dev/null 2>&1 || want+=(mosquitto-clients)
 if [ "${1:-}" = "--test" ]; then
     command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
     command -v systemd-analyze >/dev/null 2>&1 || want+=(systemd)
+    # The web page's browser tests drive Debian's chromium (tests/web/test_browser.py).
+    [ -x /usr/bin/chromium ] || want+=(chromium fonts-dejavu-core)
     /usr/bin/python3 -c 'import ensurepip, setuptools, wheel' >/dev/null 2>&1 ||
         want+=(python3-venv python3-setuptools python3-wheel)
 fi

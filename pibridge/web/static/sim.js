@@ -2,7 +2,8 @@
 "use strict";
 
 const WINDOW_MS = 10 * 60 * 1000;
-const LATE_MS = 5000;
+// Live values arrive within milliseconds; later than this they waited in the outbox.
+const LATE_MS = 1500;
 const sim = { lastId: null, charts: new Map(), cards: new Map(), cutUntil: null };
 
 function chartFor(key) {
@@ -112,6 +113,7 @@ function showAgent(info) {
     pill.className = "pill bad";
   }
   button.disabled = !info.broker_running || !!info.cut_until;
+  setText(button, `Cut the agent for ${info.cut_seconds} s`);
   setText(document.getElementById("cut-note"), info.cut_until
     ? `Cut off until ${clock(info.cut_until)}: watch the outbox on the bridge's page grow, then empty.` : "");
   showClients(info.clients);
@@ -124,6 +126,7 @@ function drawCharts() {
     if (chart.canvas && !chart.canvas.hidden) {
       chart.draw(now);
       chart.canvas.dataset.points = String(chart.points.length);
+      chart.canvas.dataset.late = String(chart.points.filter((p) => p[2] > LATE_MS).length);
     }
   }
 }
