@@ -2,9 +2,12 @@
 
 Each metric gets a ring of fixed size (``history_points``, fewer when the
 window at the sensor's interval needs fewer): when it is full the oldest point
-goes.  A point is 24 bytes in three ``array`` columns (sequence number, time,
-value), so 720 points of 20 metrics take about 350 KiB, and nothing of it is
-ever written to the SD card.
+goes.  A sensor read more often than the ring can hold over the window keeps
+one point per slot of ``window / history_points`` (the newest reading in it),
+so the charts always reach back the whole window.  A point is 20 bytes in
+three ``array`` columns (sequence number, time, value as a 32-bit float: plenty
+for a chart; the exact last value is kept apart), so 360 points of 60 metrics
+take about 420 KiB, and nothing of it is ever written to the SD card.
 
 Only numbers and true/false (as 1/0) are charted; text metrics keep their last
 value only.
@@ -25,13 +28,17 @@ from pibridge.readings import Reading
 
 
 class MetricRing:
-    """The last *capacity* points of one metric: (sequence number, timestamp in ms, value)."""
+    """The last *capacity* points of one metric: (sequence number, timestamp in ms, value).
 
-    def __init__(self, capacity: int):
+    With *slot_ms*, a point in the same slot of time as the newest one replaces it.
+    """
+
+    def __init__(self, capacity: int, slot_ms: int = 0):
         self.capacity = max(1, int(capacity))
+        self.slot_ms = int(slot_ms)
         self._seq = array("q", bytes(8 * self.capacity))
         self._ts = array("q", bytes(8 * self.capacity))
-        self._value = array("d", bytes(8 * self.capacity))
+        self._value = array("f", bytes(4 * self.capacity))
         self._start = 0
         self._count = 0
 
@@ -39,6 +46,11 @@ class MetricRing:
         return self._count
 
     def append(self, seq: int, timestamp_ms: int, value: float) -> None:
+        if self._count and self.slot_ms:
+            newest = (self._start + self._count - 1) % self.capacity
+            if timestamp_ms // self.slot_ms == self._ts[newest] // self.slot_ms:
+                self._seq[newest], self._ts[newest], self._value[newest] = seq, timestamp_ms, value
+                return
         end = (self._start + self._count) % self.capacity
         self._seq[end], self._ts[end], self._value[end] = seq, timestamp_ms, value
         if self._count < self.capacity:
@@ -75,19 +87,21 @@ def chartable(value: Any) -> float | None:
 class History:
     """Rings per (sensor, quantity), created on the first value, sized by :meth:`plan`."""
 
-    def __init__(self, window_seconds: float = 3600.0, max_points: int = 720):
+    def __init__(self, window_seconds: float = 3600.0, max_points: int = 360):
         self.window_seconds = float(window_seconds)
         self.max_points = int(max_points)
-        self._capacity: dict[str, int] = {}
+        self._capacity: dict[str, tuple[int, int]] = {}
         self._rings: dict[tuple[str, str], MetricRing] = {}
         self._last: dict[tuple[str, str], tuple[int, Any]] = {}
         self._seq = 0
         self._lock = threading.Lock()
 
     def plan(self, sensor: str, interval: float) -> int:
-        """Size the rings of *sensor*: the window at its interval, at most ``max_points``."""
-        points = min(self.max_points, max(10, math.ceil(self.window_seconds / max(interval, 0.001))))
-        self._capacity[sensor] = points
+        """Size the rings of *sensor*: the window at its interval, at most ``max_points`` (then in slots)."""
+        wanted = max(10, math.ceil(self.window_seconds / max(interval, 0.001)))
+        points = min(self.max_points, wanted)
+        slot_ms = math.ceil(self.window_seconds * 1000 / points) if wanted > points else 0
+        self._capacity[sensor] = (points, slot_ms)
         return points
 
     @property
@@ -106,7 +120,8 @@ class History:
                     continue
                 ring = self._rings.get(key)
                 if ring is None:
-                    ring = self._rings[key] = MetricRing(self._capacity.get(reading.sensor, self.max_points))
+                    points, slot_ms = self._capacity.get(reading.sensor, (self.max_points, 0))
+                    ring = self._rings[key] = MetricRing(points, slot_ms)
                 self._seq += 1
                 ring.append(self._seq, reading.timestamp_ms, number)
 
@@ -126,7 +141,8 @@ class History:
             for (sensor, quantity), ring in self._rings.items():
                 points = ring.since(after_seq)
                 if points:
-                    out.setdefault(sensor, {})[quantity] = [[ts, value] for _, ts, value in points]
+                    # float32 noise (21.700000762939453) trimmed to the 7 digits the ring holds
+                    out.setdefault(sensor, {})[quantity] = [[ts, float(f"{value:.7g}")] for _, ts, value in points]
         return out
 
     def last(self, sensor: str, quantity: str) -> tuple[int, Any] | None:

@@ -286,7 +286,7 @@ class _Server(ThreadingHTTPServer):
 class WebServer:
     """Serves *view* on *host*:*port* (port 0: any free one; see :attr:`port`) until :meth:`stop`."""
 
-    def __init__(self, view: View, host: str = "127.0.0.1", port: int = 8088, *, max_connections: int = 8,
+    def __init__(self, view: View, host: str = "127.0.0.1", port: int = 8088, *, max_connections: int = 4,
                  head_timeout: float = 5.0):
         self.view = view
         self._server = _Server((host, port), view, max_connections, head_timeout)

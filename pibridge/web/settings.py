@@ -5,8 +5,8 @@
     [http]
     listen = "127.0.0.1:8088"    # the default once the section is there
     history = "1h"               # how far back the page's charts reach
-    history_points = 720         # at most this many points per metric
-    max_connections = 8          # more at once are answered 503 at once
+    history_points = 360         # points per metric (10 s apart over an hour)
+    max_connections = 4          # more at once are answered 503 at once
 
 No ``[http]`` section: no server, no open port.  ``listen`` on an address other
 than loopback (``"0.0.0.0:8088"``) shows sensor values, client ID and outbox
@@ -39,8 +39,8 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8088
     history_seconds: float = 3600.0
-    history_points: int = 720
-    max_connections: int = 8
+    history_points: int = 360
+    max_connections: int = 4
 
     @property
     def loopback_only(self) -> bool:
@@ -124,8 +124,8 @@ def parse_http(table: Any, present: bool) -> HttpSettings | None:
         "enabled": "enabled = true (or remove the whole [http] section to turn the page off)",
         "listen": f'listen = "{DEFAULT_LISTEN}" (only this machine) or "0.0.0.0:8088" (the whole network)',
         "history": 'history = "1h"',
-        "history_points": "history_points = 720 (between 10 and 10000)",
-        "max_connections": "max_connections = 8 (between 1 and 64)",
+        "history_points": "history_points = 360 (between 10 and 10000)",
+        "max_connections": "max_connections = 4 (between 1 and 64)",
     }
     converters = {
         "enabled": _boolean,

@@ -36,11 +36,12 @@ def test_rings_hold_the_window_at_the_sensors_interval_and_at_most_max_points():
     assert history.plan("slow", 60.0) == 10
     assert history.plan("fast", 0.5) == 50
     for i in range(200):
-        history.add(Reading("slow", i, {"t": float(i)}))
-        history.add(Reading("fast", i, {"t": float(i)}))
+        history.add(Reading("slow", i * 60_000, {"t": float(i)}))
+    for i in range(2400):
+        history.add(Reading("fast", i * 500, {"t": float(i)}))
     points = history.since(0)
-    assert len(points["slow"]["t"]) == 10 and points["slow"]["t"][-1] == [199, 199.0]
-    assert len(points["fast"]["t"]) == 50
+    assert len(points["slow"]["t"]) == 10 and points["slow"]["t"][-1] == [199 * 60_000, 199.0]
+    assert len(points["fast"]["t"]) == 50 and points["fast"]["t"][-1] == [2399 * 500, 2399.0]
 
 
 def test_tap_records_then_passes_the_reading_on():
@@ -51,3 +52,17 @@ def test_tap_records_then_passes_the_reading_on():
     sink(reading)
     assert passed == [reading]
     assert history.last("greenhouse", "temperature") == (5000, 21.5)
+
+
+def test_a_fast_sensor_keeps_one_point_per_slot_so_the_chart_reaches_back_the_whole_window():
+    history = History(window_seconds=100, max_points=10)   # slots of 10 s
+    assert history.plan("fast", 1.0) == 10
+    for second in range(200):
+        history.add(Reading("fast", second * 1000, {"t": float(second)}))
+    points = history.since(0)["fast"]["t"]
+    # The newest reading of each of the last ten 10-s slots: 100 s back, not just the last 10 readings.
+    assert points == [[ms, ms / 1000] for ms in range(109_000, 200_000, 10_000)]
+    # A reading that replaced the newest point is sent again to a page that had the old one.
+    seq = history.sequence
+    history.add(Reading("fast", 200_500, {"t": 200.5}))
+    assert history.since(seq) == {"fast": {"t": [[200_500, 200.5]]}}
