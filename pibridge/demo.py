@@ -103,10 +103,11 @@ def _count(n: int, what: str) -> str:
 class Screen:
     """The live table: one line for the agent and the readings, one per sensor, one of keys."""
 
-    def __init__(self, bridge, sim, keys: bool = False):
+    def __init__(self, bridge, sim, keys: bool = False, cut_seconds: float = 30.0):
         self.bridge = bridge
         self.sim = sim
         self.keys = keys
+        self.cut_seconds = cut_seconds
         self._units = {}
         for reader in bridge.readers:
             for q in reader.driver.quantities():
@@ -145,7 +146,7 @@ class Screen:
             state = "" if h.online else "  OFFLINE"
             rows.append(f"  {reader.name.ljust(width)}  {', '.join(shown) or 'waiting for a reading'}{state}")
         if self.keys and not stopped:
-            rows.append("keys: c = cut the agent off for 30 s, q = quit")
+            rows.append(f"keys: c = cut the agent off for {self.cut_seconds:g} s, q = quit")
         return rows
 
 
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"port of the bridge's page on 127.0.0.1; the simulator's is the next one "
                              f"(default {DEFAULT_HTTP_PORT}; a taken port is replaced by a free one; 0: any)")
     parser.add_argument("--open", action="store_true", help="open both pages in the web browser")
+    parser.add_argument("--cut-seconds", type=float, default=30.0,
+                        help="how long the c key (and the page's button) cuts the agent off (default 30)")
     args = parser.parse_args(argv)
 
     from pibridge.bridge.config import parse_config
@@ -190,7 +193,7 @@ def _run(args, sim, base: Path, parse_config, Bridge) -> int:
     from pibridge.web.server import WebServer
     from pibridge.web.sim_view import SimView
 
-    sim_view = SimView(sim)
+    sim_view = SimView(sim, cut_seconds=args.cut_seconds)
     sim_page = WebServer(sim_view, "127.0.0.1", _port_or_free(args.http_port and args.http_port + 1)).start()
     config_file = base / "demo.toml"
     config_file.write_text(demo_config(sim, base / "bridge", _port_or_free(args.http_port)))
@@ -233,7 +236,7 @@ def _run(args, sim, base: Path, parse_config, Bridge) -> int:
         for old in stderr_handlers:
             root.removeHandler(old)
         root.addHandler(handler)
-    screen = Screen(bridge, sim, keys=keys.active)
+    screen = Screen(bridge, sim, keys=keys.active, cut_seconds=sim_view.cut_seconds)
     refresh = args.refresh or (1.0 if area.tty else 5.0)
 
     def show() -> None:

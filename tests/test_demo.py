@@ -71,3 +71,47 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path):
     assert proc.returncode == 0, err
     assert "stopped: " in out and "the simulator stored" in out
     assert "Traceback" not in err
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", "-L", f"pibridge-test-{os.getpid()}", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_in_a_terminal_logs_stay_above_the_live_table_and_c_cuts_the_agent_off(tmp_path):
+    """A real terminal (tmux): keys act at once, log lines scroll above the table, never through it."""
+    import shutil
+
+    import pytest
+
+    from tests.support.waiting import wait_until
+
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is missing: scripts/system-deps.sh --test installs it")
+        pytest.skip("tmux is missing: scripts/system-deps.sh --test installs it")
+    env = " ".join(f"{k}={v}" for k, v in _env().items() if k in ("PYTHONPATH", "PYTHONUNBUFFERED"))
+    command = (f"env {env} {sys.executable} -m pibridge.cli demo --http-port 0 --refresh 0.2 --cut-seconds 2 "
+               f"--state-dir {tmp_path}")
+    _tmux("new-session", "-d", "-s", "demo", "-x", "170", "-y", "40", command)
+    try:
+        _tmux("set-option", "-t", "demo", "remain-on-exit", "on")
+        screen = lambda: _tmux("capture-pane", "-p", "-t", "demo")  # noqa: E731
+        wait_until(lambda: "keys: c = cut the agent off for 2 s" in screen() and "agent connected" in screen(),
+                   timeout=30, what="the live table with its keys line")
+        _tmux("send-keys", "-t", "demo", "c")
+        wait_until(lambda: "agent NOT CONNECTED (cut off)" in screen(), timeout=10, what="the cut shown")
+        wait_until(lambda: "lost the connection to the agent" in screen(), timeout=10, what="the warning logged")
+        lines = [line for line in screen().splitlines() if line.strip()]
+        table = next(i for i, line in enumerate(lines) if line.startswith("agent "))
+        # The log lines sit above the table: below its first line come only the sensors and the keys.
+        assert all(line.startswith("  ") for line in lines[table + 1:-1]), lines[table:]
+        assert lines[-1].startswith("keys: ")
+        assert any("the agent is cut off for 2 s" in line for line in lines[:table])
+        wait_until(lambda: any(line.startswith("agent connected") and "outbox 0 |" in line
+                               for line in screen().splitlines()), timeout=30, what="the outbox replayed")
+        _tmux("send-keys", "-t", "demo", "q")
+        wait_until(lambda: "stopped: " in screen(), timeout=30, what="the demo to stop")
+        assert "Traceback" not in screen()
+    finally:
+        _tmux("kill-server")
