@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -280,6 +281,11 @@ class _Server(ThreadingHTTPServer):
             self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            # The client went away or stalled mid-answer: its business, not a fault of ours.
+            log.debug("the web page's answer to %s was cut short: %s", client_address[0], error)
+            return
         log.warning("the web page could not answer %s", client_address[0], exc_info=True)
 
 

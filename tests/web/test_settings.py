@@ -85,3 +85,12 @@ def test_a_misspelt_section_name_suggests_http():
     with pytest.raises(ConfigError) as caught:
         parse_config('[htpp]\nlisten = "127.0.0.1:8088"\n' + BASE)
     assert "did you mean" in caught.value.errors[0].fix.lower() and "http" in caught.value.errors[0].fix
+
+
+def test_every_http_key_is_documented():
+    from pibridge.web.settings import KEYS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = doc.split("## `[http]`", 1)[1].split("\n## ", 1)[0]
+    for key in KEYS:
+        assert f"| `{key}` |" in section, key
