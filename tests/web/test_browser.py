@@ -107,7 +107,7 @@ def test_sim_page_shows_what_arrived_and_the_cut_fills_in_late(bridge_page, open
         card = page.locator('[data-sensor="greenhouse"]')
         card.wait_for()
         text_is(page, '[data-sensor="greenhouse"] [data-metric="temperature"] .metric-meta', "°C")
-        text_is(page, '[data-sensor="door"] [data-metric="contact"] .metric-meta', "on/off")
+        text_is(page, '[data-sensor="door"] [data-metric="contact"] .metric-meta', "open/closed")
         chart = '[data-sensor="greenhouse"] [data-metric="temperature"] canvas'
         page.wait_for_function(f"() => document.querySelector('{chart}').dataset.points > 3")
         assert int(page.get_attribute(chart, "data-late")) == 0

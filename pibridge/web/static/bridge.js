@@ -33,6 +33,7 @@ function buildSensors(sensors) {
       if (isText) canvas.hidden = true;
       page.charts.set(`${sensor.name}\u0000${metric.quantity}`, {
         chart: new LineChart(canvas, { unit: metric.unit, step: isBool, windowMs: page.windowMs,
+                                       words: boolWords(metric.name),
                                        gapMs: Math.max(5000, sensor.interval * 3000) }),
         block, metric,
       });

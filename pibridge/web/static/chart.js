@@ -9,6 +9,7 @@ class LineChart {
     this.canvas = canvas;
     this.unit = options.unit || "";
     this.step = !!options.step;          // true/false metrics: a step line between 0 and 1
+    this.words = options.words || ["off", "on"];
     this.gapMs = options.gapMs || 10000;
     this.windowMs = options.windowMs || 600000;
     this.marked = options.marked || null;
@@ -72,7 +73,7 @@ class LineChart {
     for (const v of ticks) {
       const yy = Math.round(y(v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(left, yy); ctx.lineTo(left + plotW, yy); ctx.stroke();
-      const label = this.step ? (v ? "on" : "off") : formatTick(v);
+      const label = this.step ? this.words[v ? 1 : 0] : formatTick(v);
       ctx.fillText(label, left - 6, yy);
     }
     ctx.textAlign = "center";

@@ -41,13 +41,14 @@ function clock(unixSeconds) {
   return new Date(unixSeconds * 1000).toLocaleTimeString();
 }
 
-// A door or window contact reads true when closed; every other true/false metric is on/off.
+// Words for false and true: a door or window contact reads true when closed, anything else is on/off.
+function boolWords(name) {
+  return /contact|door|window/i.test(name || "") ? ["open", "closed"] : ["off", "on"];
+}
+
 function formatValue(value, unit, name) {
   if (value === null || value === undefined) return "–";
-  if (typeof value === "boolean") {
-    if (/contact|door|window/i.test(name || "")) return value ? "closed" : "open";
-    return value ? "on" : "off";
-  }
+  if (typeof value === "boolean") return boolWords(name)[value ? 1 : 0];
   if (typeof value === "number") {
     const shown = Number.isInteger(value) ? String(value) : Number(value.toPrecision(4)).toString();
     return unit ? `${shown} ${unit}` : shown;

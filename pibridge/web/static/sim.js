@@ -30,7 +30,7 @@ function addValues(rows) {
 
 function unitText(metric) {
   if (metric.unit) return metric.unit;
-  if (metric.value_type === "bool") return "on/off";
+  if (metric.value_type === "bool") return boolWords(metric.name).join("/");
   if (metric.value_type === "string") return "text";
   return metric.value_annotation || "";
 }
@@ -85,6 +85,7 @@ function showClients(clients) {
           metricsBox.append(block);
           chart.canvas = canvas;
           chart.step = metric.value_type === "bool";
+          chart.words = boolWords(metric.name);
           if (metric.value_type === "string") canvas.hidden = true;
         }
         chart.unit = metric.unit;
