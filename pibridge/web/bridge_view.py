@@ -254,8 +254,11 @@ class BridgePage:
                       "(readings are delivered as usual)", s.host, s.port, exc.strerror or exc)
             return
         self.server.start()
-        exposed = "" if s.loopback_only else " (reachable from the network: see docs/web.md for what it shows)"
-        log.info("web page on %s%s", self.server.url, exposed)
+        if s.loopback_only:
+            log.info("web page on %s", self.server.url)
+        else:
+            log.warning("web page on %s:%d, reachable from the network without a password: it shows client ID, "
+                        "sensor values and outbox figures (docs/web.md)", s.host, self.server.port)
 
     @property
     def url(self) -> str | None:

@@ -52,13 +52,6 @@ class HttpSettings:
         except ValueError:
             return False
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if host in ("0.0.0.0", "[::]"):
-            host = "127.0.0.1"
-        return f"http://{host}:{self.port}/"
-
 
 def parse_listen(value: Any) -> tuple[str, int]:
     """``"host:port"`` (``"[::1]:8088"`` for IPv6) as (host, port); ValueError with the reason."""

@@ -148,3 +148,32 @@ def test_bad_clients_never_disturb_delivery(bridge_page):
     assert page.get("/nothing")[0] == 404
     status, body, headers = page.get("/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+
+
+def test_a_taken_port_is_logged_and_the_bridge_delivers_without_its_page(sim, tmp_path, caplog):
+    from pibridge.bridge.config import parse_config
+    from pibridge.bridge.daemon import Bridge
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        text = (f'[agent]\nhost = "127.0.0.1"\nprovision_port = {sim.provision_port}\napi_port = {sim.api_port}\n'
+                f'ca_file = "{sim.ca_file}"\n\n[storage]\ndir = "{tmp_path}"\n\n'
+                f'[http]\nlisten = "127.0.0.1:{port}"\n\n'
+                '[[sensors]]\nname = "greenhouse"\ndriver = "mock"\ninterval = 0.25\nmetrics = ["temperature"]\n')
+        bridge = Bridge(parse_config(text))
+        stop = threading.Event()
+        bridge.start()
+        thread = threading.Thread(target=bridge.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: bridge.delivery.delivered >= 3, timeout=20, what="readings delivered")
+            assert bridge.page.url is None
+            assert any(f"cannot listen on 127.0.0.1:{port}" in r.getMessage() and r.levelname == "ERROR"
+                       for r in caplog.records)
+        finally:
+            stop.set()
+            bridge.wake()
+            thread.join(10)
+            bridge.close()

@@ -33,8 +33,8 @@ class Counting(View):
 def server():
     started = []
 
-    def start(view=None, **kwargs) -> WebServer:
-        web = WebServer(view or Counting(), "127.0.0.1", 0, **kwargs).start()
+    def start(view=None, host="127.0.0.1", **kwargs) -> WebServer:
+        web = WebServer(view or Counting(), host, 0, **kwargs).start()
         started.append(web)
         return web
 
@@ -155,3 +155,16 @@ def test_connections_beyond_the_limit_get_503_at_once_and_the_rest_still_work(se
 
 def status_or_none(answer: bytes) -> int | None:
     return status(answer) if answer.startswith(b"HTTP/") else None
+
+
+def test_ipv6_loopback(server):
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    web = server(host="::1")
+    assert web.url == f"http://[::1]:{web.port}/"
+    with socket.create_connection(("::1", web.port), timeout=5) as s:
+        s.sendall(b"GET /api/hello HTTP/1.0\r\n\r\n")
+        assert status(read_all(s)) == 200
