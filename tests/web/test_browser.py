@@ -118,6 +118,8 @@ def test_sim_page_shows_what_arrived_and_the_cut_fills_in_late(bridge_page, open
         text_is(page, "#broker-pill", "agent reachable")
         # The readings taken while the agent was away arrive late, from the bridge's outbox.
         page.wait_for_function(f"() => document.querySelector('{chart}').dataset.late > 0")
+        box = page.locator(chart).bounding_box()
+        page.mouse.move(box["x"] + box["width"] - 40, box["y"] + box["height"] / 2)  # the value under the pointer
         page.screenshot(path=str(artifacts / "sim-page.png"), full_page=True)
         assert number(page, "#received") > 0
         assert errors == []

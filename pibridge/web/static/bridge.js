@@ -24,7 +24,9 @@ function buildSensors(sensors) {
                                     "aria-label": `${metric.name} over the last hour` });
       const block = el("div", { class: "metric", "data-metric": metric.name },
         el("div", { class: "metric-head" },
-          el("span", { class: "metric-name", text: metric.name }),
+          el("span", {}, el("span", { class: "metric-name", text: metric.name }), " ",
+            el("span", { class: "metric-meta", text: metric.unit || (metric.value_type === "bool"
+              ? boolWords(metric.name).join("/") : "") })),
           el("span", { class: "metric-value", text: "–" })),
         canvas);
       metrics.append(block);

@@ -2,11 +2,14 @@
 // Lines break where readings are missing (longer than `gapMs` apart), so an outage
 // shows as a gap; points drawn with `marked(point)` true get a second colour
 // (on the simulator's page: values that arrived late, replayed from the outbox).
+// Pointing at the chart shows the nearest reading's value and time.
 "use strict";
 
 class LineChart {
   constructor(canvas, options) {
-    this.canvas = canvas;
+    this.canvas = null;
+    this.hoverX = null;
+    this.lastNow = Date.now();
     this.unit = options.unit || "";
     this.step = !!options.step;          // true/false metrics: a step line between 0 and 1
     this.words = options.words || ["off", "on"];
@@ -16,6 +19,13 @@ class LineChart {
     this.points = [];                    // [[timestamp_ms, value, extra], ...] oldest first
     this.colors = { line: "#2563eb", fill: "rgba(37, 99, 235, 0.08)", marked: "#d97706",
                     grid: "#e5e7eb", text: "#6b7280" };
+    if (canvas) this.bind(canvas);
+  }
+
+  bind(canvas) {
+    this.canvas = canvas;
+    canvas.addEventListener("mousemove", (event) => { this.hoverX = event.offsetX; this.draw(this.lastNow); });
+    canvas.addEventListener("mouseleave", () => { this.hoverX = null; this.draw(this.lastNow); });
   }
 
   add(points) {
@@ -32,6 +42,7 @@ class LineChart {
   }
 
   draw(nowMs) {
+    this.lastNow = nowMs;
     const canvas = this.canvas;
     const ratio = window.devicePixelRatio || 1;
     const width = canvas.clientWidth || 300;
@@ -115,6 +126,31 @@ class LineChart {
       ctx.beginPath(); ctx.arc(x(p[0]), y(p[1]), isMarked ? radius + 0.6 : radius, 0, 2 * Math.PI); ctx.fill();
     }
     ctx.restore();
+    if (this.hoverX !== null) this.drawHover(ctx, visible, x, y, top, plotH, left, plotW);
+  }
+
+  drawHover(ctx, visible, x, y, top, plotH, left, plotW) {
+    let nearest = visible[0];
+    for (const p of visible) if (Math.abs(x(p[0]) - this.hoverX) < Math.abs(x(nearest[0]) - this.hoverX)) nearest = p;
+    const px = x(nearest[0]), py = y(nearest[1]);
+    ctx.strokeStyle = "#9ca3af";
+    ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(Math.round(px) + 0.5, top); ctx.lineTo(Math.round(px) + 0.5, top + plotH); ctx.stroke();
+    ctx.fillStyle = this.colors.line;
+    ctx.beginPath(); ctx.arc(px, py, 4, 0, 2 * Math.PI); ctx.fill();
+    const value = this.step ? this.words[nearest[1] ? 1 : 0]
+      : `${Number(nearest[1].toPrecision(4))}${this.unit ? " " + this.unit : ""}`;
+    const late = this.marked && this.marked(nearest) ? ", arrived late" : "";
+    const label = `${value} at ${new Date(nearest[0]).toLocaleTimeString()}${late}`;
+    ctx.font = "12px system-ui, sans-serif";
+    const width = ctx.measureText(label).width + 12;
+    const boxX = Math.min(Math.max(left, px - width / 2), left + plotW - width);
+    ctx.fillStyle = "rgba(31, 41, 55, 0.92)";
+    ctx.fillRect(boxX, top, width, 20);
+    ctx.fillStyle = "#ffffff";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, boxX + 6, top + 10);
   }
 }
 

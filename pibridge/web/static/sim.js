@@ -83,7 +83,7 @@ function showClients(clients) {
               el("span", { class: "metric-value" })),
             canvas);
           metricsBox.append(block);
-          chart.canvas = canvas;
+          chart.bind(canvas);
           chart.step = metric.value_type === "bool";
           chart.words = boolWords(metric.name);
           if (metric.value_type === "string") canvas.hidden = true;
