@@ -25,8 +25,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
-import webbrowser
 from pathlib import Path
 
 from pibridge.terminal import Keys, LiveArea, LiveLogHandler
@@ -222,6 +220,8 @@ def _run(args, sim, base: Path, parse_config, Bridge) -> int:
           f"  the bridge's page:          {bridge_url or '(could not listen, see the log)'}\n"
           f"  what the agent received:    {sim_page.url}\n", flush=True)
     if args.open:
+        import webbrowser
+
         for url in (bridge_url, sim_page.url):
             if url:
                 webbrowser.open(url)
