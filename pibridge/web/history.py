@@ -19,12 +19,15 @@ one lock, held for a few microseconds, keeps them apart.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from array import array
 from typing import Any, Callable
 
 from pibridge.readings import Reading
+
+log = logging.getLogger("pibridge.web")
 
 
 class MetricRing:
@@ -126,13 +129,19 @@ class History:
                 ring.append(self._seq, reading.timestamp_ms, number)
 
     def tap(self, sink: Callable[[Reading], None]) -> Callable[[Reading], None]:
-        """A sink that records each reading here and then hands it on to *sink*."""
+        """A sink that hands each reading on to *sink* and then records it here.
 
-        def record_and_pass(reading: Reading) -> None:
-            self.add(reading)
+        Delivery comes first: whatever happens to the charts, the reading is on its way.
+        """
+
+        def pass_and_record(reading: Reading) -> None:
             sink(reading)
+            try:
+                self.add(reading)
+            except Exception:
+                log.exception("the web page could not record a reading of %r for its charts", reading.sensor)
 
-        return record_and_pass
+        return pass_and_record
 
     def since(self, after_seq: int = 0) -> dict[str, dict[str, list[list[float]]]]:
         """sensor -> quantity -> [[timestamp_ms, value], ...] for the points newer than *after_seq*."""
