@@ -47,7 +47,7 @@ def open_page(browser):
         errors: list[str] = []
         page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        page.set_default_timeout(20000)
+        page.set_default_timeout(30000)
         page.goto(url)
         pages.append(page)
         return page, errors
@@ -57,8 +57,21 @@ def open_page(browser):
         page.close()
 
 
+def wait_js(page, expression: str, what: str, arg=None) -> None:
+    """Wait until *expression* is true on the page; on a timeout, say what was awaited and what the page showed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(expression, arg=arg)
+    except PlaywrightTimeout:
+        shown = page.evaluate("() => document.querySelector('header')?.innerText + ' | ' + "
+                              "(document.querySelector('#offline-banner')?.hidden ? '' : 'BANNER')")
+        raise AssertionError(f"timed out waiting for {what}; the page shows: {shown}") from None
+
+
 def text_is(page, selector: str, text: str) -> None:
-    page.wait_for_function("([s, t]) => document.querySelector(s)?.textContent === t", arg=[selector, text])
+    wait_js(page, "([s, t]) => document.querySelector(s)?.textContent === t", f"{selector} to read {text!r}",
+            [selector, text])
 
 
 def number(page, selector: str) -> int:
@@ -77,17 +90,19 @@ def test_bridge_page_shows_sensors_growing_charts_and_an_outage_with_the_outbox_
             assert card.locator(f'[data-metric="{metric}"] canvas').is_visible()
     assert page.locator("#agent-client").inner_text() == running.bridge.client_id
     chart = '[data-sensor="greenhouse"] [data-metric="temperature"] canvas'
-    page.wait_for_function(f"() => document.querySelector('{chart}').dataset.points > 0")
+    wait_js(page, f"() => document.querySelector('{chart}').dataset.points > 0", "a first chart point")
     first = int(page.get_attribute(chart, "data-points"))
-    page.wait_for_function(f"() => document.querySelector('{chart}').dataset.points >= {first + 4}")
-    page.wait_for_function("() => / °C$/.test(document.querySelector("
-                           "'[data-sensor=\"greenhouse\"] [data-metric=\"temperature\"] .metric-value').textContent)")
+    wait_js(page, f"() => document.querySelector('{chart}').dataset.points >= {first + 4}", "4 more chart points")
+    wait_js(page, "() => / °C$/.test(document.querySelector("
+            "'[data-sensor=\"greenhouse\"] [data-metric=\"temperature\"] .metric-value').textContent)",
+            "the temperature in °C")
 
     running.sim.stop_broker()
     text_is(page, "#agent-pill", "agent not connected")
-    page.wait_for_function("() => Number(document.querySelector('#outbox-depth').textContent) > 0")
+    wait_js(page, "() => Number(document.querySelector('#outbox-depth').textContent) > 0", "readings in the outbox")
     rising_from = number(page, "#outbox-depth")
-    page.wait_for_function(f"() => Number(document.querySelector('#outbox-depth').textContent) >= {rising_from + 4}")
+    wait_js(page, f"() => Number(document.querySelector('#outbox-depth').textContent) >= {rising_from + 4}",
+            "the outbox depth rising")
     page.screenshot(path=str(artifacts / "bridge-page-outage.png"), full_page=True)
 
     running.sim.start_broker()
@@ -109,15 +124,16 @@ def test_sim_page_shows_what_arrived_and_the_cut_fills_in_late(bridge_page, open
         text_is(page, '[data-sensor="greenhouse"] [data-metric="temperature"] .metric-meta', "°C")
         text_is(page, '[data-sensor="door"] [data-metric="contact"] .metric-meta', "open/closed")
         chart = '[data-sensor="greenhouse"] [data-metric="temperature"] canvas'
-        page.wait_for_function(f"() => document.querySelector('{chart}').dataset.points > 3")
+        wait_js(page, f"() => document.querySelector('{chart}').dataset.points > 3", "chart points")
         assert int(page.get_attribute(chart, "data-late")) == 0
 
         page.click("#cut")
-        page.wait_for_function("() => document.querySelector('#broker-pill').textContent.startsWith('agent cut off')")
+        wait_js(page, "() => document.querySelector('#broker-pill').textContent.startsWith('agent cut off')",
+                "the cut shown")
         assert page.is_disabled("#cut")
         text_is(page, "#broker-pill", "agent reachable")
         # The readings taken while the agent was away arrive late, from the bridge's outbox.
-        page.wait_for_function(f"() => document.querySelector('{chart}').dataset.late > 0")
+        wait_js(page, f"() => document.querySelector('{chart}').dataset.late > 0", "late values drawn")
         box = page.locator(chart).bounding_box()
         page.mouse.move(box["x"] + box["width"] - 40, box["y"] + box["height"] / 2)  # the value under the pointer
         page.screenshot(path=str(artifacts / "sim-page.png"), full_page=True)
