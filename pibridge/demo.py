@@ -99,7 +99,7 @@ def _count(n: int, what: str) -> str:
 
 
 class Screen:
-    """The live table: one line for the agent and the readings, one per sensor, one of keys."""
+    """The live table: a line for the agent, one for the readings, one per sensor, one of keys."""
 
     def __init__(self, bridge, sim, keys: bool = False, cut_seconds: float = 30.0):
         self.bridge = bridge
@@ -125,8 +125,9 @@ class Screen:
         else:
             agent = "agent NOT CONNECTED"
         rows = [
-            f"{agent} | client {bridge.client_id or '-'} | readings: {read} read, {delivery.delivered} delivered, "
-            f"{delivery.in_flight} in flight, outbox {depth} | mode {delivery.mode}"
+            f"{agent} | client {bridge.client_id or '-'}",
+            f"readings: {read} read, {delivery.delivered} delivered, {delivery.in_flight} in flight, "
+            f"outbox {depth} | mode {delivery.mode}",
         ]
         width = max(len(r.name) for r in bridge.readers)
         for reader in bridge.readers:

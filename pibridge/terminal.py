@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import sys
 import threading
 from typing import Callable, TextIO
@@ -60,7 +61,10 @@ class LiveArea:
             self._drawn = 0
 
     def _draw(self) -> None:
-        self.out.write("".join(f"\x1b[2K{row}\n" for row in self._rows))
+        # A row wider than the terminal would wrap onto a second line that the next erase
+        # does not know of: clip each row to the width instead.
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        self.out.write("".join(f"\x1b[2K{row[:width]}\n" for row in self._rows))
         self._drawn = len(self._rows)
 
 

@@ -36,6 +36,7 @@ def test_demo_runs_for_a_while_and_shows_values_pushes_and_the_outbox(tmp_path):
     # The last frame is drawn before the bridge stops: it still tells the truth about the connection.
     frames = [line for line in out.splitlines() if line.startswith("agent ")]
     assert frames[-1].startswith("agent connected"), frames[-1]
+    assert out.split("agent connected")[-1].split("\n")[1].startswith("readings: ")
     summary = out.split("stopped: ")[1]
     read = int(summary.split(" readings read")[0])
     acknowledged = int(summary.split("sensors; ")[1].split(" delivered")[0])
@@ -93,7 +94,7 @@ def test_in_a_terminal_logs_stay_above_the_live_table_and_c_cuts_the_agent_off(t
     env = " ".join(f"{k}={v}" for k, v in _env().items() if k in ("PYTHONPATH", "PYTHONUNBUFFERED"))
     command = (f"env {env} {sys.executable} -m pibridge.cli demo --http-port 0 --refresh 0.2 --cut-seconds 2 "
                f"--state-dir {tmp_path}")
-    _tmux("new-session", "-d", "-s", "demo", "-x", "170", "-y", "40", command)
+    _tmux("new-session", "-d", "-s", "demo", "-x", "80", "-y", "40", command)
     try:
         _tmux("set-option", "-t", "demo", "remain-on-exit", "on")
         screen = lambda: _tmux("capture-pane", "-p", "-t", "demo")  # noqa: E731
@@ -104,12 +105,15 @@ def test_in_a_terminal_logs_stay_above_the_live_table_and_c_cuts_the_agent_off(t
         wait_until(lambda: "lost the connection to the agent" in screen(), timeout=10, what="the warning logged")
         lines = [line for line in screen().splitlines() if line.strip()]
         table = next(i for i, line in enumerate(lines) if line.startswith("agent "))
-        # The log lines sit above the table: below its first line come only the sensors and the keys.
-        assert all(line.startswith("  ") for line in lines[table + 1:-1]), lines[table:]
+        # The log lines sit above the table (they may wrap; the table's rows never do): below its
+        # first line come only the readings, the sensors and the keys.
+        assert lines[table + 1].startswith("readings: "), lines[table:]
+        assert all(line.startswith("  ") for line in lines[table + 2:-1]), lines[table:]
         assert lines[-1].startswith("keys: ")
         assert any("the agent is cut off for 2 s" in line for line in lines[:table])
-        wait_until(lambda: any(line.startswith("agent connected") and "outbox 0 |" in line
-                               for line in screen().splitlines()), timeout=30, what="the outbox replayed")
+        wait_until(lambda: "agent connected" in screen() and any(
+            line.startswith("readings: ") and "outbox 0 |" in line for line in screen().splitlines()),
+            timeout=30, what="the outbox replayed")
         _tmux("send-keys", "-t", "demo", "q")
         wait_until(lambda: "stopped: " in screen(), timeout=30, what="the demo to stop")
         assert "Traceback" not in screen()
