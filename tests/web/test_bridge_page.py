@@ -177,3 +177,53 @@ def test_a_taken_port_is_logged_and_the_bridge_delivers_without_its_page(sim, tm
             bridge.wake()
             thread.join(10)
             bridge.close()
+
+
+def test_the_page_tells_the_truth_before_the_agent_was_ever_reached(tmp_path):
+    """No agent at all (nothing listens): the page still answers, and says so."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from pibridge.bridge.config import parse_config
+    from pibridge.bridge.daemon import Bridge
+    from tests.support.sim import free_port
+
+    (tmp_path / "ca.crt").write_text("not needed: nothing answers\n")
+    port = free_port()
+    text = (f'[agent]\nhost = "127.0.0.1"\nprovision_port = {free_port()}\napi_port = {free_port()}\n'
+            f'ca_file = "{tmp_path / "ca.crt"}"\n\n[storage]\ndir = "{tmp_path / "storage"}"\n\n'
+            f'[http]\nlisten = "127.0.0.1:{port}"\n\n'
+            '[[sensors]]\nname = "greenhouse"\ndriver = "mock"\ninterval = 0.25\nmetrics = ["temperature"]\n')
+    bridge = Bridge(parse_config(text))
+    stop = threading.Event()
+    bridge.start()
+    thread = threading.Thread(target=bridge.run, args=(stop,), daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    try:
+        wait_until(lambda: json.loads(get("/api/status")[1])["outbox"]["depth"] >= 3, timeout=20,
+                   what="readings waiting in the outbox")
+        state = json.loads(get("/api/status")[1])["state"]
+        assert state["client_id"] is None and state["agent"]["connected"] is False
+        assert state["agent"]["problem"] and "certificate" in state["agent"]["problem"]
+        status, body = get("/healthz")
+        assert status == 503 and body.startswith(b"agent not connected: cannot get a client certificate")
+        metrics = samples(get("/metrics")[1].decode())
+        assert metrics[("pibridge_agent_connected", ())] == 0
+        assert metrics[("pibridge_outbox_readings", ())] >= 3
+        assert metrics[("pibridge_readings_pushed_total", ())] == 0
+        assert json.loads(get("/api/sensors")[1])[0]["metrics"][0]["last_value"] is not None
+    finally:
+        stop.set()
+        bridge.wake()
+        thread.join(10)
+        bridge.close()
