@@ -16,8 +16,9 @@ What it does, in order:
 Threads: the main thread is the *control thread* (connection events,
 reconciliation, provisioning, sensor online/offline updates, the state file
 for ``pibridge status``, the systemd watchdog); one reader thread per sensor;
-the delivery thread; paho's network thread.  Paho's callbacks only put
-events on the control queue.
+the delivery thread; paho's network thread; with ``[http]`` the web page's
+threads (:mod:`pibridge.web.bridge_view`, read-only).  Paho's callbacks only
+put events on the control queue.
 """
 
 from __future__ import annotations
