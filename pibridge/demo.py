@@ -193,7 +193,11 @@ def _run(args, sim, base: Path, parse_config, Bridge) -> int:
     from pibridge.web.sim_view import SimView
 
     sim_view = SimView(sim, cut_seconds=args.cut_seconds)
-    sim_page = WebServer(sim_view, "127.0.0.1", _port_or_free(args.http_port and args.http_port + 1)).start()
+    try:
+        sim_page = WebServer(sim_view, "127.0.0.1", _port_or_free(args.http_port and args.http_port + 1))
+    except OSError:  # taken between the check and now
+        sim_page = WebServer(sim_view, "127.0.0.1", 0)
+    sim_page.start()
     config_file = base / "demo.toml"
     config_file.write_text(demo_config(sim, base / "bridge", _port_or_free(args.http_port)))
     config = parse_config(config_file.read_text(), config_file)
