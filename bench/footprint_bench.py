@@ -17,15 +17,24 @@ Figures:
   boot of a Pi), against the bare publisher's;
 * RSS growth over the run: the least-squares slope of RSS after the first
   minute, in MB per hour, and last minute's mean minus the second minute's
-  (judged against the target only for runs of 5 minutes or more).
+  (judged against the target only for runs of 5 minutes or more);
+* what the web page (``[http]``) costs: two daemons with the same sensors, one
+  with the page, side by side; the page is polled as an open browser tab does
+  (status, sensors, new chart points every second) and ``/metrics`` is scraped
+  every 5 s.  The chart rings are allocated full size on the first value, so
+  even a short run holds the whole hour of history.  Figure: the difference
+  of their peak RSS (target <= 3 MB).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +43,7 @@ from _common import (  # noqa: E402
     Figure,
     base_parser,
     client_ids,
+    free_port,
     mock_sensors,
     pibridge_cmd,
     proc_status_kb,
@@ -79,15 +89,105 @@ def first_push_seconds(sim, proc, started: float, client_id: str | None, before:
     return time.monotonic() - started, cid
 
 
+def _poll_like_a_browser(url: str, stop_event: threading.Event, counts: dict[str, int]) -> None:
+    """GET what the page's script fetches every second, and /metrics every 5 s, until *stop_event*."""
+
+    def get(path: str) -> bytes:
+        with urllib.request.urlopen(url.rstrip("/") + path, timeout=10) as answer:
+            counts["requests"] += 1
+            return answer.read()
+
+    for path in ("/", "/static/page.css", "/static/common.js", "/static/chart.js", "/static/bridge.js"):
+        get(path)
+    sequence = 0
+    tick = 0
+    while not stop_event.wait(1.0):
+        try:
+            get("/api/status")
+            get("/api/sensors")
+            sequence = json.loads(get(f"/api/history?after={sequence}"))["sequence"]
+            if tick % 5 == 0:
+                get("/metrics")
+        except OSError:
+            counts["failed"] += 1
+        tick += 1
+
+
+def page_cost(sim, tmp: Path, sensors: int, interval: float, seconds: float) -> list[Figure]:
+    """Peak RSS of a daemon with ``[http]`` (polled) minus that of the same daemon without it."""
+    from pibridge.agent.cli import identity_directory
+
+    port = free_port()
+    daemons = {}
+    running = []
+    counts = {"requests": 0, "failed": 0}
+    stop_polling = threading.Event()
+    try:
+        for name in ("plain", "page"):
+            storage = tmp / f"storage-{name}"
+            provision_identity(sim, identity_directory(storage), f"footprint-{name}")
+            config = write_config(tmp / f"{name}.toml", sim, storage, mock_sensors(sensors, interval, METRICS),
+                                  client_name=f"footprint-{name}")
+            if name == "page":
+                text = config.read_text()
+                head, sensors_part = text.split("[[sensors]]", 1)
+                config.write_text(f'{head}[http]\nlisten = "127.0.0.1:{port}"\n\n[[sensors]]{sensors_part}')
+            log = tmp / f"{name}.log"
+            daemons[name] = spawn(pibridge_cmd("run", "--config", str(config)), log)
+            running.append(daemons[name])
+        url = f"http://127.0.0.1:{port}/"
+
+        def page_up():
+            try:
+                with urllib.request.urlopen(url + "healthz", timeout=2) as answer:
+                    return answer.status == 200
+            except OSError:
+                return False
+
+        wait_for(page_up, 60, "the daemon's page to answer 200 on /healthz", 0.05)
+        poller = threading.Thread(target=_poll_like_a_browser, args=(url, stop_polling, counts), daemon=True)
+        poller.start()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for name, proc in daemons.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {name} daemon exited with {proc.returncode}; see {tmp / name}.log")
+            time.sleep(1.0)
+        peak = {name: proc_status_kb(proc.pid, "VmHWM") / 1024 for name, proc in daemons.items()}
+        stop_polling.set()
+        poller.join(15)
+    finally:
+        stop_polling.set()
+        for proc in running:
+            stop(proc)
+    cost = peak["page"] - peak["plain"]
+    note = (f"{sensors} sensors x {len(METRICS)} metrics, {seconds:g} s, {counts['requests']} requests "
+            f"({counts['failed']} failed)")
+    print(f"web page: peak RSS {peak['page']:.1f} MB with it, {peak['plain']:.1f} MB without; {note}")
+    return [
+        Figure("footprint", "peak RSS added by the web page", cost, "MB", None, "<= 3 MB", cost <= 3.0, note),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, help="length of the run (default 30, 1 with --quick)")
     parser.add_argument("--sensors", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between reads of each sensor")
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between RSS samples")
+    parser.add_argument("--page-seconds", type=float,
+                        help="length of the web page comparison (default 120, 20 with --quick; 0 skips it)")
+    parser.add_argument("--page-only", action="store_true", help="only the web page comparison")
     args = parser.parse_args(argv)
     minutes = args.minutes or (1.0 if args.quick else 30.0)
     figures: list[Figure] = []
+
+    page_seconds = args.page_seconds if args.page_seconds is not None else (20.0 if args.quick else 120.0)
+    if args.page_only:
+        with tempfile.TemporaryDirectory(prefix="pibridge-footprint-") as tmp, simulator(Path(tmp) / "sim") as sim:
+            figures = page_cost(sim, Path(tmp), args.sensors, args.interval, page_seconds or 20.0)
+        report(figures, args.json)
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="pibridge-footprint-") as tmp, simulator(Path(tmp) / "sim") as sim:
         tmp = Path(tmp)
@@ -183,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     if minutes > 10:
         figures.append(Figure("footprint", f"peak RSS after {minutes:g} min", peak["pibridge"] / 1024, "MB",
                               peak["bare"] / 1024, "<= 40 MB", peak["pibridge"] / 1024 <= 40, ran))
+    if page_seconds:
+        with tempfile.TemporaryDirectory(prefix="pibridge-footprint-page-") as tmp, \
+                simulator(Path(tmp) / "sim") as sim:
+            figures += page_cost(sim, Path(tmp), args.sensors, args.interval, page_seconds)
     report(figures, args.json)
     return 0
 

@@ -10,6 +10,10 @@ command -v mosquitto_pub >/dev/null 2>&1 || want+=(mosquitto-clients)
 if [ "${1:-}" = "--test" ]; then
     command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
     command -v systemd-analyze >/dev/null 2>&1 || want+=(systemd)
+    # The web page's browser tests drive Debian's chromium (tests/web/test_browser.py).
+    [ -x /usr/bin/chromium ] || want+=(chromium fonts-dejavu-core)
+    # The demo's live terminal view is tested in a real terminal emulator.
+    command -v tmux >/dev/null 2>&1 || want+=(tmux)
     /usr/bin/python3 -c 'import ensurepip, setuptools, wheel' >/dev/null 2>&1 ||
         want+=(python3-venv python3-setuptools python3-wheel)
 fi

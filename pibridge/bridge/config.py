@@ -62,6 +62,7 @@ from pibridge.settings import (
     string,
     type_name,
 )
+from pibridge.web.settings import HttpSettings, parse_http
 
 DEFAULT_CONFIG_PATH = Path("/etc/pibridge/config.toml")
 CONFIG_ENV = "PIBRIDGE_CONFIG"
@@ -112,6 +113,8 @@ class Config:
     storage: StorageConfig
     sensors: list[SensorConfig]
     log_level: str = "info"
+    #: The local web page (``[http]``, see :mod:`pibridge.web.settings`); None when it is off.
+    http: HttpSettings | None = None
 
     @property
     def enabled_sensors(self) -> list[SensorConfig]:
@@ -289,14 +292,14 @@ class _Parser:
 
     def parse(self, document: dict) -> Config:
         for key in document:
-            if key not in ("agent", "storage", "log", "sensors"):
+            if key not in ("agent", "storage", "log", "http", "sensors"):
                 self.errors.append(
                     ConfigError(
                         "unknown top-level key or section",
                         file=self.file,
                         key=key,
-                        fix=f"{did_you_mean(key, ['agent', 'storage', 'log', 'sensors'])}"
-                        "the sections are [agent], [storage], [log] and [[sensors]]; "
+                        fix=f"{did_you_mean(key, ['agent', 'storage', 'log', 'http', 'sensors'])}"
+                        "the sections are [agent], [storage], [log], [http] and [[sensors]]; "
                         "sensor keys go below a [[sensors]] line",
                     )
                 )
@@ -305,6 +308,7 @@ class _Parser:
         log = self._section(document, "log")
         level = log.get("level", _log_level, "info", fix='level = "info" (or debug, warning, error)')
         log.unknown(["level"], "[log]")
+        http = parse_http(self._section(document, "http"), present="http" in document)
         sensors = SensorsParser(self.file, self.errors).parse(document.get("sensors", MISSING))
         if self.errors:
             first = self.errors[0]
@@ -317,7 +321,7 @@ class _Parser:
                 errors=self.errors,
                 sensor_label=first._sensor_label,
             )
-        return Config(path=self.file, agent=agent, storage=storage, sensors=sensors, log_level=level)
+        return Config(path=self.file, agent=agent, storage=storage, sensors=sensors, log_level=level, http=http)
 
     def _agent(self, t: Table) -> AgentConfig:
         d = AgentConfig()

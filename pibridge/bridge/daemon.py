@@ -18,8 +18,9 @@ What it does, in order:
 Threads: the main thread is the *control thread* (connection events,
 reconciliation, provisioning, sensor online/offline updates, the state file
 for ``pibridge status``, the systemd watchdog); one reader thread per sensor;
-the delivery thread; paho's network thread.  Paho's callbacks only put
-events on the control queue.
+the delivery thread; paho's network thread; with ``[http]`` the web page's
+threads (:mod:`pibridge.web.bridge_view`, read-only).  Paho's callbacks only
+put events on the control queue.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ class Bridge:
         self.client_id: str | None = None
         self.connected = False
         self.last_contact: float | None = None
+        self.connected_since: float | None = None
+        self.connections = 0
         self.problem: str | None = None
         self.revoked = False
         self.started_at = time.time()
@@ -157,6 +160,8 @@ class Bridge:
         self.registry: Registry | None = None
         self.delivery: Delivery | None = None
         self.counters: CounterStore | None = None
+        self.page: Any = None
+        self.sink: Any = None
 
     # -- start ------------------------------------------------------------------
 
@@ -186,6 +191,13 @@ class Bridge:
         )
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
+        # Readers hand their readings to delivery, through the page's history when it is on.
+        self.sink = self.delivery.submit
+        if self.config.http is not None:
+            from pibridge.web.bridge_view import BridgePage
+
+            self.page = BridgePage(self, self.config.http)
+            self.sink = self.page.history.tap(self.sink)
         self.latest = LatestValues()
         self.counters = CounterStore(self.storage / COUNTERS_FILE)
         for sensor in self.config.enabled_sensors:
@@ -206,6 +218,8 @@ class Bridge:
             self._connect()
         for reader in self.readers:
             reader.start()
+        if self.page is not None:
+            self.page.start()
 
     def new_reader(self, sensor: SensorConfig) -> tuple[SensorReader, SensorMapping]:
         """A reader for *sensor*, not started yet, and the mapping it applies (at start and on reload)."""
@@ -216,7 +230,7 @@ class Bridge:
             sensor.name,
             driver,
             interval=sensor.interval,
-            sink=self.delivery.submit,
+            sink=self.sink,
             mapping=mapping,
             offline_after=sensor.offline_after,
             on_online_change=self._online_changed,
@@ -300,12 +314,14 @@ class Bridge:
             if up:
                 self.connected = True
                 self._next_ping = time.monotonic() + PING_INTERVAL
-                self.last_contact = time.time()
+                self.last_contact = self.connected_since = time.time()
+                self.connections += 1
                 self.problem = None
                 log.info("connected to the agent at %s:%d", self.config.agent.host, self.config.agent.api_port)
                 self._reconcile()
             elif self.connected:
                 self.connected = False
+                self.connected_since = None
                 self.delivery.detach()
                 log.warning("lost the connection to the agent; buffering readings until it is back")
         elif kind == "confirm":
@@ -549,6 +565,8 @@ class Bridge:
                 "port": self.config.agent.api_port,
                 "connected": self.connected,
                 "last_contact": self.last_contact,
+                "connected_since": self.connected_since if self.connected else None,
+                "reconnects": max(0, self.connections - 1),
                 "revoked": self.revoked,
                 "problem": self.problem,
             },
@@ -556,6 +574,8 @@ class Bridge:
                 "mode": delivery.mode if delivery else "offline",
                 "delivered": delivery.delivered if delivery else 0,
                 "spilled": delivery.spilled if delivery else 0,
+                "buffered": delivery.buffered if delivery else 0,
+                "replayed": delivery.replayed if delivery else 0,
                 "in_flight": delivery.in_flight if delivery else 0,
                 "unconfirmed": delivery.unconfirmed if delivery else 0,
                 "unroutable": delivery.unroutable if delivery else 0,
@@ -592,6 +612,8 @@ class Bridge:
         if self._closed:
             return
         self._closed = True
+        if self.page is not None:
+            self.page.stop()
         for reader in self.readers:
             reader.stop()
         deadline = time.monotonic() + 3.0

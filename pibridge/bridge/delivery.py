@@ -118,6 +118,10 @@ class Delivery:
         self.delivered = 0
         #: readings written to the outbox because they could not be sent or were not acknowledged in time
         self.spilled = 0
+        #: readings written to the outbox (the spilled ones and all that came while the agent was away)
+        self.buffered = 0
+        #: readings acknowledged after a replay from the outbox (counted in ``delivered`` too)
+        self.replayed = 0
         #: readings dropped because no configured sensor or metric matches them
         self.unroutable = 0
         self._events: queue.SimpleQueue = queue.SimpleQueue()
@@ -207,6 +211,7 @@ class Delivery:
         entry = self._replay.pop(seq, None)
         if entry is not None:
             self.delivered += 1
+            self.replayed += 1
             if self.confirm_by_owner:
                 self._unconfirmed_ids.append((self.delivered, entry[0]))
             else:
@@ -402,6 +407,7 @@ class Delivery:
         # The outbox keeps appended readings in memory and commits them itself
         # every commit_interval; it degrades to memory on disk errors, never raises.
         if self._pending:
+            self.buffered += len(self._pending)
             self.outbox.append(self._pending)
             self._pending = []
         if self._acked_ids:

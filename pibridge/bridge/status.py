@@ -85,20 +85,23 @@ def collect(storage_dir: Path) -> dict:
     )
     state_age = (now - float(state.get("written_at") or 0)) if state else None
     stats = read_stats(Path(storage_dir) / OUTBOX_FILE)
-    outbox = None
-    if stats is not None:
-        outbox = {
-            "depth": stats.depth,
-            "bytes": stats.bytes,
-            "oldest_timestamp_ms": stats.oldest_timestamp_ms,
-            "oldest_age_s": (now - stats.oldest_timestamp_ms / 1000) if stats.oldest_timestamp_ms else None,
-            "dropped": stats.dropped,
-            "dropped_reason": stats.dropped_reason,
-            "last_error": stats.last_error,
-            "healthy": stats.healthy,
-        }
+    outbox = None if stats is None else outbox_json(stats, now)
     return {"storage_dir": str(storage_dir), "running": running, "state_age_s": state_age, "state": state,
             "outbox": outbox}
+
+
+def outbox_json(stats: Any, now: float) -> dict:
+    """The outbox part of ``pibridge status --json`` from an :class:`pibridge.outbox.OutboxStats`."""
+    return {
+        "depth": stats.depth,
+        "bytes": stats.bytes,
+        "oldest_timestamp_ms": stats.oldest_timestamp_ms,
+        "oldest_age_s": (now - stats.oldest_timestamp_ms / 1000) if stats.oldest_timestamp_ms else None,
+        "dropped": stats.dropped,
+        "dropped_reason": stats.dropped_reason,
+        "last_error": stats.last_error,
+        "healthy": stats.healthy,
+    }
 
 
 def _ago(seconds: float | None) -> str:

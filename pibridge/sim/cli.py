@@ -4,6 +4,7 @@
 
     pibridge sim --state-dir ~/sim                      # run until Ctrl-C / SIGTERM
     pibridge sim --state-dir ~/sim --text-answers bare --dialect vendor -v
+    pibridge sim --state-dir ~/sim --http 127.0.0.1:8089  # ... with a page of what arrived
     pibridge sim --state-dir ~/sim --dump               # what arrived, per sensor and metric
     pibridge sim --state-dir ~/sim --dump --json --client ID --sensor ID --metric ID
     pibridge sim --state-dir ~/sim fault silent on      # a running simulator stops answering
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dialect", choices=DIALECTS, default="reference",
                    help="reference: only the API reference's topics (default); vendor: also the request topics of "
                         "the vendor SDKs, answered where they listen; both: answers on both")
+    p.add_argument("--http", metavar="HOST:PORT",
+                   help="serve a page of what the agent received, e.g. 127.0.0.1:8089 (see docs/web.md)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="log every request and answer, and messages on topics the simulator does not serve")
     p.add_argument("--dump", action="store_true", help="print the stored clients, sensors, metrics and values, then exit")
@@ -74,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fault(args.state_dir, args.command[1:], parser)
     if args.dump:
         return _dump(args)
+    if args.http:
+        from pibridge.web.settings import parse_listen
+
+        try:
+            args.http = parse_listen(args.http)
+        except ValueError as exc:
+            parser.error(f"--http: {exc}")
     return _run(args)
 
 
@@ -97,12 +107,24 @@ def _run(args) -> int:
     except (SimulatorError, OSError) as exc:
         print(f"pibridge sim: {exc}", file=sys.stderr)
         return 1
+    page = None
     try:
         # Faults belong to one run: a file left by an earlier run is cleared.
         fault_file.path.unlink(missing_ok=True)
         sim.faults.silent = args.silent
         sim.faults.set_error_code(args.error_code)
         print(f"{sim.describe()}; faults: {sim.faults.describe()}; Ctrl-C to stop", flush=True)
+        if args.http:
+            from pibridge.web.server import WebServer
+            from pibridge.web.sim_view import SimView
+
+            try:
+                page = WebServer(SimView(sim), *args.http).start()
+            except OSError as exc:
+                print(f"pibridge sim: --http: cannot listen on {args.http[0]}:{args.http[1]}: "
+                      f"{exc.strerror or exc}; choose another port", file=sys.stderr)
+                return 1
+            print(f"pibridge sim: page of what the agent received at {page.url}", flush=True)
         seen = fault_file.mtime()
         while not stop.wait(0.5):
             mtime = fault_file.mtime()
@@ -111,6 +133,8 @@ def _run(args) -> int:
                 _apply_fault_file(sim, fault_file)
                 seen = fault_file.mtime()
     finally:
+        if page is not None:
+            page.stop()
         sim.stop()
     return 0
 

@@ -271,6 +271,30 @@ class Store:
             r["value"] = json.loads(r["value"])
         return rows
 
+    def values_after(self, after_id: int, limit: int) -> list[dict]:
+        """Up to *limit* values of every client with an ``id`` above *after_id*, in arrival order
+        (rows as :meth:`values`, plus ``client_id``).  A negative *after_id* gives the newest *limit*."""
+        columns = "id, client_id, sensor_id, metric_id, value, timestamp_ms, received_at"
+        if after_id < 0:
+            rows = self._rows(f"SELECT {columns} FROM pushed_values ORDER BY id DESC LIMIT ?", (limit,))[::-1]
+        else:
+            rows = self._rows(f"SELECT {columns} FROM pushed_values WHERE id > ? ORDER BY id LIMIT ?",
+                              (after_id, limit))
+        for r in rows:
+            r["value"] = json.loads(r["value"])
+        return rows
+
+    def value_counts(self) -> list[dict]:
+        """How many values arrived per client, sensor and metric: rows with those IDs and ``count``."""
+        return self._rows("SELECT client_id, sensor_id, metric_id, COUNT(*) AS count FROM pushed_values"
+                          " GROUP BY client_id, sensor_id, metric_id ORDER BY client_id, sensor_id, metric_id")
+
+    def received(self, client_id: str) -> tuple[int, int]:
+        """(readings, values) the client pushed: a reading is one sensor's values at one timestamp."""
+        rows = self._rows("SELECT COUNT(DISTINCT sensor_id || '/' || timestamp_ms) AS readings, COUNT(*) AS n_values"
+                          " FROM pushed_values WHERE client_id = ?", (client_id,))
+        return rows[0]["readings"], rows[0]["n_values"]
+
     def wait_for_values(self, client_id: str, count: int, timeout: float, sensor_id: str | None = None,
                         metric_id: str | None = None) -> list[dict]:
         """Wait until at least *count* values arrived for the client (and sensor/metric), then return them all.
