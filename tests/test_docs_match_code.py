@@ -1,0 +1,280 @@
+"""The docs stay true to the code: every key, filter, derived value, driver and module is described,
+and every path and link they cite exists.
+
+Each test reads the names from the code (the parser's dataclasses and key lists, the filter and
+formula registries, the driver registry, the files under ``pibridge/`` and ``drivers/``), so a new
+key, driver or module without its docs fails here, and so does a doc that still describes one that
+is gone.  The unit table and the error example of docs/configuration.md are checked in
+tests/bridge/test_config_examples.py, the README's example and commands in tests/test_readme.py.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from pibridge.bridge.config import METRIC_KEYS, SENSOR_KEYS, AgentConfig, StorageConfig
+from pibridge.drivers import available, driver_class
+from pibridge.transforms.derived import FORMULAS
+from pibridge.transforms.parse import FILTERS
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+DRIVERS = (ROOT / "docs" / "drivers.md").read_text(encoding="utf-8")
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+
+
+def sections(text: str, level: int) -> dict[str, str]:
+    """Heading text -> the text below it up to the next heading of the same or a higher level."""
+    marks = list(re.finditer(rf"^(#{{1,{level}}}) (.+)$", text, re.M))
+    found = {}
+    for mark, following in zip(marks, marks[1:] + [None]):
+        if len(mark.group(1)) == level:
+            found[mark.group(2).strip()] = text[mark.end(): following.start() if following else len(text)]
+    return found
+
+
+def section(text: str, level: int, starts_with: str) -> str:
+    matches = [body for heading, body in sections(text, level).items() if heading.startswith(starts_with)]
+    assert len(matches) == 1, f"expected one heading starting with {starts_with!r}, found {len(matches)}"
+    return matches[0]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in *text*, header and separator rows left out."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("|") or re.fullmatch(r"[|\s:-]+", line):
+            continue
+        rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip("|"))])
+    return rows
+
+
+def first_cell_names(text: str) -> set[str]:
+    """The names a table's rows describe: each `code` word of the first cell (`min`, `max` is two)."""
+    return {name for row in table_rows(text) for name in re.findall(r"`([^`]+)`", row[0])}
+
+
+# --- configuration.md: every key the parser accepts, in its section, and no other ---------------
+
+CONFIG_SECTIONS = {
+    "`[agent]`": {f.name for f in fields(AgentConfig)},
+    "`[storage]`": {f.name for f in fields(StorageConfig)},
+    "`[log]`": {"level"},
+    "`[[sensors]]`": set(SENSOR_KEYS),
+    "`[sensors.metric.<quantity>]`": set(METRIC_KEYS),
+}
+
+
+@pytest.mark.parametrize("heading", CONFIG_SECTIONS)
+def test_each_config_section_documents_exactly_the_keys_the_parser_accepts(heading):
+    documented = first_cell_names(section(CONFIGURATION, 2, heading).split("\n## ")[0])
+    assert documented == CONFIG_SECTIONS[heading], heading
+
+
+def test_every_filter_and_its_settings_are_documented_under_filters():
+    body = section(CONFIGURATION, 2, "Filters")
+    documented = first_cell_names(body)
+    assert set(FILTERS) <= documented, f"filters without a row: {sorted(set(FILTERS) - documented)}"
+    for name, cls in FILTERS.items():
+        for key in cls.extra_keys:
+            assert f"`{key}`" in body, f"the {name} filter's setting {key!r} is not described under Filters"
+
+
+def test_every_derived_value_is_documented_with_its_unit_and_inputs():
+    rows = {row[0].strip("`"): row for row in table_rows(section(CONFIGURATION, 2, "Derived values"))}
+    assert set(rows) - {"name"} == set(FORMULAS)
+    for name, formula in FORMULAS.items():
+        _, unit, inputs, *_ = rows[name]
+        assert unit.startswith(formula.unit), f"{name}: documented in {unit}, computed in {formula.unit}"
+        for needed in formula.inputs + formula.keys:
+            assert needed in inputs, f"{name} needs {needed!r}, its row says {inputs!r}"
+
+
+# --- drivers.md: a section per driver, with its options, quantities and units ----------------------
+
+def driver_sections() -> dict[str, str]:
+    """Driver name -> its section of docs/drivers.md (a heading may name several drivers)."""
+    found = {}
+    for heading, body in sections(DRIVERS, 2).items():
+        for name in heading.split(","):
+            found[name.strip()] = body
+    return found
+
+
+def names_quantity(body: str, quantity: str) -> bool:
+    """The section names the quantity in `code` or in a table's first cell; a numbered series
+    (`a0` .. `a3`, `ch1_...` with `_voltage`) counts when its first member and its suffix are named."""
+    if f"`{quantity}`" in body:
+        return True
+    if any(quantity in [c.strip() for c in row[0].split(",")] for row in table_rows(body)):
+        return True
+    series = re.fullmatch(r"([a-z]+)(\d+)(_\w+)?", quantity)
+    if series:
+        prefix, _, suffix = series.groups()
+        first = re.search(rf"`{prefix}[01](_\.\.\.)?`", body)
+        return bool(first) and (suffix is None or f"`{suffix}`" in body)
+    return False
+
+
+@pytest.mark.parametrize("name", sorted(available()))
+def test_every_driver_has_a_section_with_its_options_quantities_and_units(name):
+    body = driver_sections().get(name)
+    assert body is not None, f"docs/drivers.md has no section whose heading names {name!r}"
+    cls = driver_class(name)
+    undocumented = [option for option in cls.options if f"`{option}`" not in body]
+    assert not undocumented, f"{name}: options not described in its section: {undocumented}"
+    for quantity in cls.provides:
+        assert names_quantity(body, quantity.name), f"{name}: quantity {quantity.name!r} is not named"
+        assert quantity.unit in body, f"{name}: unit {quantity.unit!r} of {quantity.name!r} is not given"
+
+
+def test_the_contents_list_every_driver_section():
+    contents = section(DRIVERS, 2, "Contents")
+    for heading in sections(DRIVERS, 2):
+        if heading != "Contents":
+            assert f"(#{anchor(heading)})" in contents, f"{heading!r} is missing from the contents"
+
+
+# --- architecture.md: every module is named where its package is described ------------------------
+
+def package_of(path: Path) -> tuple[str, str]:
+    """(dotted package, module name) of a source file: drivers/ is the package pibridge.drivers."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] == "drivers":
+        parts.insert(0, "pibridge")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts[:-1]), parts[-1]
+
+
+def blocks_about(package: str) -> str:
+    """The table rows and paragraphs of architecture.md that speak of *package*, and every section
+    whose heading names it."""
+    text = ARCHITECTURE
+    found = [body for heading, body in sections(text, 2).items() if f"`{package}`" in heading]
+    for block in re.split(r"\n\s*\n|\n(?=\|)", text):
+        if f"`{package}`" in block or f"`{package} " in block:
+            found.append(block)
+    return "\n".join(found)
+
+
+SOURCES = sorted(p for p in (ROOT / "pibridge").rglob("*.py")) + sorted((ROOT / "drivers").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_module_is_named_in_the_architecture(path):
+    """A package is named by its dotted name, a module in a row, paragraph or section about its
+    package (`reload`, `_bus.py`, `uart/_stream.py`).  A device driver's own module (a public one
+    in a bus folder) is described by its section in docs/drivers.md instead, checked above."""
+    package, module = package_of(path)
+    relative = path.relative_to(ROOT)
+    if path.name == "__init__.py":
+        dotted = f"{package}.{module}" if package else module
+        folder = f"{relative.parent.name}/"
+        assert f"`{dotted}`" in ARCHITECTURE or f"`{folder}`" in blocks_about(package), dotted
+        return
+    if package.startswith("pibridge.drivers.") and not module.startswith("_"):
+        registering = {driver_class(name).__module__ for name in available()}
+        assert f"{package}.{module}" in registering, f"{relative} registers no driver, so no section describes it"
+        return
+    about = blocks_about(package) + blocks_about(package.rsplit(".", 1)[0])
+    spellings = [f"`{module}`", f"`{module}.py`", f"`{module}/`", f"/{module}.py`", f"`{relative.parent.name}/{module}.py`"]
+    assert f"`{package}.{module}`" in ARCHITECTURE or any(s in about for s in spellings), (
+        f"{relative} is not named in docs/architecture.md where {package} is described"
+    )
+
+
+# Threads of other processes or commands than `pibridge run`: the simulator's, the demo's screen,
+# `pibridge check`'s one-shot readers.
+NOT_IN_RUN = ("pibridge/sim/", "pibridge/demo.py", "pibridge/bridge/check.py")
+
+
+def test_every_thread_the_daemon_starts_is_described():
+    threads = section(ARCHITECTURE, 2, "Threads")
+    for path in SOURCES:
+        relative = str(path.relative_to(ROOT))
+        if relative.startswith(NOT_IN_RUN):
+            continue
+        for name in re.findall(r"threading\.Thread\([^)]*?name=f?[\"']([^\"'{]+)", path.read_text(encoding="utf-8")):
+            assert f"`{name}" in threads, f"thread {name!r} ({relative}) is not described under Threads"
+
+
+# --- every file the docs cite exists, every link between them resolves ----------------------------
+
+REPO_FOLDERS = ("bench", "docs", "drivers", "examples", "pibridge", "scripts", "systemd", "tests", "udev")
+
+
+def cited_paths(text: str) -> set[str]:
+    """Repository paths written in `code`: starting with one of the repository's folders, a module
+    path below pibridge/ or drivers/ (`bridge/registry.py`, `i2c/_bus.py`), or any relative path of a source or text file
+    (which must then be in the repository too).  Placeholders (`DIR/...`, `<s>`) and globs are left
+    out, and so are absolute paths (the Pi's files)."""
+    found = set()
+    for code in re.findall(r"`([^`\s]+)`", text):
+        code = code.split("::")[0]
+        if re.search(r"[<>*:]|\.\.\.", code) or code.startswith(("/", ".")):
+            continue
+        top = code.split("/")[0]
+        in_repo_folder = top in REPO_FOLDERS or (ROOT / "pibridge" / top).is_dir() or (ROOT / "drivers" / top).is_dir()
+        looks_like_a_file = re.search(r"\.(py|md|txt|toml|json|sh|cfg|ini|yaml|yml)$", code) and not top.isupper()
+        if "/" in code and (in_repo_folder or looks_like_a_file):
+            found.add(code)
+    return found
+
+
+def exists_in_repo(path: str) -> bool:
+    return any((folder / path).exists() for folder in (ROOT, ROOT / "pibridge", ROOT / "drivers"))
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md"] + DOCS, ids=lambda p: p.name)
+def test_every_cited_file_exists(doc):
+    missing = sorted(p for p in cited_paths(doc.read_text(encoding="utf-8")) if not exists_in_repo(p))
+    assert not missing, f"{doc.name} cites files that are not in the repository: {missing}"
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = heading.strip().lower()
+    text = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in "LN")
+    return text.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    seen: dict[str, int] = {}
+    found = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M):
+        base = anchor(heading)
+        count = seen.get(base, 0)
+        found.add(base if count == 0 else f"{base}-{count}")
+        seen[base] = count + 1
+    return found
+
+
+@pytest.mark.parametrize("doc", [ROOT / "README.md"] + DOCS, ids=lambda p: p.name)
+def test_every_relative_link_resolves_to_a_file_and_heading(doc):
+    text = re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, fragment = target.partition("#")
+        linked = (doc.parent / file).resolve() if file else doc
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no heading with that anchor")
+    assert not broken, f"{doc.name}: {broken}"
+
+
+def test_the_anchor_rule_is_githubs():
+    assert anchor("The client (`pibridge.agent.client.AgentClient`)") == "the-client-pibridgeagentclientagentclient"
+    assert anchor("SCD30: CRC mismatch / Remote I/O error (clock stretching)") == (
+        "scd30-crc-mismatch--remote-io-error-clock-stretching")
+    assert anchors("# A\n## A\n") == {"a", "a-1"}
