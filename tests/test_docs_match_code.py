@@ -278,3 +278,66 @@ def test_the_anchor_rule_is_githubs():
     assert anchor("SCD30: CRC mismatch / Remote I/O error (clock stretching)") == (
         "scd30-crc-mismatch--remote-io-error-clock-stretching")
     assert anchors("# A\n## A\n") == {"a", "a-1"}
+
+
+# --- the README's commands after the install work as written ---------------------------------------
+
+def install_block() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = section(readme, 2, "Install on a Raspberry Pi").split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split(" #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def install_script_value(name: str) -> str:
+    return re.search(rf"^readonly {name}=(\S+)$", (ROOT / "install.sh").read_text(encoding="utf-8"), re.M).group(1)
+
+
+def test_the_readme_edits_the_file_the_installer_writes_and_restarts_its_unit():
+    lines = install_block()
+    assert f"sudoedit {install_script_value('CONF')}" in lines
+    service = install_script_value("SERVICE")
+    assert (ROOT / "systemd" / service).exists()
+    assert f"sudo systemctl restart {service.removesuffix('.service')}" in lines
+
+
+def invocations() -> list[tuple[str, str, list[str]]]:
+    """(the README line, who runs it: "" / "root" / a user, the pibridge command's words)."""
+    found = []
+    for line in install_block():
+        command = line.split("&&")[-1].strip()
+        match = re.fullmatch(r"(sudo -u (\S+) |sudo )?pibridge (.+)", command)
+        if match:
+            who = match.group(2) or ("root" if match.group(1) else "")
+            found.append((line, who, match.group(3).split()))
+    return found
+
+
+def test_commands_that_read_the_config_run_as_a_user_who_may_read_it():
+    """install.sh writes the config 0640 root:<service user>: only root and that user can read it."""
+    from pibridge.cli import TAKES_CONFIG
+
+    script = (ROOT / "install.sh").read_text(encoding="utf-8")
+    assert re.search(r'install -m 0640 "\$SCRIPT_DIR/examples/config\.toml" "\$\(at "\$CONF"\)"', script)
+    assert 'ensure_owner "$CONF" root "$SERVICE_USER"' in script
+    user = install_script_value("SERVICE_USER")
+    assert {words[0] for _, _, words in invocations()} >= {"check", "status"}
+    for line, who, words in invocations():
+        if words[0] in TAKES_CONFIG:
+            assert who in ("root", user), f"{line!r}: the config is 0640 root:{user}; run it with sudo or as {user}"
+        if who == user:
+            # The GPIO library of the Pi 5 puts its pipes in the working directory.
+            assert line.startswith("cd /tmp && "), line
+
+
+@pytest.mark.parametrize("words", [words for _, _, words in invocations()], ids=" ".join)
+def test_each_readme_command_and_its_options_exist(words, capsys):
+    from pibridge.cli import COMMANDS, main
+
+    name, options = words[0], [w for w in words[1:] if w.startswith("-")]
+    assert name in COMMANDS, words
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    usage = capsys.readouterr().out
+    for option in options:
+        assert re.search(rf"(^|\s|\[){re.escape(option)}\b", usage), f"pibridge {name} has no option {option}"
