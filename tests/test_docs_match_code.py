@@ -191,6 +191,58 @@ def test_every_module_is_named_in_the_architecture(path):
     )
 
 
+def module_file(dotted: str) -> Path | None:
+    parts = dotted.split(".")[1:]
+    folder = ROOT / "drivers" if parts[:1] == ["drivers"] else ROOT / "pibridge"
+    parts = parts[1:] if parts[:1] == ["drivers"] else parts
+    base = folder.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The pibridge modules *path* imports, at the top or inside a function."""
+    import ast
+
+    package, module = package_of(path)
+    here = package.split(".") + ([module] if path.name == "__init__.py" else [])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(here[: len(here) - node.level + 1] if node.level else [])
+            base = ".".join(filter(None, [base, node.module])) if node.level else node.module
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if module_file(f"{base}.{alias.name}") else base)
+    return {name for name in found if name.startswith("pibridge.")}
+
+
+def test_each_package_imports_only_what_the_architecture_says_it_depends_on():
+    rows = [row for row in table_rows(section(ARCHITECTURE, 2, "Module boundaries")) if row[0] != "package"]
+    rows = rows[: next(i for i, row in enumerate(rows) if row[0] == "module")] if any(r[0] == "module" for r in rows) else rows
+    above: list[str] = []
+    for row in rows:
+        package = row[0].split()[0].strip("`")
+        allowed: set[str] = set()
+        for word in (w.strip(" `") for w in row[2].split(",")):
+            if word == "all above":
+                allowed.update(above)
+            elif word and word != "—":
+                allowed.add(f"pibridge.{word}")
+        above.append(package)
+        sources = [path for path in SOURCES if f"{'.'.join(filter(None, package_of(path)))}.".startswith(package + ".")]
+        assert sources, f"no source files for {package}"
+        for path in sources:
+            for name in imported_modules(path):
+                if name.startswith(package + ".") or name == package:
+                    continue
+                assert any(name == a or name.startswith(a + ".") for a in allowed), (
+                    f"{path.relative_to(ROOT)} imports {name}, but architecture.md says {package} depends on {row[2]}")
+
+
 # Threads of other processes or commands than `pibridge run`: the simulator's, the demo's screen,
 # `pibridge check`'s one-shot readers.
 NOT_IN_RUN = ("pibridge/sim/", "pibridge/demo.py", "pibridge/bridge/check.py")
