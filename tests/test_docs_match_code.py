@@ -78,6 +78,26 @@ def test_each_config_section_documents_exactly_the_keys_the_parser_accepts(headi
     assert documented == CONFIG_SECTIONS[heading], heading
 
 
+@pytest.mark.parametrize("heading, defaults", [("`[agent]`", AgentConfig()), ("`[storage]`", StorageConfig())],
+                         ids=["agent", "storage"])
+def test_each_documented_default_is_the_parsers_default(heading, defaults):
+    """A number is given as itself or in brackets after its text form (`"64 MiB"` (67108864))."""
+    rows = {row[0].strip("`"): row for row in table_rows(section(CONFIGURATION, 2, heading))}
+    for field in fields(defaults):
+        value, cell = getattr(defaults, field.name), rows[field.name][2]
+        if isinstance(value, bool):
+            shown = [cell.strip("`")]
+            value = str(value).lower()
+        elif isinstance(value, (int, float)):
+            shown = [float(n) for n in re.findall(r"^`?(\d+(?:\.\d+)?)`?$|\((\d+(?:\.\d+)?)\)", cell)
+                     for n in n if n]
+            value = float(value)
+        else:
+            shown = re.findall(r'`"([^"]*)"`', cell)
+            value = str(value)
+        assert value in shown, f"{heading} {field.name}: the parser's default is {value!r}, the docs say {cell!r}"
+
+
 def test_every_filter_and_its_settings_are_documented_under_filters():
     body = section(CONFIGURATION, 2, "Filters")
     documented = first_cell_names(body)
@@ -133,6 +153,44 @@ def test_every_driver_has_a_section_with_its_options_quantities_and_units(name):
     for quantity in cls.provides:
         assert names_quantity(body, quantity.name), f"{name}: quantity {quantity.name!r} is not named"
         assert quantity.unit in body, f"{name}: unit {quantity.unit!r} of {quantity.name!r} is not given"
+
+
+def documented_default_matches(cell: str, default: object, driver: str, address: bool) -> bool:
+    """The cell starts with the default, or gives it for this driver (`pcf8574a`: 0x38, 1600 (ADS1015))."""
+    if isinstance(default, bool):
+        text = str(default).lower()
+    elif address:
+        text = f"0x{default:02x}"
+    else:
+        text = f"{default:g}" if isinstance(default, float) else str(default)
+    cell = cell.strip("` ").lower()
+    first = re.match(r"[^\s,(]+", cell)
+    if first and (first.group(0).strip("`") == text or _same_number(first.group(0), default)):
+        return True
+    return driver in cell and re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", cell) is not None
+
+
+def _same_number(word: str, default: object) -> bool:
+    try:
+        return not isinstance(default, bool) and float(word.strip("`")) == float(default)
+    except (TypeError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize("name", sorted(available()))
+def test_every_documented_option_default_is_the_drivers_default(name):
+    """Scalar defaults only (numbers, booleans); lists, tables and "not set" are read by the eye."""
+    cls = driver_class(name)
+    for row in table_rows(driver_sections()[name]):
+        options = re.findall(r"`([^`]+)`", row[0])
+        if len(row) < 3 or not options or not set(options) <= set(cls.options):
+            continue
+        cells = [c.strip() for c in row[1].split(",")] if len(options) > 1 else [row[1]]
+        for option, cell in zip(options, cells):
+            default = cls.options[option].default
+            if isinstance(default, (bool, int, float)):
+                assert documented_default_matches(cell, default, name, option == "address"), (
+                    f"{name}: option {option!r} defaults to {default!r}, docs/drivers.md says {cell!r}")
 
 
 def test_the_contents_list_every_driver_section():
