@@ -1,11 +1,13 @@
-"""The docs stay true to the code: every key, filter, derived value, driver and module is described,
-and every path and link they cite exists.
+"""The docs stay true to the code: every key, filter, derived value, driver, module and thread is
+described, defaults and dependencies are the code's, and every path, link and command they cite
+exists.
 
 Each test reads the names from the code (the parser's dataclasses and key lists, the filter and
-formula registries, the driver registry, the files under ``pibridge/`` and ``drivers/``), so a new
-key, driver or module without its docs fails here, and so does a doc that still describes one that
-is gone.  The unit table and the error example of docs/configuration.md are checked in
-tests/bridge/test_config_examples.py, the README's example and commands in tests/test_readme.py.
+formula registries, the driver registry, the files under ``pibridge/`` and ``drivers/`` and their
+imports, install.sh, the command line), so a new key, driver or module without its docs fails here,
+and so does a doc that still describes one that is gone.  The unit table and the error example of
+docs/configuration.md are checked in tests/bridge/test_config_examples.py, the README's config
+example and its first two commands in tests/test_readme.py.
 """
 
 from __future__ import annotations
