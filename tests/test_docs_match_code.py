@@ -328,6 +328,21 @@ def test_every_thread_the_daemon_starts_is_described():
             assert f"`{name}" in threads, f"thread {name!r} ({relative}) is not described under Threads"
 
 
+def test_every_logger_of_the_daemon_is_in_the_logger_table():
+    operation = (ROOT / "docs" / "operation.md").read_text(encoding="utf-8")
+    documented = first_cell_names(section(operation, 2, "Logs"))
+    for path in SOURCES:
+        relative = str(path.relative_to(ROOT))
+        if relative.startswith(NOT_IN_RUN):
+            continue
+        package, module = package_of(path)
+        own = f"{package}.{module}" if path.name != "__init__.py" else package
+        for name in re.findall(r"logging\.getLogger\((__name__|\"[^\"]+\")\)", path.read_text(encoding="utf-8")):
+            logger = own if name == "__name__" else name.strip('"')
+            assert any(logger == row or (row.endswith(".*") and f"{logger}.".startswith(row[:-1])) for row in documented), (
+                f"logger {logger!r} ({relative}) is not in the table under Logs in docs/operation.md")
+
+
 # --- every file the docs cite exists, every link between them resolves ----------------------------
 
 REPO_FOLDERS = ("bench", "docs", "drivers", "examples", "pibridge", "scripts", "systemd", "tests", "udev")
