@@ -482,3 +482,41 @@ def test_each_readme_command_and_its_options_exist(words, capsys):
     usage = capsys.readouterr().out
     for option in options:
         assert re.search(rf"(^|\s|\[){re.escape(option)}\b", usage), f"pibridge {name} has no option {option}"
+
+
+# --- the driver example in docs/drivers.md is a working driver ------------------------------------
+
+def test_the_example_driver_registers_validates_and_reads(monkeypatch):
+    import pibridge.drivers as drivers
+    from pibridge.readings import UNITS
+
+    monkeypatch.setattr(drivers, "_registry", dict(drivers._registry))
+    example = section(DRIVERS, 2, "Writing a driver").split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(example, "docs/drivers.md", "exec"), {"__name__": "docs_example"})
+    name = re.search(r'name = "(\w+)"', example).group(1)
+    cls = driver_class(name)
+    driver = drivers.create(name, "Bed 1", {"pin": 4})
+    with pytest.raises(drivers.OptionError):
+        drivers.create(name, "Bed 1", {"pin": 4, "pins": 5})
+    assert all(q.unit in UNITS for q in driver.quantities())
+    driver.open()
+    values = driver.read()
+    driver.close()
+    driver.close()
+    assert set(values) == {q.name for q in cls.provides}
+    assert driver.resources() == ["gpio:4"]
+
+
+def test_the_driver_bases_the_docs_name_exist_with_the_named_hooks():
+    from pibridge.drivers.i2c._bus import I2CDriver
+    from pibridge.drivers.i2c._expander import ExpanderInput
+    from pibridge.drivers.i2c._ina import INAMonitor
+
+    text = section(DRIVERS, 2, "Writing a driver")
+    assert "`pibridge.drivers.i2c._bus.I2CDriver`" in text and "`i2c._ina.INAMonitor`" in text
+    assert "`i2c._expander.ExpanderInput`" in text
+    for cls, hooks in ((I2CDriver, ("chip", "addresses", "setup", "measure")),
+                       (ExpanderInput, ("pin_labels", "setup", "read_levels"))):
+        for hook in hooks:
+            assert f"`{hook}" in text and hasattr(cls, hook), f"{cls.__name__}.{hook}"
+    assert issubclass(INAMonitor, I2CDriver)
