@@ -195,6 +195,18 @@ def test_every_documented_option_default_is_the_drivers_default(name):
                     f"{name}: option {option!r} defaults to {default!r}, docs/drivers.md says {cell!r}")
 
 
+#: Sections of docs/drivers.md that describe no single driver.
+GENERAL_SECTIONS = ("Contents", "Compensation from another sensor", "SPI and serial buses", "Writing a driver")
+
+
+def test_no_section_or_config_row_describes_a_driver_that_does_not_exist():
+    described = set(driver_sections()) - set(GENERAL_SECTIONS)
+    assert described <= set(available()), f"sections for unknown drivers: {sorted(described - set(available()))}"
+    row = next(row for row in table_rows(section(CONFIGURATION, 2, "`[[sensors]]`")) if row[0] == "`driver`")
+    listed = set(re.findall(r"`(\w+)`", row[3]))
+    assert listed <= set(available()), f"the driver row lists unknown drivers: {sorted(listed - set(available()))}"
+
+
 def test_the_contents_list_every_driver_section():
     contents = section(DRIVERS, 2, "Contents")
     for heading in sections(DRIVERS, 2):
