@@ -76,7 +76,7 @@ CONFIG_SECTIONS = {
 
 @pytest.mark.parametrize("heading", CONFIG_SECTIONS)
 def test_each_config_section_documents_exactly_the_keys_the_parser_accepts(heading):
-    documented = first_cell_names(section(CONFIGURATION, 2, heading).split("\n## ")[0])
+    documented = first_cell_names(section(CONFIGURATION, 2, heading))
     assert documented == CONFIG_SECTIONS[heading], heading
 
 
@@ -91,8 +91,8 @@ def test_each_documented_default_is_the_parsers_default(heading, defaults):
             shown = [cell.strip("`")]
             value = str(value).lower()
         elif isinstance(value, (int, float)):
-            shown = [float(n) for n in re.findall(r"^`?(\d+(?:\.\d+)?)`?$|\((\d+(?:\.\d+)?)\)", cell)
-                     for n in n if n]
+            shown = [float(alone or bracketed)
+                     for alone, bracketed in re.findall(r"^`?(\d+(?:\.\d+)?)`?$|\((\d+(?:\.\d+)?)\)", cell)]
             value = float(value)
         else:
             shown = re.findall(r'`"([^"]*)"`', cell)
