@@ -267,7 +267,8 @@ def test_every_module_is_named_in_the_architecture(path):
         assert f"{package}.{module}" in registering, f"{relative} registers no driver, so no section describes it"
         return
     about = blocks_about(package) + blocks_about(package.rsplit(".", 1)[0])
-    spellings = [f"`{module}`", f"`{module}.py`", f"`{module}/`", f"/{module}.py`", f"`{relative.parent.name}/{module}.py`"]
+    spellings = [f"`{module}`", f"`{module}.py`", f"`{module}/`", f"/{module}.py`",
+                 f"`{relative.parent.name}/{module}.py`"]
     assert f"`{package}.{module}`" in ARCHITECTURE or any(s in about for s in spellings), (
         f"{relative} is not named in docs/architecture.md where {package} is described"
     )
@@ -304,7 +305,6 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_each_package_imports_only_what_the_architecture_says_it_depends_on():
     rows = [row for row in table_rows(section(ARCHITECTURE, 2, "Module boundaries")) if row[0] != "package"]
-    rows = rows[: next(i for i, row in enumerate(rows) if row[0] == "module")] if any(r[0] == "module" for r in rows) else rows
     above: list[str] = []
     for row in rows:
         package = row[0].split()[0].strip("`")
@@ -355,7 +355,8 @@ def test_every_logger_of_the_daemon_is_in_the_logger_table():
         own = f"{package}.{module}" if path.name != "__init__.py" else package
         for name in re.findall(r"logging\.getLogger\((__name__|\"[^\"]+\")\)", path.read_text(encoding="utf-8")):
             logger = own if name == "__name__" else name.strip('"')
-            assert any(logger == row or (row.endswith(".*") and f"{logger}.".startswith(row[:-1])) for row in documented), (
+            covered = (logger == row or (row.endswith(".*") and f"{logger}.".startswith(row[:-1])) for row in documented)
+            assert any(covered), (
                 f"logger {logger!r} ({relative}) is not in the table under Logs in docs/operation.md")
 
 
@@ -366,9 +367,9 @@ REPO_FOLDERS = ("bench", "docs", "drivers", "examples", "pibridge", "scripts", "
 
 def cited_paths(text: str) -> set[str]:
     """Repository paths written in `code`: starting with one of the repository's folders, a module
-    path below pibridge/ or drivers/ (`bridge/registry.py`, `i2c/_bus.py`), or any relative path of a source or text file
-    (which must then be in the repository too).  Placeholders (`DIR/...`, `<s>`) and globs are left
-    out, and so are absolute paths (the Pi's files)."""
+    path below pibridge/ or drivers/ (`bridge/registry.py`, `i2c/_bus.py`), or any relative path of a
+    source or text file (which must then be in the repository too).  Placeholders (`DIR/...`,
+    `<s>`), globs and absolute paths (the Pi's files) are left out."""
     found = set()
     for code in re.findall(r"`([^`\s]+)`", text):
         code = code.split("::")[0]
