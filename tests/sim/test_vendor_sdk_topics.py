@@ -1,4 +1,4 @@
-"""The older topic forms of TeamViewer's SDKs (table in shared/spec/README.md), in the vendor dialect.
+"""The older topic forms of TeamViewer's SDKs (the request table in docs/agent-client.md), in the vendor dialect.
 
 The requests below are the ones ``TVCMI_client`` builds: provisioning on
 ``/createConnector`` with a CSR carrying a BasicConstraints extension,
