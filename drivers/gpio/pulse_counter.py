@@ -9,7 +9,7 @@ from typing import Any
 from pibridge.readings import UNITS, Quantity
 
 from .. import Driver, DriverError, Option, OptionError, register
-from ._pins import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
+from ._pins import PULL_HELP, check_bounce, check_pin, open_input, pin_option, pull_up_argument
 
 #: rate_per -> seconds
 PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
@@ -105,15 +105,7 @@ class PulseCounter(Driver):
 
     def open(self) -> None:
         self.close()
-        with gpio_errors(self.where(), f"GPIO{self.pin}"):
-            from gpiozero import DigitalInputDevice
-
-            self._device = DigitalInputDevice(
-                self.pin,
-                pull_up=self._pull_up,
-                active_state=None if self._pull_up is not None else True,
-                bounce_time=self.config["bounce_time"],
-            )
+        self._device = open_input(self.where(), self.pin, self._pull_up, self.config["bounce_time"])
         with self._lock:
             # Reopening after a lost device keeps the count: pulses are only missed, never undone.
             self._last_count = self._count
