@@ -1,4 +1,4 @@
-"""Helpers for the port-expander tests: a notify callback to wait on, a clock the test moves."""
+"""Helpers for the input driver tests: a notify callback to wait on, a clock the test moves."""
 
 from __future__ import annotations
 
