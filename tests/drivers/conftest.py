@@ -1,7 +1,8 @@
-"""Fixtures for driver tests: a fake I2C bus in place of /dev/i2c-N."""
+"""Fixtures for driver tests: a fake I2C bus in place of /dev/i2c-N, drivers closed after each test."""
 
 import pytest
 
+from pibridge.drivers import create
 from pibridge.drivers.i2c import _bus as _i2c
 from tests.support.smbus_fake import BusFactory
 
@@ -18,3 +19,19 @@ def buses(monkeypatch):
 @pytest.fixture
 def bus(buses):
     return buses.bus(1)
+
+
+@pytest.fixture
+def drivers():
+    """``drivers(name, options)`` creates and opens a driver; each one is closed after the test, whatever happens."""
+    opened = []
+
+    def make(name, options, sensor="inputs"):
+        driver = create(name, sensor, options)
+        driver.open()
+        opened.append(driver)
+        return driver
+
+    yield make
+    for driver in opened:
+        driver.close()

@@ -21,22 +21,6 @@ def pins():
     Device.pin_factory = previous
 
 
-@pytest.fixture
-def drivers():
-    """Drivers opened in a test, closed after it whatever happens."""
-    opened = []
-
-    def make(name, options, sensor="gpio-test"):
-        driver = create(name, sensor, options)
-        driver.open()
-        opened.append(driver)
-        return driver
-
-    yield make
-    for driver in opened:
-        driver.close()
-
-
 # --- digital input -----------------------------------------------------------------------------
 
 
