@@ -17,6 +17,7 @@ from typing import ClassVar
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected
+from .._bits import signed
 from ._bus import I2CDriver, bus_options
 
 REG_CALIB_TP = 0x88  # dig_T1 .. dig_P9, then a reserved byte, then dig_H1 at 0xA1
@@ -43,16 +44,11 @@ OVERSAMPLING = {1: 0b001, 2: 0b010, 4: 0b011, 8: 0b100, 16: 0b101}
 
 
 def _s16(lsb: int, msb: int) -> int:
-    value = msb << 8 | lsb
-    return value - 0x10000 if value & 0x8000 else value
+    return signed(msb << 8 | lsb, 16)
 
 
 def _u16(lsb: int, msb: int) -> int:
     return msb << 8 | lsb
-
-
-def _s8(value: int) -> int:
-    return value - 0x100 if value & 0x80 else value
 
 
 def _div(a: int, b: int) -> int:
@@ -96,9 +92,9 @@ class Calibration:
                 H1=h1,
                 H2=_s16(h[0], h[1]),
                 H3=h[2],
-                H4=_s8(h[3]) << 4 | (h[4] & 0x0F),
-                H5=_s8(h[5]) << 4 | (h[4] >> 4),
-                H6=_s8(h[6]),
+                H4=signed(h[3], 8) << 4 | (h[4] & 0x0F),
+                H5=signed(h[5], 8) << 4 | (h[4] >> 4),
+                H6=signed(h[6], 8),
             )
         return cls(**fields)
 
