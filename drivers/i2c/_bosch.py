@@ -51,6 +51,21 @@ def _u16(lsb: int, msb: int) -> int:
     return msb << 8 | lsb
 
 
+def check_operating_range(where: str, values: dict[str, float]) -> None:
+    """Refuse a temperature or pressure outside the operating range the BMx280 and BME680 share.
+
+    A value beyond -40..85 °C or 300..1100 hPa is not weather but a corrupted transfer or
+    faulty calibration data.
+    """
+    limits = {"temperature": (-40.0, 85.0, "°C"), "pressure": (300.0, 1100.0, "hPa")}
+    for name, (low, high, unit) in limits.items():
+        if not low <= values[name] <= high:
+            raise ValueRejected(
+                f"{where}: {name} {values[name]} {unit} is outside the chip's range "
+                f"({low:g} to {high:g} {unit}); the chip or its calibration data is faulty"
+            )
+
+
 def _div(a: int, b: int) -> int:
     """C's integer division: truncates toward zero, where Python's // floors."""
     q = abs(a) // abs(b)
@@ -234,14 +249,5 @@ class BoschDriver(I2CDriver):
             if adc_h == SKIPPED_16BIT:
                 raise ReadFailed(f"{self.where()}: the humidity measurement was skipped; it will be retried")
             values["humidity"] = round(cal.humidity(adc_h, t_fine), 3)
-        self._check(values)
+        check_operating_range(self.where(), values)
         return values
-
-    def _check(self, values: dict[str, float]) -> None:
-        limits = {"temperature": (-40.0, 85.0, "°C"), "pressure": (300.0, 1100.0, "hPa")}
-        for name, (low, high, unit) in limits.items():
-            if not low <= values[name] <= high:
-                raise ValueRejected(
-                    f"{self.where()}: {name} {values[name]} {unit} is outside the chip's range "
-                    f"({low:g} to {high:g} {unit}); the chip or its calibration data is faulty"
-                )
