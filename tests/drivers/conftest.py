@@ -4,6 +4,7 @@ import pytest
 
 from pibridge.drivers import create
 from pibridge.drivers.i2c import _bus as _i2c
+from pibridge.drivers.uart import _port
 from tests.support.smbus_fake import BusFactory
 
 
@@ -19,6 +20,15 @@ def buses(monkeypatch):
 @pytest.fixture
 def bus(buses):
     return buses.bus(1)
+
+
+@pytest.fixture
+def no_console(tmp_path, monkeypatch):
+    """A kernel command line with no serial console, in place of /proc/cmdline; tests may rewrite it."""
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("console=tty1 root=PARTUUID=1234-02 rootwait\n")
+    monkeypatch.setattr(_port, "CMDLINE", str(cmdline))
+    return cmdline
 
 
 @pytest.fixture
