@@ -9,7 +9,7 @@ import time
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
-from .._ambient import PRESSURE, Ambient, compensate_from_option
+from .._ambient import PRESSURE, Ambient, Compensates, compensate_from_option
 from ._bus import bus_options
 from ._sensirion import SensirionDriver
 
@@ -38,7 +38,7 @@ CLOCK_STRETCH_HINT = (
 
 
 @register
-class SCD30(SensirionDriver):
+class SCD30(Compensates, SensirionDriver):
     """An SCD30 module: CO2 (ppm), temperature (°C) and humidity (%RH).
 
     Wire VIN to 3.3 V (pin 1) or 5 V, GND to ground, SDA to GPIO2 (pin 3),
@@ -100,12 +100,6 @@ class SCD30(SensirionDriver):
 
     def min_interval(self) -> float:
         return float(self.config["measurement_interval"])
-
-    def peer_needs(self):
-        return self.ambient.needs()
-
-    def peers(self, latest) -> None:
-        self.ambient.connect(latest)
 
     def _words(self, count: int, what: str) -> list[int]:
         try:

@@ -7,7 +7,7 @@ import time
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
-from .._ambient import PRESSURE, Ambient, compensate_from_option
+from .._ambient import PRESSURE, Ambient, Compensates, compensate_from_option
 from ._bus import bus_options
 from ._sensirion import SensirionDriver, celsius
 
@@ -40,7 +40,7 @@ OPERATING_T = (-10.0, 60.0)  # operating conditions, datasheet section 1.1
 
 
 @register
-class SCD4x(SensirionDriver):
+class SCD4x(Compensates, SensirionDriver):
     """An SCD40 or SCD41 board: CO2 (ppm), temperature (°C) and humidity (%RH).
 
     Wire VDD to 3.3 V (pin 1), GND to ground, SDA to GPIO2 (pin 3), SCL to
@@ -101,12 +101,6 @@ class SCD4x(SensirionDriver):
 
     def min_interval(self) -> float:
         return MODES[self.config["mode"]][1]
-
-    def peer_needs(self):
-        return self.ambient.needs()
-
-    def peers(self, latest) -> None:
-        self.ambient.connect(latest)
 
     def setup(self) -> None:
         # After a restart of pibridge the chip may still be measuring; it takes
