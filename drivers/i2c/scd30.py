@@ -11,7 +11,7 @@ from pibridge.readings import Quantity
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
 from .._ambient import PRESSURE, Ambient, Compensates, compensate_from_option
 from ._bus import bus_options
-from ._sensirion import SensirionDriver
+from ._sensirion import SensirionDriver, check_co2_compensation
 
 # Commands, SCD30 Interface Description (version 1.0, May 2020), section 1.4.
 TRIGGER_CONTINUOUS = 0x0010  # argument: ambient pressure in mbar (= hPa), 0 = no compensation
@@ -83,14 +83,7 @@ class SCD30(Compensates, SensirionDriver):
         c = self.config
         if not 2 <= c["measurement_interval"] <= 1800:
             raise OptionError("measurement_interval", f"sensor {sensor!r}: measurement_interval must be 2 to 1800 s")
-        if not 0 <= c["altitude"] <= 3000:
-            raise OptionError("altitude", f"sensor {sensor!r}: altitude must be 0 to 3000 m, not {c['altitude']}")
-        if c["pressure"] and not 700.0 <= c["pressure"] <= 1400.0:
-            raise OptionError("pressure", f"sensor {sensor!r}: pressure must be 700 to 1400 hPa, not {c['pressure']}")
-        if c["pressure"] and c["compensate_from"]:
-            raise OptionError("pressure", f"sensor {sensor!r}: give either pressure or compensate_from, not both")
-        if not 0.0 <= c["temperature_offset"] <= 20.0:
-            raise OptionError("temperature_offset", f"sensor {sensor!r}: temperature_offset must be 0 to 20 °C")
+        check_co2_compensation(sensor, c, max_pressure=1400.0)
         self.ambient = Ambient(sensor, c["compensate_from"], {"pressure": PRESSURE})
         self.firmware: tuple[int, int] | None = None
         self._pressure_sent: int | None = None
