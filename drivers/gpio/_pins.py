@@ -45,6 +45,23 @@ def require_raspberry_pi(who: str) -> None:
         )
 
 
+class OnePin:
+    """Mixed into a driver on the single GPIO its ``pin`` option names: how it is named and claimed."""
+
+    config: dict
+    sensor: str
+
+    @property
+    def pin(self) -> int:
+        return self.config["pin"]
+
+    def where(self) -> str:
+        return f"sensor {self.sensor!r} (GPIO{self.pin})"
+
+    def resources(self) -> list[str]:
+        return [f"gpio:{self.pin}"]
+
+
 def pin_option(help_: str = "BCM GPIO number (GPIO17 = physical pin 11)") -> Option:
     return Option(int, help=help_)
 

@@ -9,14 +9,14 @@ from typing import Any, Callable
 from pibridge.readings import Quantity
 
 from .. import Driver, DriverError, Option, OptionError, register
-from ._pins import PULL_HELP, check_bounce, check_pin, open_input, pin_option, pull_up_argument
+from ._pins import PULL_HELP, OnePin, check_bounce, check_pin, open_input, pin_option, pull_up_argument
 
 #: Edges kept for the bridge between two reads; beyond this, older edges are dropped.
 MAX_PENDING_EDGES = 256
 
 
 @register
-class DigitalInput(Driver):
+class DigitalInput(OnePin, Driver):
     """One on/off input: reports ``true`` while it is active, and pushes every change at once.
 
     Wire a switch (door reed contact, float switch, button) between the GPIO
@@ -65,18 +65,8 @@ class DigitalInput(Driver):
         self._pending: deque[bool] = deque(maxlen=MAX_PENDING_EDGES)
         self._lock = threading.Lock()
 
-    @property
-    def pin(self) -> int:
-        return self.config["pin"]
-
-    def where(self) -> str:
-        return f"sensor {self.sensor!r} (GPIO{self.pin})"
-
     def quantities(self) -> list[Quantity]:
         return [Quantity(self.config["quantity"], "bool", self.default_description)]
-
-    def resources(self) -> list[str]:
-        return [f"gpio:{self.pin}"]
 
     def open(self) -> None:
         self.close()

@@ -9,7 +9,7 @@ from typing import Any
 from pibridge.readings import UNITS, Quantity
 
 from .. import Driver, DriverError, Option, OptionError, register
-from ._pins import PULL_HELP, check_bounce, check_pin, open_input, pin_option, pull_up_argument
+from ._pins import PULL_HELP, OnePin, check_bounce, check_pin, open_input, pin_option, pull_up_argument
 
 #: rate_per -> seconds
 PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
@@ -18,7 +18,7 @@ RATE_UNITS = {("count", "s"): "Hz", ("count", "min"): "1/min"}
 
 
 @register
-class PulseCounter(Driver):
+class PulseCounter(OnePin, Driver):
     """Counts pulses and reports the total and the rate since the previous read.
 
     Wire the sensor's reed switch or open-collector output between the GPIO
@@ -85,13 +85,6 @@ class PulseCounter(Driver):
         self._last_count = 0
         self._last_time = 0.0
 
-    @property
-    def pin(self) -> int:
-        return self.config["pin"]
-
-    def where(self) -> str:
-        return f"sensor {self.sensor!r} (GPIO{self.pin})"
-
     def quantities(self) -> list[Quantity]:
         unit = self.config["unit"]
         out = [Quantity("count", "count", "pulses counted (kept across restarts)")]
@@ -99,9 +92,6 @@ class PulseCounter(Driver):
             out.append(Quantity("total", unit, f"count x {self.config['factor']}"))
         out.append(Quantity("rate", self.rate_unit, "since the previous read"))
         return out
-
-    def resources(self) -> list[str]:
-        return [f"gpio:{self.pin}"]
 
     def open(self) -> None:
         self.close()
