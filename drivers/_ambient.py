@@ -110,3 +110,19 @@ def _usable(value: object, condition: Condition) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return math.isfinite(value) and condition.low <= value <= condition.high
+
+
+class Compensates:
+    """Mixed into a driver that keeps an :class:`Ambient` as ``self.ambient``: the bridge's look-up goes to it.
+
+    The config check learns from :meth:`peer_needs` which sensor and quantities
+    ``compensate_from`` names; :meth:`peers` hands the look-up of their values over.
+    """
+
+    ambient: Ambient
+
+    def peer_needs(self) -> dict[str, dict[str, str]]:
+        return self.ambient.needs()
+
+    def peers(self, latest: Latest) -> None:
+        self.ambient.connect(latest)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from .. import DeviceNotFound, Option, OptionError
 
@@ -43,6 +43,23 @@ def require_raspberry_pi(who: str) -> None:
         raise DeviceNotFound(
             f"{who}: no GPIO header here{seen}; to try pibridge on this machine use driver = \"mock\""
         )
+
+
+class OnePin:
+    """Mixed into a driver on the single GPIO its ``pin`` option names: how it is named and claimed."""
+
+    config: dict
+    sensor: str
+
+    @property
+    def pin(self) -> int:
+        return self.config["pin"]
+
+    def where(self) -> str:
+        return f"sensor {self.sensor!r} (GPIO{self.pin})"
+
+    def resources(self) -> list[str]:
+        return [f"gpio:{self.pin}"]
 
 
 def pin_option(help_: str = "BCM GPIO number (GPIO17 = physical pin 11)") -> Option:
@@ -91,3 +108,19 @@ def gpio_errors(who: str, pins: str) -> Iterator[None]:
         ) from None
     except (GPIOZeroError, OSError, ValueError) as exc:
         raise DeviceNotFound(f"{who}: cannot use {pins}: {exc}") from None
+
+
+def open_input(who: str, pin: int, pull_up: bool | None, bounce_time: float | None, active_high: bool = True) -> Any:
+    """A gpiozero ``DigitalInputDevice`` on GPIO *pin*, its failures turned into advice.
+
+    With a pull (``pull_up`` true or false) gpiozero takes the level opposite
+    the pull as active and refuses an ``active_state``; a floating input
+    (``pull_up`` None) has no such default, so *active_high* says which level
+    is active there.
+    """
+    with gpio_errors(who, f"GPIO{pin}"):
+        from gpiozero import DigitalInputDevice
+
+        return DigitalInputDevice(
+            pin, pull_up=pull_up, active_state=None if pull_up is not None else active_high, bounce_time=bounce_time
+        )

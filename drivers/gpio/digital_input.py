@@ -9,14 +9,14 @@ from typing import Any, Callable
 from pibridge.readings import Quantity
 
 from .. import Driver, DriverError, Option, OptionError, register
-from ._pins import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
+from ._pins import PULL_HELP, OnePin, check_bounce, check_pin, open_input, pin_option, pull_up_argument
 
 #: Edges kept for the bridge between two reads; beyond this, older edges are dropped.
 MAX_PENDING_EDGES = 256
 
 
 @register
-class DigitalInput(Driver):
+class DigitalInput(OnePin, Driver):
     """One on/off input: reports ``true`` while it is active, and pushes every change at once.
 
     Wire a switch (door reed contact, float switch, button) between the GPIO
@@ -56,7 +56,8 @@ class DigitalInput(Driver):
             )
         natural_low = bool(self._pull_up)
         self._invert = active_low is not None and active_low != natural_low and self._pull_up is not None
-        self._active_state = None if self._pull_up is not None else not active_low
+        # Used only for a floating input, where active_low has been required above.
+        self._active_high = not active_low
         if not self.config["quantity"]:
             raise OptionError("quantity", f"sensor {sensor!r}: quantity must not be empty")
         self._device: Any = None
@@ -64,27 +65,12 @@ class DigitalInput(Driver):
         self._pending: deque[bool] = deque(maxlen=MAX_PENDING_EDGES)
         self._lock = threading.Lock()
 
-    @property
-    def pin(self) -> int:
-        return self.config["pin"]
-
-    def where(self) -> str:
-        return f"sensor {self.sensor!r} (GPIO{self.pin})"
-
     def quantities(self) -> list[Quantity]:
         return [Quantity(self.config["quantity"], "bool", self.default_description)]
 
-    def resources(self) -> list[str]:
-        return [f"gpio:{self.pin}"]
-
     def open(self) -> None:
         self.close()
-        with gpio_errors(self.where(), f"GPIO{self.pin}"):
-            from gpiozero import DigitalInputDevice
-
-            self._device = DigitalInputDevice(
-                self.pin, pull_up=self._pull_up, active_state=self._active_state, bounce_time=self.config["bounce_time"]
-            )
+        self._device = open_input(self.where(), self.pin, self._pull_up, self.config["bounce_time"], self._active_high)
         self._device.when_activated = self._edge
         self._device.when_deactivated = self._edge
 

@@ -9,7 +9,7 @@ from typing import Any
 from pibridge.readings import UNITS, Quantity
 
 from .. import Driver, DriverError, Option, OptionError, register
-from ._pins import PULL_HELP, check_bounce, check_pin, gpio_errors, pin_option, pull_up_argument
+from ._pins import PULL_HELP, OnePin, check_bounce, check_pin, open_input, pin_option, pull_up_argument
 
 #: rate_per -> seconds
 PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
@@ -18,7 +18,7 @@ RATE_UNITS = {("count", "s"): "Hz", ("count", "min"): "1/min"}
 
 
 @register
-class PulseCounter(Driver):
+class PulseCounter(OnePin, Driver):
     """Counts pulses and reports the total and the rate since the previous read.
 
     Wire the sensor's reed switch or open-collector output between the GPIO
@@ -85,13 +85,6 @@ class PulseCounter(Driver):
         self._last_count = 0
         self._last_time = 0.0
 
-    @property
-    def pin(self) -> int:
-        return self.config["pin"]
-
-    def where(self) -> str:
-        return f"sensor {self.sensor!r} (GPIO{self.pin})"
-
     def quantities(self) -> list[Quantity]:
         unit = self.config["unit"]
         out = [Quantity("count", "count", "pulses counted (kept across restarts)")]
@@ -100,20 +93,9 @@ class PulseCounter(Driver):
         out.append(Quantity("rate", self.rate_unit, "since the previous read"))
         return out
 
-    def resources(self) -> list[str]:
-        return [f"gpio:{self.pin}"]
-
     def open(self) -> None:
         self.close()
-        with gpio_errors(self.where(), f"GPIO{self.pin}"):
-            from gpiozero import DigitalInputDevice
-
-            self._device = DigitalInputDevice(
-                self.pin,
-                pull_up=self._pull_up,
-                active_state=None if self._pull_up is not None else True,
-                bounce_time=self.config["bounce_time"],
-            )
+        self._device = open_input(self.where(), self.pin, self._pull_up, self.config["bounce_time"])
         with self._lock:
             # Reopening after a lost device keeps the count: pulses are only missed, never undone.
             self._last_count = self._count

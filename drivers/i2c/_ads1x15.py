@@ -16,6 +16,7 @@ from typing import ClassVar
 from pibridge.readings import Quantity
 
 from .. import Option, OptionError, ValueRejected
+from .._bits import signed
 from ._bus import I2CDriver, bus_options
 
 REG_CONVERSION = 0x00
@@ -96,8 +97,7 @@ class ADS1x15(I2CDriver):
 
     def counts(self, word: int) -> int:
         """The signed result in the conversion register *word*, in LSBs of this chip's resolution."""
-        code = word - 0x10000 if word & 0x8000 else word
-        return code >> (16 - self.bits)
+        return signed(word, 16) >> (16 - self.bits)
 
     def measure(self) -> dict[str, float]:
         period = 1.0 / self.config["data_rate"]

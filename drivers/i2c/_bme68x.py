@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._bits import signed
+
 #: BME680 datasheet section 3.4.1, the range table: per gas range, the correction factor
 #: ("const_array1") and the range's full-scale resistance in ohms ("const_array2").
 LOW_GAS_FACTOR = (1.0, 1.0, 1.0, 1.0, 1.0, 0.99, 1.0, 0.992, 1.0, 1.0, 0.998, 0.995, 1.0, 0.99, 1.0, 1.0)
@@ -21,14 +23,6 @@ LOW_GAS_RANGE_OHMS = (
     8000000.0, 4000000.0, 2000000.0, 1000000.0, 499500.4995, 248262.1648, 125000.0, 63004.03226,
     31281.28128, 15625.0, 7812.5, 3906.25, 1953.125, 976.5625, 488.28125, 244.140625,
 )
-
-
-def _s8(value: int) -> int:
-    return value - 0x100 if value & 0x80 else value
-
-
-def _s16(value: int) -> int:
-    return value - 0x10000 if value & 0x8000 else value
 
 
 @dataclass(frozen=True)
@@ -74,14 +68,15 @@ class Calibration68x:
             return a[lsb + 1] << 8 | a[lsb]
 
         return cls(
-            t1=u16(0xE9), t2=_s16(u16(0x8A)), t3=_s8(a[0x8C]),
-            p1=u16(0x8E), p2=_s16(u16(0x90)), p3=_s8(a[0x92]), p4=_s16(u16(0x94)), p5=_s16(u16(0x96)),
-            p6=_s8(a[0x99]), p7=_s8(a[0x98]), p8=_s16(u16(0x9C)), p9=_s16(u16(0x9E)), p10=a[0xA0],
+            t1=u16(0xE9), t2=signed(u16(0x8A), 16), t3=signed(a[0x8C], 8),
+            p1=u16(0x8E), p2=signed(u16(0x90), 16), p3=signed(a[0x92], 8),
+            p4=signed(u16(0x94), 16), p5=signed(u16(0x96), 16), p6=signed(a[0x99], 8), p7=signed(a[0x98], 8),
+            p8=signed(u16(0x9C), 16), p9=signed(u16(0x9E), 16), p10=a[0xA0],
             h1=a[0xE3] << 4 | (a[0xE2] & 0x0F), h2=a[0xE1] << 4 | a[0xE2] >> 4,
-            h3=_s8(a[0xE4]), h4=_s8(a[0xE5]), h5=_s8(a[0xE6]), h6=a[0xE7], h7=_s8(a[0xE8]),
-            g1=_s8(a[0xED]), g2=_s16(u16(0xEB)), g3=_s8(a[0xEE]),
-            res_heat_range=(a[0x02] >> 4) & 0x03, res_heat_val=_s8(a[0x00]),
-            range_switching_error=_s8(a[0x04] & 0xF0) >> 4,
+            h3=signed(a[0xE4], 8), h4=signed(a[0xE5], 8), h5=signed(a[0xE6], 8), h6=a[0xE7], h7=signed(a[0xE8], 8),
+            g1=signed(a[0xED], 8), g2=signed(u16(0xEB), 16), g3=signed(a[0xEE], 8),
+            res_heat_range=(a[0x02] >> 4) & 0x03, res_heat_val=signed(a[0x00], 8),
+            range_switching_error=signed(a[0x04] & 0xF0, 8) >> 4,
         )
 
     def t_fine(self, adc_t: int) -> float:

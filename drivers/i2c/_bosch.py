@@ -17,6 +17,7 @@ from typing import ClassVar
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected
+from .._bits import signed
 from ._bus import I2CDriver, bus_options
 
 REG_CALIB_TP = 0x88  # dig_T1 .. dig_P9, then a reserved byte, then dig_H1 at 0xA1
@@ -43,16 +44,26 @@ OVERSAMPLING = {1: 0b001, 2: 0b010, 4: 0b011, 8: 0b100, 16: 0b101}
 
 
 def _s16(lsb: int, msb: int) -> int:
-    value = msb << 8 | lsb
-    return value - 0x10000 if value & 0x8000 else value
+    return signed(msb << 8 | lsb, 16)
 
 
 def _u16(lsb: int, msb: int) -> int:
     return msb << 8 | lsb
 
 
-def _s8(value: int) -> int:
-    return value - 0x100 if value & 0x80 else value
+def check_operating_range(where: str, values: dict[str, float]) -> None:
+    """Refuse a temperature or pressure outside the operating range the BMx280 and BME680 share.
+
+    A value beyond -40..85 °C or 300..1100 hPa is not weather but a corrupted transfer or
+    faulty calibration data.
+    """
+    limits = {"temperature": (-40.0, 85.0, "°C"), "pressure": (300.0, 1100.0, "hPa")}
+    for name, (low, high, unit) in limits.items():
+        if not low <= values[name] <= high:
+            raise ValueRejected(
+                f"{where}: {name} {values[name]} {unit} is outside the chip's range "
+                f"({low:g} to {high:g} {unit}); the chip or its calibration data is faulty"
+            )
 
 
 def _div(a: int, b: int) -> int:
@@ -96,9 +107,9 @@ class Calibration:
                 H1=h1,
                 H2=_s16(h[0], h[1]),
                 H3=h[2],
-                H4=_s8(h[3]) << 4 | (h[4] & 0x0F),
-                H5=_s8(h[5]) << 4 | (h[4] >> 4),
-                H6=_s8(h[6]),
+                H4=signed(h[3], 8) << 4 | (h[4] & 0x0F),
+                H5=signed(h[5], 8) << 4 | (h[4] >> 4),
+                H6=signed(h[6], 8),
             )
         return cls(**fields)
 
@@ -238,14 +249,5 @@ class BoschDriver(I2CDriver):
             if adc_h == SKIPPED_16BIT:
                 raise ReadFailed(f"{self.where()}: the humidity measurement was skipped; it will be retried")
             values["humidity"] = round(cal.humidity(adc_h, t_fine), 3)
-        self._check(values)
+        check_operating_range(self.where(), values)
         return values
-
-    def _check(self, values: dict[str, float]) -> None:
-        limits = {"temperature": (-40.0, 85.0, "°C"), "pressure": (300.0, 1100.0, "hPa")}
-        for name, (low, high, unit) in limits.items():
-            if not low <= values[name] <= high:
-                raise ValueRejected(
-                    f"{self.where()}: {name} {values[name]} {unit} is outside the chip's range "
-                    f"({low:g} to {high:g} {unit}); the chip or its calibration data is faulty"
-                )

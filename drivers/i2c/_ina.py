@@ -37,10 +37,6 @@ def averaging_options(default_averages: int) -> dict[str, Option]:
     }
 
 
-def signed(word: int) -> int:
-    return word - 0x10000 if word & 0x8000 else word
-
-
 class INAMonitor(I2CDriver):
     """Base of the INA260 and INA3221 drivers: id check, configuration with read-back, brown-out recovery.
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pibridge.readings import Quantity
 
 from .. import ValueRejected
+from .._bits import signed
 from ._bus import I2CDriver
 
 REG_TEMPERATURE = 0x00
@@ -34,8 +35,7 @@ class TemperatureFormat:
     high: float
 
     def celsius(self, word: int) -> float:
-        code = word - 0x10000 if word & 0x8000 else word
-        return (code >> self.shift) * self.step
+        return (signed(word, 16) >> self.shift) * self.step
 
 
 class LM75Family(I2CDriver):

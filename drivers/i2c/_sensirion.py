@@ -1,8 +1,10 @@
-"""What the Sensirion drivers share: 16-bit commands, CRC-checked words and the conversions."""
+"""What the Sensirion drivers share: 16-bit commands, CRC-checked words, the conversions and the CO2 options."""
 
 from __future__ import annotations
 
-from .. import ReadFailed
+from typing import Any, Mapping
+
+from .. import OptionError, ReadFailed
 from .._crc import sensirion_crc8
 from ._bus import I2CDriver
 
@@ -37,3 +39,21 @@ class SensirionDriver(I2CDriver):
 def celsius(raw: int) -> float:
     """T = -45 + 175 * S / (2^16 - 1): SHT3x datasheet section 4.13 and the SHT4x datasheet, "Conversion of Signal Output"."""
     return -45.0 + 175.0 * raw / 65535.0
+
+
+def check_co2_compensation(sensor: str, config: Mapping[str, Any], max_pressure: float) -> None:
+    """Check the SCD30's and SCD4x's altitude, pressure, compensate_from and temperature_offset.
+
+    Both take 0 to 3000 m and a fixed pressure from 700 hPa up to *max_pressure*
+    (their datasheets differ there), or compensate_from instead of the pressure.
+    """
+    if not 0 <= config["altitude"] <= 3000:
+        raise OptionError("altitude", f"sensor {sensor!r}: altitude must be 0 to 3000 m, not {config['altitude']}")
+    if config["pressure"] and not 700.0 <= config["pressure"] <= max_pressure:
+        raise OptionError(
+            "pressure", f"sensor {sensor!r}: pressure must be 700 to {max_pressure:g} hPa, not {config['pressure']}"
+        )
+    if config["pressure"] and config["compensate_from"]:
+        raise OptionError("pressure", f"sensor {sensor!r}: give either pressure or compensate_from, not both")
+    if not 0.0 <= config["temperature_offset"] <= 20.0:
+        raise OptionError("temperature_offset", f"sensor {sensor!r}: temperature_offset must be 0 to 20 °C")

@@ -8,7 +8,7 @@ from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
 from ._bme68x import Calibration68x, gas_wait, gas_wait_ms
-from ._bosch import OVERSAMPLING
+from ._bosch import OVERSAMPLING, check_operating_range
 from ._bus import I2CDriver, bus_options
 
 # Registers, BME680 datasheet section 5.2, Table 20 (the BME688's are the same in forced mode).
@@ -174,7 +174,7 @@ class BME680(I2CDriver):
             "pressure": round(cal.pressure(adc_p, t_fine) / 100.0, 4),
             "humidity": round(cal.humidity(adc_h, temperature), 3),
         }
-        self._check(values)
+        check_operating_range(self.where(), values)
         self._ambient = temperature
         if gas:
             values["gas_resistance"] = self._gas(data)
@@ -195,12 +195,3 @@ class BME680(I2CDriver):
         cal = self.calibration
         ohms = cal.gas_high(adc, gas_range) if self.variant == VARIANT_BME688 else cal.gas_low(adc, gas_range)
         return round(ohms, 1)
-
-    def _check(self, values: dict[str, float]) -> None:
-        limits = {"temperature": (-40.0, 85.0, "°C"), "pressure": (300.0, 1100.0, "hPa")}
-        for name, (low, high, unit) in limits.items():
-            if not low <= values[name] <= high:
-                raise ValueRejected(
-                    f"{self.where()}: {name} {values[name]} {unit} is outside the chip's range "
-                    f"({low:g} to {high:g} {unit}); the chip or its calibration data is faulty"
-                )

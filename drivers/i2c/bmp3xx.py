@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
+from .._bits import signed
 from ._bus import I2CDriver, bus_options
 
 # Registers, BMP388 datasheet (BST-BMP388-DS001), section 4.2, "Register map".
@@ -29,14 +30,6 @@ PRESS_EN, TEMP_EN, FORCED = 0x01, 0x02, 0x01 << 4
 
 #: oversampling -> its code in the OSR register (osr_p bits 2:0, osr_t bits 5:3)
 OVERSAMPLING = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4, 32: 5}
-
-
-def _s8(value: int) -> int:
-    return value - 0x100 if value & 0x80 else value
-
-
-def _s16(value: int) -> int:
-    return value - 0x10000 if value & 0x8000 else value
 
 
 @dataclass(frozen=True)
@@ -66,12 +59,12 @@ class Calibration3:
             return b[i + 1] << 8 | b[i]
 
         return cls(
-            t1=u16(0) / 2.0**-8, t2=u16(2) / 2.0**30, t3=_s8(b[4]) / 2.0**48,
-            p1=(_s16(u16(5)) - 2**14) / 2.0**20, p2=(_s16(u16(7)) - 2**14) / 2.0**29,
-            p3=_s8(b[9]) / 2.0**32, p4=_s8(b[10]) / 2.0**37,
+            t1=u16(0) / 2.0**-8, t2=u16(2) / 2.0**30, t3=signed(b[4], 8) / 2.0**48,
+            p1=(signed(u16(5), 16) - 2**14) / 2.0**20, p2=(signed(u16(7), 16) - 2**14) / 2.0**29,
+            p3=signed(b[9], 8) / 2.0**32, p4=signed(b[10], 8) / 2.0**37,
             p5=u16(11) / 2.0**-3, p6=u16(13) / 2.0**6,
-            p7=_s8(b[15]) / 2.0**8, p8=_s8(b[16]) / 2.0**15,
-            p9=_s16(u16(17)) / 2.0**48, p10=_s8(b[19]) / 2.0**48, p11=_s8(b[20]) / 2.0**65,
+            p7=signed(b[15], 8) / 2.0**8, p8=signed(b[16], 8) / 2.0**15,
+            p9=signed(u16(17), 16) / 2.0**48, p10=signed(b[19], 8) / 2.0**48, p11=signed(b[20], 8) / 2.0**65,
         )
 
     def t_lin(self, adc_t: int) -> float:

@@ -8,7 +8,7 @@ import time
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, ReadFailed, ValueRejected, register
-from .._ambient import HUMIDITY, TEMPERATURE, Ambient, compensate_from_option
+from .._ambient import HUMIDITY, TEMPERATURE, Ambient, Compensates, compensate_from_option
 from ._bus import I2CDriver, bus_options
 
 log = logging.getLogger("pibridge.drivers")
@@ -45,7 +45,7 @@ def humidity_word(percent: float) -> int:
 
 
 @register
-class ENS160(I2CDriver):
+class ENS160(Compensates, I2CDriver):
     """An ENS160 board: air quality index (1 to 5), TVOC (ppb) and equivalent CO2 (ppm).
 
     Wire VIN to 3.3 V (pin 1), GND to ground, SDA to GPIO2 (pin 3), SCL to
@@ -87,12 +87,6 @@ class ENS160(I2CDriver):
 
     def min_interval(self) -> float:
         return 1.0
-
-    def peer_needs(self):
-        return self.ambient.needs()
-
-    def peers(self, latest) -> None:
-        self.ambient.connect(latest)
 
     @classmethod
     def identify(cls, bus, address: int) -> bool | None:

@@ -9,6 +9,7 @@ from fractions import Fraction
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ValueRejected, register
+from .._bits import signed
 from ._bus import I2CDriver, bus_options
 
 REG_CONFIG, REG_SHUNT, REG_BUS, REG_POWER, REG_CURRENT, REG_CALIBRATION = range(6)
@@ -131,8 +132,8 @@ class INA219(I2CDriver):
                 f"{self.where()}: the chip flags a math overflow: the current is beyond "
                 f"max_current = {self.config['max_current']} A or shunt_ohms is wrong; raise max_current"
             )
-        shunt = _signed(self.read_word_be(REG_SHUNT))
-        current = _signed(self.read_word_be(REG_CURRENT))
+        shunt = signed(self.read_word_be(REG_SHUNT), 16)
+        current = signed(self.read_word_be(REG_CURRENT), 16)
         power = self.read_word_be(REG_POWER)
         lsb = float(self.current_lsb)
         return {
@@ -143,5 +144,3 @@ class INA219(I2CDriver):
         }
 
 
-def _signed(word: int) -> int:
-    return word - 0x10000 if word & 0x8000 else word

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pibridge.readings import Quantity
 
 from .. import ValueRejected, register
+from .._bits import signed
 from ._bus import bus_options
-from ._ina import INAMonitor, averaging_options, signed
+from ._ina import INAMonitor, averaging_options
 
 REG_CURRENT, REG_BUS, REG_POWER, REG_MASK_ENABLE = 0x01, 0x02, 0x03, 0x06
 #: Mask/Enable bits (datasheet 8.6.5): conversion ready, math overflow.
@@ -70,7 +71,7 @@ class INA260(INAMonitor):
         self.ensure_configured()
         if self.read_word_be(REG_MASK_ENABLE) & MATH_OVERFLOW:
             raise ValueRejected(f"{self.where()}: the chip flags a math overflow in its power calculation")
-        current_raw = signed(self.read_word_be(REG_CURRENT))
+        current_raw = signed(self.read_word_be(REG_CURRENT), 16)
         bus_raw = self.read_word_be(REG_BUS)
         power_raw = self.read_word_be(REG_POWER)
         if current_raw in (0x7FFF, -0x8000):

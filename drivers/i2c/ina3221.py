@@ -7,8 +7,9 @@ from typing import Any
 from pibridge.readings import Quantity
 
 from .. import Option, OptionError, ValueRejected, register
+from .._bits import signed
 from ._bus import bus_options
-from ._ina import INAMonitor, averaging_options, signed
+from ._ina import INAMonitor, averaging_options
 
 #: channel -> (shunt-voltage register, bus-voltage register), datasheet 8.6 register map
 CHANNEL_REGISTERS = {1: (0x01, 0x02), 2: (0x03, 0x04), 3: (0x05, 0x06)}
@@ -100,8 +101,8 @@ class INA3221(INAMonitor):
         values: dict[str, float] = {}
         for label, n in self.channels.items():
             shunt_register, bus_register = CHANNEL_REGISTERS[n]
-            shunt_raw = signed(self.read_word_be(shunt_register)) >> 3
-            bus_raw = signed(self.read_word_be(bus_register)) >> 3
+            shunt_raw = signed(self.read_word_be(shunt_register), 16) >> 3
+            bus_raw = signed(self.read_word_be(bus_register), 16) >> 3
             ohms = self.shunts[n - 1]
             if shunt_raw in SHUNT_FULL_SCALE:
                 raise ValueRejected(

@@ -9,9 +9,9 @@ import time
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
-from .._ambient import PRESSURE, Ambient, compensate_from_option
+from .._ambient import PRESSURE, Ambient, Compensates, compensate_from_option
 from ._bus import bus_options
-from ._sensirion import SensirionDriver
+from ._sensirion import SensirionDriver, check_co2_compensation
 
 # Commands, SCD30 Interface Description (version 1.0, May 2020), section 1.4.
 TRIGGER_CONTINUOUS = 0x0010  # argument: ambient pressure in mbar (= hPa), 0 = no compensation
@@ -38,7 +38,7 @@ CLOCK_STRETCH_HINT = (
 
 
 @register
-class SCD30(SensirionDriver):
+class SCD30(Compensates, SensirionDriver):
     """An SCD30 module: CO2 (ppm), temperature (°C) and humidity (%RH).
 
     Wire VIN to 3.3 V (pin 1) or 5 V, GND to ground, SDA to GPIO2 (pin 3),
@@ -83,14 +83,7 @@ class SCD30(SensirionDriver):
         c = self.config
         if not 2 <= c["measurement_interval"] <= 1800:
             raise OptionError("measurement_interval", f"sensor {sensor!r}: measurement_interval must be 2 to 1800 s")
-        if not 0 <= c["altitude"] <= 3000:
-            raise OptionError("altitude", f"sensor {sensor!r}: altitude must be 0 to 3000 m, not {c['altitude']}")
-        if c["pressure"] and not 700.0 <= c["pressure"] <= 1400.0:
-            raise OptionError("pressure", f"sensor {sensor!r}: pressure must be 700 to 1400 hPa, not {c['pressure']}")
-        if c["pressure"] and c["compensate_from"]:
-            raise OptionError("pressure", f"sensor {sensor!r}: give either pressure or compensate_from, not both")
-        if not 0.0 <= c["temperature_offset"] <= 20.0:
-            raise OptionError("temperature_offset", f"sensor {sensor!r}: temperature_offset must be 0 to 20 °C")
+        check_co2_compensation(sensor, c, max_pressure=1400.0)
         self.ambient = Ambient(sensor, c["compensate_from"], {"pressure": PRESSURE})
         self.firmware: tuple[int, int] | None = None
         self._pressure_sent: int | None = None
@@ -100,12 +93,6 @@ class SCD30(SensirionDriver):
 
     def min_interval(self) -> float:
         return float(self.config["measurement_interval"])
-
-    def peer_needs(self):
-        return self.ambient.needs()
-
-    def peers(self, latest) -> None:
-        self.ambient.connect(latest)
 
     def _words(self, count: int, what: str) -> list[int]:
         try:

@@ -7,9 +7,9 @@ import time
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, Option, OptionError, ReadFailed, ValueRejected, register
-from .._ambient import PRESSURE, Ambient, compensate_from_option
+from .._ambient import PRESSURE, Ambient, Compensates, compensate_from_option
 from ._bus import bus_options
-from ._sensirion import SensirionDriver, celsius
+from ._sensirion import SensirionDriver, celsius, check_co2_compensation
 
 # Commands and their execution times, SCD4x datasheet section 3.4, Table 9.
 START_PERIODIC = 0x21B1
@@ -40,7 +40,7 @@ OPERATING_T = (-10.0, 60.0)  # operating conditions, datasheet section 1.1
 
 
 @register
-class SCD4x(SensirionDriver):
+class SCD4x(Compensates, SensirionDriver):
     """An SCD40 or SCD41 board: CO2 (ppm), temperature (°C) and humidity (%RH).
 
     Wire VDD to 3.3 V (pin 1), GND to ground, SDA to GPIO2 (pin 3), SCL to
@@ -84,14 +84,7 @@ class SCD4x(SensirionDriver):
         c = self.config
         if c["mode"] not in MODES:
             raise OptionError("mode", f"sensor {sensor!r}: mode must be periodic, low_power or single_shot")
-        if not 0 <= c["altitude"] <= 3000:
-            raise OptionError("altitude", f"sensor {sensor!r}: altitude must be 0 to 3000 m, not {c['altitude']}")
-        if c["pressure"] and not 700.0 <= c["pressure"] <= 1200.0:
-            raise OptionError("pressure", f"sensor {sensor!r}: pressure must be 700 to 1200 hPa, not {c['pressure']}")
-        if c["pressure"] and c["compensate_from"]:
-            raise OptionError("pressure", f"sensor {sensor!r}: give either pressure or compensate_from, not both")
-        if not 0.0 <= c["temperature_offset"] <= 20.0:
-            raise OptionError("temperature_offset", f"sensor {sensor!r}: temperature_offset must be 0 to 20 °C")
+        check_co2_compensation(sensor, c, max_pressure=1200.0)
         self.ambient = Ambient(sensor, c["compensate_from"], {"pressure": PRESSURE})
         self.serial_number: int | None = None
         self.variant: str | None = None
@@ -101,12 +94,6 @@ class SCD4x(SensirionDriver):
 
     def min_interval(self) -> float:
         return MODES[self.config["mode"]][1]
-
-    def peer_needs(self):
-        return self.ambient.needs()
-
-    def peers(self, latest) -> None:
-        self.ambient.connect(latest)
 
     def setup(self) -> None:
         # After a restart of pibridge the chip may still be measuring; it takes

@@ -8,7 +8,7 @@ import time
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, DriverError, Option, OptionError, ReadFailed, ValueRejected, register
-from .._ambient import HUMIDITY, TEMPERATURE, Ambient, compensate_from_option
+from .._ambient import HUMIDITY, TEMPERATURE, Ambient, Compensates, compensate_from_option
 from ._bus import bus_options
 from ._sensirion import SensirionDriver
 
@@ -38,7 +38,7 @@ def temperature_ticks(celsius: float) -> int:
 
 
 @register
-class SGP40(SensirionDriver):
+class SGP40(Compensates, SensirionDriver):
     """An SGP40 board: its raw VOC signal (ticks) and the VOC index (1 to 500, 100 = the usual air).
 
     Wire VIN to 3.3 V (pin 1), GND to ground, SDA to GPIO2 (pin 3), SCL to
@@ -86,12 +86,6 @@ class SGP40(SensirionDriver):
 
     def min_interval(self) -> float:
         return self.config["sampling_interval"] if self.config["voc_index"] else 0.0
-
-    def peer_needs(self):
-        return self.ambient.needs()
-
-    def peers(self, latest) -> None:
-        self.ambient.connect(latest)
 
     def setup(self) -> None:
         self.command(GET_SERIAL_NUMBER)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .._bits import signed
+
 #: The DS18B20's temperature before its first conversion, +85 °C (datasheet, Table 1 note and memory map).
 POWER_ON_RAW = 0x0550
 #: The DS18S20's power-on value, also +85 °C, in its 0.5 °C format.
@@ -46,8 +48,7 @@ class Thermometer:
 
 
 def _signed(low: int, high: int) -> int:
-    raw = high << 8 | low
-    return raw - 0x10000 if raw & 0x8000 else raw
+    return signed(high << 8 | low, 16)
 
 
 def _power_on_check(pad: bytes, power_on_raw: int, name: str) -> None:

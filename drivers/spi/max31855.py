@@ -5,6 +5,7 @@ from __future__ import annotations
 from pibridge.readings import Quantity
 
 from .. import DeviceNotFound, ReadFailed, ValueRejected, register
+from .._bits import signed
 from ._bus import SPIDriver, spi_options
 
 FAULT = 1 << 16
@@ -17,12 +18,6 @@ FAULTS = {
 }
 #: The chip converts continuously; one conversion takes up to 100 ms (datasheet, Electrical Characteristics).
 CONVERSION_S = 0.1
-
-
-def signed(value: int, bits: int) -> int:
-    """The two's-complement value of the low *bits* bits of *value* (sign extension)."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value & 1 << (bits - 1) else value
 
 
 def decode(frame: int) -> tuple[float, float]:

@@ -1,12 +1,11 @@
 """ADS1015 (and the ADS1x15 family it shares with the ADS1115) against a register emulator."""
 
-import errno
-
 import pytest
 
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create, driver_class
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create, driver_class
 from tests.support.chips.ads1015 import ADS1015Chip
 from tests.support.hardware_chips import ADS1115Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 
 
 def opened(options=None, name="ads1015"):
@@ -95,15 +94,10 @@ def test_an_ads1115_on_the_board_is_named(bus):
 
 
 def test_absent_io_error_and_unplugged(bus):
-    with pytest.raises(DeviceNotFound, match="0x4b on I2C bus 1.*i2cdetect"):
-        opened({"address": 0x4B})
-    chip = bus.add(ADS1015Chip(0x4B, inputs=(0.5, 0, 0, 0)))
-    driver = opened({"address": 0x4B, "channels": ["A0"]})
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == {"a0": 0.5}
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus,
+        lambda: opened({"address": 0x4B, "channels": ["A0"]}),
+        lambda: bus.add(ADS1015Chip(0x4B, inputs=(0.5, 0, 0, 0))),
+        absent="0x4b on I2C bus 1.*i2cdetect",
+        expected={"a0": 0.5},
+    )

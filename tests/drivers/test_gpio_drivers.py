@@ -1,6 +1,5 @@
 """GPIO drivers on gpiozero's MockFactory pins: the tests drive the pins, the drivers are untouched."""
 
-import threading
 import time
 import warnings
 
@@ -9,6 +8,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockTriggerPin
 
 from pibridge.drivers import DeviceNotFound, DriverError, OptionError, ReadFailed, ValueRejected, create
+from tests.support.notifications import Notifications
 
 
 @pytest.fixture
@@ -19,39 +19,6 @@ def pins():
     yield factory
     factory.reset()
     Device.pin_factory = previous
-
-
-@pytest.fixture
-def drivers():
-    """Drivers opened in a test, closed after it whatever happens."""
-    opened = []
-
-    def make(name, options, sensor="gpio-test"):
-        driver = create(name, sensor, options)
-        driver.open()
-        opened.append(driver)
-        return driver
-
-    yield make
-    for driver in opened:
-        driver.close()
-
-
-class Notifications:
-    """A notify callback that counts calls; wait_for polls with a deadline."""
-
-    def __init__(self):
-        self.count = 0
-        self._cond = threading.Condition()
-
-    def __call__(self):
-        with self._cond:
-            self.count += 1
-            self._cond.notify_all()
-
-    def wait_for(self, n, timeout=2.0):
-        with self._cond:
-            return self._cond.wait_for(lambda: self.count >= n, timeout)
 
 
 # --- digital input -----------------------------------------------------------------------------
@@ -107,10 +74,10 @@ def test_every_edge_notifies_and_is_reported_in_order(pins, drivers):
     pin = pins.pin(27)
     pin.drive_low()  # closed
     pin.drive_high()  # open again before the bridge got to read
-    assert notifications.wait_for(2)
+    assert notifications.wait_for(2, timeout=2.0)
     # The short closure is not lost: the first read reports it, the second the current state.
     assert driver.read() == {"closed": True}
-    assert notifications.wait_for(3)  # asks for another read: one more edge is waiting
+    assert notifications.wait_for(3, timeout=2.0)  # asks for another read: one more edge is waiting
     assert driver.read() == {"closed": False}
     assert driver.read() == {"closed": False}
 

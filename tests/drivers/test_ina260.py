@@ -5,9 +5,10 @@ import errno
 import pytest
 
 from pibridge import cli
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create
 from tests.support.chips.ina260 import INA260Chip
 from tests.support.hardware_chips import INA219Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.smbus_fake import CommandChip, io_error
 
 
@@ -125,19 +126,14 @@ def test_an_ina219_has_no_id_registers(bus):
 
 
 def test_absent_chip_and_io_error_mid_read(bus):
-    with pytest.raises(DeviceNotFound, match="nothing answers at 0x40 on I2C bus 1"):
-        opened()
-    chip = bus.add(INA260Chip(0x40, current_raw=800, bus_raw=4000))
-    driver = opened()
-    good = driver.read()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="I/O error at 0x40"):
-        driver.read()
-    assert driver.read() == good
-    chip.present = False
-    with pytest.raises(ReadFailed, match="nothing answers"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus,
+        opened,
+        lambda: bus.add(INA260Chip(0x40, current_raw=800, bus_raw=4000)),
+        absent="nothing answers at 0x40 on I2C bus 1",
+        io_error="I/O error at 0x40",
+        unplugged="nothing answers",
+    )
 
 
 def test_bad_options():

@@ -1,13 +1,12 @@
 """LM75 / LM75B against a register emulator of the chip."""
 
-import errno
-
 import pytest
 
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create
 from pibridge.drivers.i2c import lm75
 from tests.support.chips.lm75 import LM75Chip
 from tests.support.hardware_chips import ADS1115Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.virtual_time import VirtualClock
 
 
@@ -107,15 +106,10 @@ def test_bits_option():
 
 
 def test_absent_io_error_and_unplugged(bus, clock):
-    with pytest.raises(DeviceNotFound, match="0x48 on I2C bus 1.*i2cdetect"):
-        opened()
-    chip = bus.add(LM75Chip(0x48, celsius=-3.5, clock=clock.monotonic))
-    driver = opened()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == {"temperature": -3.5}
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus,
+        opened,
+        lambda: bus.add(LM75Chip(0x48, celsius=-3.5, clock=clock.monotonic)),
+        absent="0x48 on I2C bus 1.*i2cdetect",
+        expected={"temperature": -3.5},
+    )

@@ -11,28 +11,13 @@ import pytest
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, create
 from tests.support.chips.mcp23017 import MCP23017Chip
 from tests.support.chips.pcf8574 import PCF8574Chip
-from tests.support.notifications import FakeClock, Notifications
+from tests.support.notifications import FakeClock, Notifications, polls_after
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def expanders():
-    opened = []
-
-    def make(options, sensor="inputs"):
-        driver = create("mcp23017", sensor, {"poll_interval": 0.005, **options})
-        driver.open()
-        opened.append(driver)
-        return driver
-
-    yield make
-    for driver in opened:
-        driver.close()
-
-
-def polls_after(chip, n=3):
-    start = chip.reads
-    wait_until(lambda: chip.reads >= start + n, timeout=5, what=f"{n} polls of the chip")
+def expanders(drivers):
+    return lambda options, sensor="inputs": drivers("mcp23017", {"poll_interval": 0.005, **options}, sensor)
 
 
 def test_pins_become_inputs_with_pull_ups_on_the_configured_pins(bus, expanders):

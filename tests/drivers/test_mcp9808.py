@@ -1,13 +1,12 @@
 """MCP9808 against a register emulator of the chip (datasheet DS25095)."""
 
-import errno
-
 import pytest
 
 from pibridge import cli
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create
 from pibridge.drivers.i2c import mcp9808
 from tests.support.chips.mcp9808 import MCP9808Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.virtual_time import VirtualClock
 
 
@@ -97,18 +96,13 @@ def test_bad_resolution_option():
 
 
 def test_absent_io_error_and_unplugged(bus, clock):
-    with pytest.raises(DeviceNotFound, match="0x18 on I2C bus 1.*i2cdetect"):
-        opened()
-    chip = bus.add(MCP9808Chip(0x18, celsius=4.25, clock=clock.monotonic))
-    driver = opened()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == {"temperature": 4.25}
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus,
+        opened,
+        lambda: bus.add(MCP9808Chip(0x18, celsius=4.25, clock=clock.monotonic)),
+        absent="0x18 on I2C bus 1.*i2cdetect",
+        expected={"temperature": 4.25},
+    )
 
 
 def test_scan_names_it_by_its_ids(bus, capsys):

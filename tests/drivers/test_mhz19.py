@@ -3,17 +3,14 @@
 import pytest
 
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
-from pibridge.drivers.uart import _port, mhz19
+from pibridge.drivers.uart import mhz19
 from pibridge.drivers.uart.mhz19 import ANSWER_TIMEOUT
 from pibridge.drivers.uart.mhz19 import WinsenAnswers, checksum, command, range_command
 from tests.support.chips.mhz19 import MHZ19StandIn
 
 
-@pytest.fixture(autouse=True)
-def no_console(tmp_path, monkeypatch):
-    cmdline = tmp_path / "cmdline"
-    cmdline.write_text("console=tty1\n")
-    monkeypatch.setattr(_port, "CMDLINE", str(cmdline))
+# Every test runs as on a Pi whose kernel has no serial console (tests/drivers/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_console")
 
 
 @pytest.fixture

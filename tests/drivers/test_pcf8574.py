@@ -13,30 +13,14 @@ import pytest
 from pibridge import cli
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, create
 from tests.support.chips.pcf8574 import PCF8574Chip
-from tests.support.notifications import FakeClock, Notifications
+from tests.support.notifications import FakeClock, Notifications, polls_after
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def expanders():
-    """Drivers opened in a test, closed after it whatever happens."""
-    opened = []
-
-    def make(name, options, sensor="inputs"):
-        driver = create(name, sensor, {"poll_interval": 0.005, **options})
-        driver.open()
-        opened.append(driver)
-        return driver
-
-    yield make
-    for driver in opened:
-        driver.close()
-
-
-def polls_after(chip, n=3):
-    """Wait until the poller has read the chip *n* more times, so a change made before is seen."""
-    start = chip.reads
-    wait_until(lambda: chip.reads >= start + n, timeout=5, what=f"{n} polls of the chip")
+def expanders(drivers):
+    """Drivers opened in a test with a 5 ms poll, closed after it whatever happens."""
+    return lambda name, options, sensor="inputs": drivers(name, {"poll_interval": 0.005, **options}, sensor)
 
 
 def test_default_pins_are_all_eight_and_closed_switches_read_true(bus, expanders):

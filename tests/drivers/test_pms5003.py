@@ -20,12 +20,8 @@ VALUES = dict(pm1_0_cf1=5, pm2_5_cf1=10, pm10_cf1=15, pm1_0=5, pm2_5=10, pm10=15
 MANUAL_LAYOUT_FRAME = bytes.fromhex("424d001c0005000a000f0005000a000f03e8012c0064000a0002000197000307")
 
 
-@pytest.fixture(autouse=True)
-def no_console(tmp_path, monkeypatch):
-    cmdline = tmp_path / "cmdline"
-    cmdline.write_text("console=tty1 root=PARTUUID=1234-02 rootwait\n")
-    monkeypatch.setattr(_port, "CMDLINE", str(cmdline))
-    return cmdline
+# Every test runs as on a Pi whose kernel has no serial console (tests/drivers/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_console")
 
 
 @pytest.fixture

@@ -3,17 +3,14 @@
 import pytest
 
 from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
-from pibridge.drivers.uart import _port, sds011
+from pibridge.drivers.uart import sds011
 from pibridge.drivers.uart.sds011 import NovaFrames, command, decode
 from tests.support.chips.sds011 import SDS011StandIn, data_frame
 from tests.support.waiting import wait_until
 
 
-@pytest.fixture(autouse=True)
-def no_console(tmp_path, monkeypatch):
-    cmdline = tmp_path / "cmdline"
-    cmdline.write_text("console=tty1 root=/dev/mmcblk0p2\n")
-    monkeypatch.setattr(_port, "CMDLINE", str(cmdline))
+# Every test runs as on a Pi whose kernel has no serial console (tests/drivers/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_console")
 
 
 @pytest.fixture

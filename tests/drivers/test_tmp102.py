@@ -1,13 +1,12 @@
 """TMP102 against a register emulator of the chip (datasheet SBOS397)."""
 
-import errno
-
 import pytest
 
 from pibridge.drivers import DeviceNotFound, ReadFailed, ValueRejected, create
 from pibridge.drivers.i2c import tmp102
 from tests.support.chips.lm75 import LM75Chip
 from tests.support.chips.tmp102 import TMP102Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.virtual_time import VirtualClock
 
 
@@ -94,18 +93,13 @@ def test_a_conversion_that_never_ends_is_read_failed(bus, clock):
 
 
 def test_absent_io_error_and_unplugged(bus, clock):
-    with pytest.raises(DeviceNotFound, match="0x48 on I2C bus 1.*i2cdetect"):
-        opened()
-    chip = bus.add(TMP102Chip(0x48, celsius=36.6, clock=clock.monotonic))
-    driver = opened()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == {"temperature": 36.5625}
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus,
+        opened,
+        lambda: bus.add(TMP102Chip(0x48, celsius=36.6, clock=clock.monotonic)),
+        absent="0x48 on I2C bus 1.*i2cdetect",
+        expected={"temperature": 36.5625},
+    )
 
 
 def test_address_choice():

@@ -1,13 +1,12 @@
 """TSL2561 against a register emulator of the chip (datasheet TAOS059, "Calculating Lux")."""
 
-import errno
-
 import pytest
 
 from pibridge import cli
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create
 from pibridge.drivers.i2c import tsl2561
 from tests.support.chips.tsl2561 import TSL2561Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.virtual_time import VirtualClock
 
 
@@ -137,19 +136,9 @@ def test_options():
 
 
 def test_absent_io_error_and_unplugged(bus, clock):
-    with pytest.raises(DeviceNotFound, match="0x39 on I2C bus 1.*i2cdetect"):
-        opened()
-    chip = bus.add(TSL2561Chip(0x39, clock=clock.monotonic))
-    driver = opened()
-    good = driver.read()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == good
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus, opened, lambda: bus.add(TSL2561Chip(0x39, clock=clock.monotonic)), absent="0x39 on I2C bus 1.*i2cdetect"
+    )
 
 
 def test_scan_tells_it_from_a_tsl2591(bus, capsys):

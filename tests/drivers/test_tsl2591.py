@@ -1,13 +1,12 @@
 """TSL2591 against a register emulator of the chip (datasheet DS000338)."""
 
-import errno
-
 import pytest
 
 from pibridge import cli
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create
 from pibridge.drivers.i2c import tsl2591
 from tests.support.chips.tsl2591 import TSL2591Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.virtual_time import VirtualClock
 
 
@@ -124,19 +123,9 @@ def test_options():
 
 
 def test_absent_io_error_and_unplugged(bus, clock):
-    with pytest.raises(DeviceNotFound, match="0x29 on I2C bus 1.*i2cdetect"):
-        opened()
-    chip = bus.add(TSL2591Chip(clock=clock.monotonic))
-    driver = opened()
-    good = driver.read()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == good
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus, opened, lambda: bus.add(TSL2591Chip(clock=clock.monotonic)), absent="0x29 on I2C bus 1.*i2cdetect"
+    )
 
 
 def test_scan_names_it_by_its_id(bus, capsys):

@@ -1,13 +1,12 @@
 """VEML7700 against a register emulator of the chip (datasheet doc. 84286, application note doc. 84323)."""
 
-import errno
-
 import pytest
 
 from pibridge import cli
-from pibridge.drivers import DeviceNotFound, OptionError, ReadFailed, ValueRejected, create
+from pibridge.drivers import DeviceNotFound, OptionError, ValueRejected, create
 from pibridge.drivers.i2c import veml7700
 from tests.support.chips.veml7700 import VEML7700Chip
+from tests.support.i2c_faults import check_absent_io_error_and_unplugged
 from tests.support.virtual_time import VirtualClock
 
 #: Application note "Designing the VEML7700 Into an Application", table "Resolution and maximum
@@ -162,19 +161,12 @@ def test_options():
 
 
 def test_absent_io_error_and_unplugged(bus, clock):
-    with pytest.raises(DeviceNotFound, match="0x10 on I2C bus 1.*i2cdetect"):
-        opened()
-    chip = bus.add(VEML7700Chip(linear_lux=10.0, clock=clock.monotonic))
-    driver = opened()
-    good = driver.read()
-    bus.fail(errno.EIO)
-    with pytest.raises(ReadFailed, match="errno 5"):
-        driver.read()
-    assert driver.read() == good
-    chip.present = False
-    with pytest.raises(ReadFailed, match="errno 121"):
-        driver.read()
-    driver.close()
+    check_absent_io_error_and_unplugged(
+        bus,
+        opened,
+        lambda: bus.add(VEML7700Chip(linear_lux=10.0, clock=clock.monotonic)),
+        absent="0x10 on I2C bus 1.*i2cdetect",
+    )
 
 
 def test_scan_names_it_by_its_id(bus, capsys):

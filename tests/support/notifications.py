@@ -1,8 +1,10 @@
-"""Helpers for the port-expander tests: a notify callback to wait on, a clock the test moves."""
+"""Helpers for the input driver tests: a notify callback to wait on, a clock the test moves, polls to wait for."""
 
 from __future__ import annotations
 
 import threading
+
+from tests.support.waiting import wait_until
 
 
 class Notifications:
@@ -30,3 +32,9 @@ class FakeClock:
 
     def __call__(self):
         return self.now
+
+
+def polls_after(chip, n=3):
+    """Wait until a port expander's poller has read *chip* *n* more times, so a change made before is seen."""
+    start = chip.reads
+    wait_until(lambda: chip.reads >= start + n, timeout=5, what=f"{n} polls of the chip")

@@ -20,6 +20,24 @@ import time
 import tty
 
 
+def take_command(pending: bytearray, header: bytes, length: int) -> bytes | None:
+    """Take the next *length*-byte command that starts with *header* out of *pending*.
+
+    Bytes before a header are dropped as line noise, except the tail that may be
+    the start of a header still on its way; None until a whole command is there.
+    """
+    start = pending.find(header)
+    if start < 0:
+        del pending[: max(0, len(pending) - (len(header) - 1))]
+        return None
+    del pending[:start]
+    if len(pending) < length:
+        return None
+    command = bytes(pending[:length])
+    del pending[:length]
+    return command
+
+
 class SerialStandIn:
     """A device on the far end of a pseudo-terminal."""
 

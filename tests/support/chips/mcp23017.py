@@ -13,6 +13,7 @@ pull-up reads ``floating_level``.
 
 from __future__ import annotations
 
+from tests.support.chips.wiring import WiredPins
 from tests.support.smbus_fake import Chip
 
 NAMES = ("IODIR", "IPOL", "GPINTEN", "DEFVAL", "INTCON", "IOCON", "GPPU", "INTF", "INTCAP", "GPIO", "OLAT")
@@ -24,7 +25,7 @@ def _address_map(bank: int) -> dict[int, tuple[str, str]]:
     return {base + i: (name, port) for port, base in (("A", 0x00), ("B", 0x10)) for i, name in enumerate(NAMES)}
 
 
-class MCP23017Chip(Chip):
+class MCP23017Chip(WiredPins, Chip):
     def __init__(self, address=0x20, bank=0):
         super().__init__(address)
         self.driven: dict[int, int] = {}
@@ -40,17 +41,6 @@ class MCP23017Chip(Chip):
             (name, port): (0xFF if name == "IODIR" else 0x00) for name in NAMES if name != "IOCON" for port in "AB"
         }
         self.regs["IOCON"] = 0x00
-
-    # the outside world
-
-    def switch(self, bit: int, closed: bool) -> None:
-        if closed:
-            self.driven[bit] = 0
-        else:
-            self.driven.pop(bit, None)
-
-    def drive(self, bit: int, level: int) -> None:
-        self.driven[bit] = level
 
     # registers
 

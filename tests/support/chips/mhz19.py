@@ -10,7 +10,7 @@ without an answer.  Commands with a wrong checksum are ignored.
 
 from __future__ import annotations
 
-from tests.support.serial_pty import SerialStandIn
+from tests.support.serial_pty import SerialStandIn, take_command
 
 
 def checksum(packet: bytes) -> int:
@@ -36,16 +36,7 @@ class MHZ19StandIn(SerialStandIn):
         return packet + bytes([check])
 
     def on_bytes(self, pending: bytearray) -> None:
-        while True:
-            start = pending.find(b"\xff\x01")
-            if start < 0:
-                del pending[: max(0, len(pending) - 1)]
-                return
-            del pending[:start]
-            if len(pending) < 9:
-                return
-            cmd = bytes(pending[:9])
-            del pending[:9]
+        while (cmd := take_command(pending, b"\xff\x01", 9)) is not None:
             if checksum(cmd) != cmd[8]:
                 continue
             self.commands.append(cmd)

@@ -5,15 +5,16 @@ a read returns the level of each pin.  A latch holding 1 leaves its pin pulled u
 current source (about 100 µA), so the pin reads whatever the outside drives it to, or 1 when
 nothing does; a latch holding 0 drives the pin low hard, and it reads 0.  At power-on every
 latch is 1.  ``switch(n, closed)`` puts a switch to GND on pin n; ``drive(n, level)`` a device
-with its own output; ``release(n)`` disconnects it.
+with its own output.
 """
 
 from __future__ import annotations
 
+from tests.support.chips.wiring import WiredPins
 from tests.support.smbus_fake import Chip
 
 
-class PCF8574Chip(Chip):
+class PCF8574Chip(WiredPins, Chip):
     def __init__(self, address=0x20):
         super().__init__(address)
         self.latches = 0xFF
@@ -22,15 +23,6 @@ class PCF8574Chip(Chip):
 
     def power_on(self):
         self.latches = 0xFF
-
-    def switch(self, pin: int, closed: bool) -> None:
-        if closed:
-            self.driven[pin] = 0
-        else:
-            self.driven.pop(pin, None)
-
-    def drive(self, pin: int, level: int) -> None:
-        self.driven[pin] = level
 
     def levels(self) -> int:
         out = 0

@@ -11,7 +11,7 @@ queried or set; a sleeping sensor answers only the work/sleep command.
 
 from __future__ import annotations
 
-from tests.support.serial_pty import SerialStandIn
+from tests.support.serial_pty import SerialStandIn, take_command
 
 
 def reply_frame(kind: int, data: bytes) -> bytes:
@@ -44,16 +44,7 @@ class SDS011StandIn(SerialStandIn):
         return data_frame(self.pm2_5, self.pm10, self.device)
 
     def on_bytes(self, pending: bytearray) -> None:
-        while True:
-            start = pending.find(b"\xaa\xb4")
-            if start < 0:
-                del pending[: max(0, len(pending) - 1)]
-                return
-            del pending[:start]
-            if len(pending) < 19:
-                return
-            cmd = bytes(pending[:19])
-            del pending[:19]
+        while (cmd := take_command(pending, b"\xaa\xb4", 19)) is not None:
             if cmd[18] != 0xAB or sum(cmd[2:17]) & 0xFF != cmd[17]:
                 continue
             self.commands.append(cmd)
