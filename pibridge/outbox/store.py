@@ -30,7 +30,6 @@ docs/delivery.md for the delivery guarantee and the loss bounds.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import itertools
 import logging
@@ -43,34 +42,57 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import quote
 
 from pibridge.outbox.codec import Codec, Encoded, UndecodablePayload
+from pibridge.outbox.recovery import (
+    CORRUPT_CODES,
+    FILE_MODE,
+    FORMAT,
+    REOPEN_CODES,
+    Tally,
+    check_file,
+    file_figures,
+    is_empty,
+    describe,
+    fix_for,
+    is_disk_full,
+    keep_wal_copy,
+    now_text,
+    quarantine,
+    sqlite_code,
+    sync_dir,
+)
+from pibridge.outbox.stats import OutboxStats, read_only_uri, read_stats, used_bytes
 from pibridge.readings import Reading
 
 log = logging.getLogger("pibridge.outbox")
 
-FORMAT = 1
+__all__ = ["Outbox", "OutboxClosed", "OutboxEntry", "OutboxError", "OutboxInUse", "OutboxStats", "read_stats"]
+
 PAGE_SIZE = 4096
-#: Files up to this size get a full ``PRAGMA quick_check`` on open; larger
-#: ones a lighter check (schema, first and last row), because quick_check
-#: reads every page, which takes seconds on an SD card.
-QUICK_CHECK_LIMIT = 16 * 2**20
+DIR_MODE = 0o700
 #: Checkpoint the WAL into the database every this many pages (4 MiB) and
 #: truncate it back to at most this size afterwards.
 WAL_PAGES = 1024
 MIN_BYTES = 64 * 1024
+#: Below this much free space on its file system the outbox checkpoints its WAL after every
+#: commit and never grows beyond what is free (less LOW_SPACE_RESERVE): a checkpoint needs
+#: room for the pages it moves into the database, so waiting for ENOSPC would be too late.
+LOW_SPACE = 2 * WAL_PAGES * PAGE_SIZE
+#: Free space the outbox leaves to others on a nearly full file system.
+LOW_SPACE_RESERVE = 64 * 1024
+#: A failing disk is retried after commit_interval, then twice as long each time, up to this.
+RETRY_MAX = 10.0
 
 # Why a reading left the outbox without being acknowledged.
 MAX_BYTES = "max_bytes"
 MAX_AGE = "max_age"
+DISK_FULL = "disk_full"
 MEMORY_LIMIT = "memory_limit"
 CORRUPT = "corrupt"
 UNDECODABLE = "undecodable"
 UNWRITABLE_AT_CLOSE = "unwritable_at_close"
 
-_CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-_REOPEN_CODES = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
 #: A run of drops ends (and its total is logged) after this long without one.
 EPISODE_QUIET = 60.0
 
@@ -100,33 +122,6 @@ class OutboxEntry:
 
     id: int
     reading: Reading
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    """What ``pibridge status`` shows about the outbox.
-
-    ``depth``: readings waiting (on disk and in memory).  ``bytes``: bytes
-    the file's live pages take.  ``oldest_timestamp_ms``: timestamp of the
-    next reading to be delivered.  ``dropped``: readings that left without
-    being acknowledged, since the file was created (it survives restarts);
-    ``dropped_reason`` splits it by reason (``max_bytes``, ``max_age``,
-    ``memory_limit``, ``corrupt``, ``undecodable``, ``unwritable_at_close``).
-    ``write_errors``: failed commits.  ``last_error``: the most recent disk
-    problem (kept after recovery, so you can see what happened);
-    ``healthy``: whether the file is being written right now.
-    ``in_memory``: readings not yet on disk.
-    """
-
-    depth: int
-    bytes: int
-    oldest_timestamp_ms: int | None
-    dropped: int
-    dropped_reason: dict[str, int]
-    write_errors: int
-    last_error: str | None
-    healthy: bool
-    in_memory: int = 0
 
 
 @dataclass
@@ -194,6 +189,9 @@ class Outbox:
         self._reader: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._checked = False
+        self._tally_floor: Counter[str] = Counter()  # drop totals of the tally, merged into the file's on open
+        self._tally_due = False  # losses found on open: record the new figures at once
+        self._recount = False
         self._corrupt_seen: str | None = None
         self._disk_depth = 0
         self._stored_next_id = 0
@@ -207,6 +205,8 @@ class Outbox:
         self._episodes: dict[str, _Episode] = {}
         self._episode_lock = threading.Lock()
         self._last_commit = time.monotonic()
+        self._retry_delay = commit_interval
+        self._retry_at = 0.0
         self._closed = False  # no more appends
         self._shut = False  # file closed for good
         self._stopping = False
@@ -236,7 +236,9 @@ class Outbox:
                 self._next_id += 1
             backlog = len(self._pending) + len(self._writing)
             healthy = self._healthy
-        if backlog > self.memory_limit // 2 and self._thread is not None:
+        if backlog > self.memory_limit // 2 and healthy and self._thread is not None:
+            # Commit early while the disk takes it.  A failing disk is left to the retry
+            # back-off: waking the thread on every append would retry on every append.
             with self._wake:
                 self._wake.notify()
         if backlog > self.memory_limit:
@@ -292,14 +294,17 @@ class Outbox:
             if result is not None:
                 for layout in layouts:
                     layout.saved = True
-            for reason in (MAX_BYTES, MAX_AGE, UNDECODABLE):
+            for reason in (MAX_BYTES, MAX_AGE, DISK_FULL, UNDECODABLE):
                 self._episode(reason, result.get(reason, 0) if result else 0)
             if not self._healthy:
                 self._recovered()
 
     def maybe_commit(self) -> None:
-        """Commit if ``commit_interval`` has passed since the last commit (for ``auto_commit=False``)."""
-        if time.monotonic() - self._last_commit >= self.commit_interval:
+        """Commit if ``commit_interval`` has passed since the last commit (for ``auto_commit=False``).
+
+        While the disk fails, the retries back off instead: see :meth:`_retry_due`.
+        """
+        if time.monotonic() - self._last_commit >= self.commit_interval and self._retry_due():
             self.commit()
 
     def peek(self, limit: int, after_id: int = 0) -> list[OutboxEntry]:
@@ -404,10 +409,18 @@ class Outbox:
                 self._wake.wait(self.commit_interval)
                 if self._stopping:
                     return
+            if not self._retry_due():
+                continue
             try:
                 self.commit()
             except Exception:  # the thread must outlive any bug in one commit
                 log.exception("outbox %s: commit failed unexpectedly", self.path)
+
+    def _retry_due(self) -> bool:
+        """Whether the next commit may run now: always while the disk is fine; after a failure,
+        once the back-off has passed (commit_interval, doubling up to RETRY_MAX), so that a
+        failing disk costs a retry every few seconds, not one per commit interval or append."""
+        return self._healthy or time.monotonic() >= self._retry_at
 
     # -- opening, checking, moving aside ---------------------------------------------------------
 
@@ -420,16 +433,16 @@ class Outbox:
         """
         self._close_connections()  # a read-only fallback reader, if any
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_dir()
             self._take_lock_file()
             if not self._checked:
-                problem = self._check_file()
-                if problem:
-                    self._quarantine(problem)
+                self._check_on_open()
                 self._checked = True
             self._db = self._connect()
             self._load(self._db)
             self._reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
+            if self._tally_due:
+                self._save_tally()
             return True
         except OutboxInUse as exc:
             if at_start:
@@ -441,11 +454,17 @@ class Outbox:
             self._write_failed(exc, opening=True)
             return False
 
+    def _make_dir(self) -> None:
+        directory = self.path.parent
+        if not directory.is_dir():
+            directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            os.chmod(directory, DIR_MODE)  # mkdir's mode is masked by the umask
+
     def _take_lock_file(self) -> None:
         if self._lock_fd is not None:
             return
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -461,40 +480,71 @@ class Outbox:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _check_file(self) -> str | None:
-        """Why the existing file cannot be used as an outbox, or None when it can (or does not exist)."""
+    def _check_on_open(self) -> None:
+        """Compare the file with the tally of the last commit; count and report what is missing.
+
+        A file that cannot be used at all is moved aside (all the readings
+        the tally saw in it are lost to delivery).  A usable file that lost
+        its last commits (a damaged or missing -wal, a file cut short) is
+        kept with what SQLite can still read; a copy of its -wal is kept
+        aside for inspection.
+        """
+        tally = Tally.load(self.path)
+        self._tally_floor = Counter(tally.dropped) if tally else Counter()
+        problem = check_file(self.path)
+        if problem is None and tally is not None and tally.depth and is_empty(self.path):
+            problem = f"it is empty, but held {tally.depth} readings at its last commit"
+        if problem is not None:
+            lost = tally.lost(1) if tally else 0
+            self._last_error = quarantine(self.path, problem, lost)
+            self._codec.forget_saved()
+            self._count_lost_at_open(lost)
+            return
+        if tally is None or not self.path.exists():
+            return
+        next_id, count, recorded = file_figures(self.path)
+        lost = tally.lost(next_id)
+        gap = max(0, recorded - count) if recorded is not None else 0
+        if not lost and not gap:
+            return
+        copy = keep_wal_copy(self.path) if lost else None
+        what = []
+        if lost:
+            what.append(f"its last commits are missing: readings up to id {tally.next_id - 1} were committed, "
+                        f"it ends before id {next_id}")
+        if gap:
+            what.append(f"it holds {count} readings where its last commit recorded {recorded}")
+        kept = f"; a copy of its -wal is kept as {copy}" if copy else ""
+        log.error(
+            "outbox %s lost readings (a power cut, or a damaged SD card): %s. %d readings are lost (counted as "
+            "dropped, cause corrupt); the %d it still holds are delivered%s",
+            self.path, "; ".join(what), lost + gap, count, kept,
+        )
+        self._last_error = f"{now_text()}: {lost + gap} readings lost from the outbox file: {'; '.join(what)}"
+        self._recount = bool(gap)
+        self._count_lost_at_open(lost + gap)
+
+    def _count_lost_at_open(self, lost: int) -> None:
+        self._tally_due = True
+        if lost:
+            self._dropped[CORRUPT] += lost
+            self._dropped_unsaved[CORRUPT] += lost
+
+    def _save_tally(self) -> None:
+        """Record the figures of the file as they are now (after open, after moving a file aside)."""
+        self._tally_due = False
+        with self._lock:
+            tally = Tally(self._stored_next_id, self._stored_next_id - self._disk_depth,
+                          self._disk_depth, dict(+self._dropped))
+        tally.head = max(1, tally.head)
+        self._write_tally(tally)
+
+    def _write_tally(self, tally: Tally) -> None:
         try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return None
-        if size == 0:
-            return None
-        # Read-only, so that closing it cannot checkpoint a -wal into a damaged file.
-        con = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, isolation_level=None, timeout=5)
-        try:
-            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                return None
-            if not {"meta", "schema", "reading"} <= tables:
-                return f"it is an SQLite database but not a pibridge outbox (tables: {', '.join(sorted(tables))})"
-            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if row is None or row[0] != FORMAT:
-                return f"its outbox format is {row[0] if row else 'unknown'}, this pibridge reads format {FORMAT}"
-            if size <= QUICK_CHECK_LIMIT:
-                result = [r for (r,) in con.execute("PRAGMA quick_check(5)")]
-                if result != ["ok"]:
-                    return "SQLite's quick_check found damage: " + "; ".join(result)
-            else:
-                con.execute("SELECT * FROM reading ORDER BY id LIMIT 1").fetchall()
-                con.execute("SELECT * FROM reading ORDER BY id DESC LIMIT 1").fetchall()
-                con.execute("SELECT count(*) FROM schema").fetchall()
-            return None
-        except sqlite3.DatabaseError as exc:
-            if _code(exc) in _CORRUPT_CODES:
-                return f"SQLite cannot read it ({exc})"
-            raise
-        finally:
-            con.close()
+            tally.save(self.path)
+        except OSError as exc:
+            # Only the detection of a later loss suffers; the next commit tries again.
+            log.debug("outbox %s: cannot write its tally: %s", self.path, exc)
 
     def _quarantine_open_file(self, problem: str) -> None:
         """The open file turned out damaged: move it aside and start a fresh one."""
@@ -503,10 +553,11 @@ class Outbox:
         with self._lock:
             lost = max(0, self._disk_depth - len(self._removed) - len(self._deleting))
         try:
-            self._quarantine(problem, lost)
+            self._last_error = quarantine(self.path, problem, lost)
         except OSError as exc:
             self._write_failed(exc)
             return
+        self._codec.forget_saved()
         with self._lock:
             self._removed.clear()
             self._undecodable.clear()
@@ -515,32 +566,15 @@ class Outbox:
                 self._dropped[CORRUPT] += lost
             # The fresh file starts with the totals so far, so that `dropped` never goes down.
             self._dropped_unsaved = Counter(self._dropped)
-
-    def _quarantine(self, problem: str, readings: int | None = None) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        stem = self.path.stem
-        target = self.path.with_name(f"{stem}.corrupt-{stamp}.sqlite")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.path.with_name(f"{stem}.corrupt-{stamp}-{n}.sqlite")
-        os.rename(self.path, target)
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(f"{self.path}{suffix}", f"{target}{suffix}")
-        self._sync_dir()
-        self._codec.forget_saved()
-        held = f" It held about {readings} readings." if readings else ""
-        log.error(
-            "outbox %s cannot be used: %s. Moved it to %s and started an empty outbox.%s "
-            "Nothing in it was deleted: inspect it with `sqlite3 %s 'SELECT count(*) FROM reading'`, "
-            "and delete it once you no longer need it.",
-            self.path, problem, target, held, target,
-        )
-        self._last_error = f"{_now()}: moved unusable outbox aside to {target}: {problem}"
+        self._tally_due = True
 
     def _connect(self) -> sqlite3.Connection:
         new = not self.path.exists()
+        if new:
+            # SQLite creates the file (and later its -wal and -shm, with the same mode) as
+            # 0644 less the umask: create it first, private.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+            os.chmod(self.path, FILE_MODE)
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
         try:
             db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes effect on a new file
@@ -556,34 +590,26 @@ class Outbox:
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
             db.execute("COMMIT")
             if new:
-                self._sync_dir()
+                sync_dir(self.path.parent)
         except BaseException:
             db.close()
             raise
         return db
-
-    def _sync_dir(self) -> None:
-        """Make a new or renamed file's directory entry durable.
-
-        SQLite syncs the directory when it creates the -wal, not when it
-        creates the database file itself; without this a power cut soon after
-        the first start could lose the file while its -wal survives.
-        """
-        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         self._codec.load(db.execute("SELECT id, sensor, fields FROM schema").fetchall())
         (max_id,) = db.execute("SELECT max(id) FROM (SELECT max(id) AS id FROM reading UNION ALL SELECT max(id) FROM rejected)").fetchone()
         depth = meta.get("depth")
-        if depth is None:
+        if depth is None or self._recount:
             (depth,) = db.execute("SELECT count(*) FROM reading").fetchone()
+            self._recount = False
         stored_drops = Counter({k.removeprefix("dropped:"): v for k, v in meta.items() if k.startswith("dropped:")})
+        # Totals the tally knew and the file does not (it lost its last commits, or was replaced).
+        behind = self._tally_floor - stored_drops
+        self._tally_floor = Counter()
         with self._lock:
+            self._dropped_unsaved += behind
             self._disk_depth = depth
             self._stored_next_id = max(int(meta.get("next_id", 1)), (max_id or 0) + 1)
             self._dropped = stored_drops + self._dropped_unsaved
@@ -631,6 +657,10 @@ class Outbox:
                 )
             depth = self._disk_depth
             limited: Counter[str] = Counter()
+            room = self._room(db, items)
+            if room is not None:
+                limited[DISK_FULL] = self._drop_over_size(db, depth, room)
+                depth -= limited[DISK_FULL]
             if items:
                 db.executemany(
                     "INSERT INTO reading (id, schema, ts, payload) VALUES (?, ?, ?, ?)",
@@ -650,7 +680,7 @@ class Outbox:
             if self.max_age is not None:
                 limited[MAX_AGE] = self._drop_expired(db, now_ms)
                 depth -= limited[MAX_AGE]
-            limited[MAX_BYTES] = self._drop_over_size(db, depth)
+            limited[MAX_BYTES] = self._drop_over_size(db, depth, self.max_bytes)
             depth -= limited[MAX_BYTES]
             total = self._dropped_in_file(db) + drops + limited
             next_id = max(self._stored_next_id, (items[-1][0] + 1) if items else 0)
@@ -659,6 +689,7 @@ class Outbox:
             if self._last_error:
                 values.append(("last_error", self._last_error))
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values)
+            (head,) = db.execute("SELECT min(id) FROM reading").fetchone()
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -669,7 +700,35 @@ class Outbox:
             self._disk_depth = depth
             self._stored_next_id = next_id
             self._dropped += limited
+        self._write_tally(Tally(next_id, head or next_id, depth, dict(+total)))
+        if room is not None:
+            # Nearly full: move the WAL into the database now, while that needs only the room
+            # this commit left, and let the next commit reuse the WAL's space from its start.
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return limited
+
+    def _room(self, db: sqlite3.Connection, items: list) -> int | None:
+        """The live bytes the file may take before *items* go in, when its file system is nearly
+        full; None when there is space enough not to care.
+
+        What a checkpoint will add to the database file (pages so far only in the WAL)
+        counts as taken already.
+        """
+        try:
+            fs = os.statvfs(self.path.parent)
+            file_bytes = self.path.stat().st_size
+        except OSError:
+            return None
+        free = fs.f_bavail * fs.f_frsize
+        used = used_bytes(db)
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        pending = max(0, pages * PAGE_SIZE - file_bytes)
+        free -= pending
+        if free >= LOW_SPACE:
+            return None
+        need = sum(len(e.payload) + 24 for _, e in items) + PAGE_SIZE
+        return used + max(0, free - LOW_SPACE_RESERVE) - need
 
     @staticmethod
     def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:
@@ -703,8 +762,8 @@ class Outbox:
             return 0
         return db.execute("DELETE FROM reading WHERE id <= ?", (last_old,)).rowcount
 
-    def _drop_over_size(self, db: sqlite3.Connection, depth: int) -> int:
-        """Drop from the head until the live pages fit max_bytes.
+    def _drop_over_size(self, db: sqlite3.Connection, depth: int, limit: int) -> int:
+        """Drop from the head until the live pages fit *limit* bytes.
 
         Only a page emptied completely is freed, so each round drops at least
         a page's worth of rows: a few rows over the limit cost one page of
@@ -712,12 +771,12 @@ class Outbox:
         """
         dropped = 0
         for _ in range(16):
-            used = _used_bytes(db)
+            used = used_bytes(db)
             rows = depth - dropped
-            if used <= self.max_bytes or rows <= 0:
+            if used <= limit or rows <= 0:
                 break
             per_row = used / rows
-            count = math.ceil(max(used - self.max_bytes, PAGE_SIZE) / per_row)
+            count = math.ceil(max(used - limit, PAGE_SIZE) / per_row)
             dropped += db.execute(
                 "DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)", (count,)
             ).rowcount
@@ -755,6 +814,8 @@ class Outbox:
             return f"full (max_bytes = {self.max_bytes} bytes)"
         if reason == MAX_AGE:
             return f"holds readings older than max_age = {self.max_age:g} s"
+        if reason == DISK_FULL:
+            return f"the file system of {self.path.parent} is full"
         if reason == UNDECODABLE:
             return "holds readings that cannot be decoded (moved to the table `rejected`)"
         return f"cannot write to disk and already holds memory_limit = {self.memory_limit} readings in memory"
@@ -772,7 +833,7 @@ class Outbox:
             self._episode(MEMORY_LIMIT, shed)
 
     def _write_failed(self, exc: BaseException, opening: bool = False) -> None:
-        if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _CORRUPT_CODES:
+        if isinstance(exc, sqlite3.DatabaseError) and sqlite_code(exc) in CORRUPT_CODES:
             self._quarantine_open_file(f"SQLite reported damage while using it ({exc})")
             return
         if isinstance(exc, sqlite3.IntegrityError) and self._db is not None:
@@ -782,10 +843,13 @@ class Outbox:
                 (max_id,) = self._db.execute("SELECT max(id) FROM reading").fetchone()
                 with self._lock:
                     self._adopt_ids(max(self._stored_next_id, (max_id or 0) + 1))
-        if isinstance(exc, sqlite3.Error) and _code(exc) in _REOPEN_CODES:
+        if isinstance(exc, sqlite3.Error) and sqlite_code(exc) in REOPEN_CODES:
             self._close_connections()
         action = "open" if opening else "write"
-        message = f"{_now()}: cannot {action} {self.path}: {_describe(exc)}"
+        message = f"{now_text()}: cannot {action} {self.path}: {describe(exc)}"
+        self._retry_delay = self.commit_interval if self._healthy else min(
+            max(RETRY_MAX, self.commit_interval), 2 * self._retry_delay)
+        self._retry_at = time.monotonic() + self._retry_delay
         with self._lock:
             was_healthy = self._healthy
             self._healthy = False
@@ -797,8 +861,9 @@ class Outbox:
         if was_healthy:
             log.error(
                 "outbox: %s. Keeping readings in memory (%d now, at most %d, the oldest dropped beyond that) "
-                "and retrying every %g s. Fix: %s",
-                message, in_memory, self.memory_limit, self.commit_interval, _fix_for(exc, self.path),
+                "and retrying in %g s, then less often (at least every %g s). Fix: %s",
+                message, in_memory, self.memory_limit, self._retry_delay, max(RETRY_MAX, self.commit_interval),
+                fix_for(exc, self.path),
             )
 
     def _read_only_fallback(self) -> None:
@@ -807,7 +872,7 @@ class Outbox:
             if not self.path.is_file():
                 return
             reader = sqlite3.connect(
-                _read_only_uri(self.path), uri=True, isolation_level=None, check_same_thread=False, timeout=5
+                read_only_uri(self.path), uri=True, isolation_level=None, check_same_thread=False, timeout=5
             )
         except (sqlite3.Error, OSError):
             return
@@ -863,7 +928,7 @@ class Outbox:
                     if len(rows) < limit:
                         break
             except sqlite3.DatabaseError as exc:
-                if _code(exc) in _CORRUPT_CODES:
+                if sqlite_code(exc) in CORRUPT_CODES:
                     self._corrupt_seen = f"SQLite reported damage while reading ({exc})"
                 log.error("outbox %s: cannot read: %s", self.path, exc)
                 return []
@@ -879,7 +944,7 @@ class Outbox:
             if self._reader is None:
                 return 0
             try:
-                return _used_bytes(self._reader)
+                return used_bytes(self._reader)
             except sqlite3.Error:
                 return 0
 
@@ -887,6 +952,7 @@ class Outbox:
 _UNTIL = {
     MAX_BYTES: "the agent takes readings again (or raise storage max_bytes)",
     MAX_AGE: "the queue holds only younger readings (or raise storage max_age)",
+    DISK_FULL: "there is free space again (free space on it: df -h shows how much)",
     MEMORY_LIMIT: "the disk can be written again (free space, or make the storage dir writable)",
     UNDECODABLE: "they are all moved (see the error above for each)",
 }
@@ -901,94 +967,3 @@ def _runs(ids: Iterable[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i))
     return runs
-
-
-def _code(exc: sqlite3.Error) -> int:
-    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-
-
-def _describe(exc: BaseException) -> str:
-    name = getattr(exc, "sqlite_errorname", None)
-    return f"{exc} ({name})" if name else str(exc)
-
-
-def _fix_for(exc: BaseException, path: Path) -> str:
-    if isinstance(exc, OutboxInUse):
-        return "stop the other pibridge process using this storage dir"
-    code = _code(exc) if isinstance(exc, sqlite3.Error) else 0
-    err = exc.errno if isinstance(exc, OSError) else None
-    if code == sqlite3.SQLITE_FULL or err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return f"free space on the file system of {path.parent} (df -h {path.parent})"
-    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN) or err in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return f"make {path.parent} writable by the user pibridge runs as (mount it read-write, check its owner)"
-    return f"check the storage device of {path.parent} (dmesg shows I/O errors)"
-
-
-def _used_bytes(con: sqlite3.Connection) -> int:
-    (pages,) = con.execute("PRAGMA page_count").fetchone()
-    (free,) = con.execute("PRAGMA freelist_count").fetchone()
-    (size,) = con.execute("PRAGMA page_size").fetchone()
-    return (pages - free) * size
-
-
-def read_stats(path: Path | str) -> OutboxStats | None:
-    """The outbox's figures as stored in the file, for ``pibridge status``; None when there is no file.
-
-    Safe while the daemon has the file open (a WAL reader never blocks the
-    writer), and it creates nothing: when the daemon is not running (no
-    ``-wal`` file) the file is opened immutable.  ``healthy`` here says
-    whether the file could be read; ``depth`` and ``dropped`` are as of the
-    daemon's last commit.
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=2)
-    except sqlite3.Error as exc:
-        return _unreadable(path, exc)
-    try:
-        meta = dict(con.execute("SELECT key, value FROM meta"))
-        head = con.execute("SELECT ts FROM reading ORDER BY id LIMIT 1").fetchone()
-        depth = meta.get("depth")
-        if depth is None:
-            (depth,) = con.execute("SELECT count(*) FROM reading").fetchone()
-        dropped = {k.removeprefix("dropped:"): v for k, v in meta.items() if k.startswith("dropped:") and v}
-        return OutboxStats(
-            depth=int(depth),
-            bytes=_used_bytes(con),
-            oldest_timestamp_ms=head[0] if head else None,
-            dropped=sum(dropped.values()),
-            dropped_reason=dropped,
-            write_errors=int(meta.get("write_errors", 0)),
-            last_error=meta.get("last_error"),
-            healthy=True,
-        )
-    except sqlite3.Error as exc:
-        return _unreadable(path, exc)
-    finally:
-        con.close()
-
-
-def _read_only_uri(path: Path) -> str:
-    """A URI that reads the file without creating anything next to it.
-
-    With a -wal present its writer may be running: read through the WAL.
-    Without one, nothing is being written (a writer keeps its -wal while it
-    has the file open), so open it immutable: that needs no -shm, which a
-    read-only directory could not hold and a reader run as root should not
-    leave behind owned by root.
-    """
-    mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
-    return f"file:{quote(str(path))}?mode={mode}"
-
-
-def _unreadable(path: Path, exc: sqlite3.Error) -> OutboxStats:
-    return OutboxStats(
-        depth=0, bytes=0, oldest_timestamp_ms=None, dropped=0, dropped_reason={}, write_errors=0,
-        last_error=f"cannot read {path}: {exc}", healthy=False,
-    )
