@@ -232,3 +232,59 @@ def test_losses_counted_once_across_restarts_and_kept_in_the_totals(outbox, capl
     kept_again, corrupt_again, logged = reopen(outbox, caplog)
     assert (corrupt_again, logged) == (corrupt, [])
     assert len(kept_again) == len(kept) + 3
+
+
+# -- a file system too small for what is kept ------------------------------------------------------
+
+
+def test_a_small_file_system_drops_the_oldest_in_order_and_counts_them(tiny_fs, caplog):
+    """512 kB hold about 6,000 readings: 30,000 in, and what is kept is the newest, without a hole."""
+    path = tiny_fs.path / "outbox.db"
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    total = 30_000
+    with Outbox(path, auto_commit=False, memory_limit=1000) as ob:
+        for start in range(0, total, 200):
+            ob.append(make_readings(200, start=start))
+            ob.commit()
+        stats = ob.stats()
+        assert stats.healthy, stats.last_error
+        kept = timestamps(ob.peek(total))
+    first = kept[0] - kept[0] % 1  # timestamps are NOW_MS + index
+    assert kept == list(range(first, first + len(kept))), "the kept readings are one run, the newest"
+    assert kept[-1] == make_readings(1, start=total - 1)[0].timestamp_ms
+    assert stats.dropped_reason == {"disk_full": total - len(kept)}, stats.dropped_reason
+    assert stats.depth == len(kept) > 1000
+    logged = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert sum("is full" in m for m in logged) == 1, logged
+
+
+def test_a_failing_disk_is_retried_with_a_capped_back_off(tmp_path):
+    import time
+
+    from pibridge.outbox import store
+
+    blocker = tmp_path / "storage"
+    blocker.write_text("a file where the storage dir should be\n")
+    path = blocker / "outbox.db"
+    with Outbox(path, auto_commit=False, commit_interval=0.05) as ob:
+        attempts = []
+        real_open = ob._open
+
+        def counting_open(*args, **kwargs):
+            attempts.append(time.monotonic())
+            return real_open(*args, **kwargs)
+
+        ob._open = counting_open
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            ob.append(make_readings(5, start=100))  # appends never retry by themselves
+            ob.maybe_commit()
+            time.sleep(0.002)
+        gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+        assert 3 <= len(attempts) <= 6, f"{len(attempts)} tries in 2 s at commit_interval 0.05 s: {gaps}"
+        assert all(later >= earlier * 1.8 for earlier, later in zip(gaps, gaps[1:])), gaps
+        assert max(gaps) <= store.RETRY_MAX + 0.1
+        blocker.unlink()
+        time.sleep(max(0.0, ob._retry_at - time.monotonic()))
+        ob.maybe_commit()
+        assert ob.stats().healthy and ob.stats().in_memory == 0
