@@ -366,7 +366,7 @@ class Bridge:
             client, self.client = self.client, None
             self.connected = False
             client.stop()
-            self.delivery.detach(resend=True)
+            self.delivery.detach()
             self._next_attempt = 0.0
             return
         except PibridgeAgentError as exc:
@@ -381,7 +381,7 @@ class Bridge:
         client, self.client = self.client, None
         self.connected = False
         client.stop()
-        self.delivery.detach(resend=True)
+        self.delivery.detach()
         identity_dir = identity_directory(self.storage)
         if self.config.agent.reprovision:
             log.warning(

@@ -35,10 +35,16 @@ messages in order, so the answer covers everything acknowledged before the
 ping went out).  The same confirmations pace a replay to the agent's own
 speed, not just the broker's: at most ``replay_credit`` replayed readings
 may be unconfirmed, and while any are, :attr:`on_confirm_wanted` asks the owner
-for a ping now rather than at its next turn (one at a time).  When a ping goes unanswered the owner calls
-``detach(resend=True)`` and the unconfirmed readings are sent again.  A
-connection that simply drops settles them as delivered: the agent was
-answering until then.
+for a ping now rather than at its next turn (one at a time).
+
+What retires a reading, exactly: without ``confirm``, its PUBACK.  With
+``confirm`` (the daemon), a :meth:`confirm` whose mark covers it, that is,
+an answer of the agent to a request sent after the reading's PUBACK came
+back.  Nothing else: a connection that drops, a ping left unanswered, a new
+:meth:`attach` -- each sends every acknowledged but unconfirmed reading
+again (live ones from memory into the outbox, replayed ones from the head
+of the outbox), because the broker may have acknowledged what the agent
+never read.  A repeat is within the at-least-once promise; a loss is not.
 
 Threading: :meth:`submit` (reader threads) and :meth:`attach` /
 :meth:`detach` (control thread) only put an item on a queue.  The PUBACK
@@ -155,13 +161,10 @@ class Delivery:
         """
         self._events.put((_ATTACH, client, dict(routes), frozenset(waiting)))
 
-    def detach(self, resend: bool = False) -> None:
-        """The connection is gone: keep everything in the outbox until the next :meth:`attach`.
-
-        With *resend* the readings acknowledged but not confirmed are sent again too
-        (the agent stopped answering while the broker kept acknowledging).
-        """
-        self._events.put((_DETACH, resend))
+    def detach(self) -> None:
+        """The connection is gone (or the agent stopped answering): keep everything in the outbox
+        until the next :meth:`attach`; readings acknowledged but not confirmed are sent again then."""
+        self._events.put((_DETACH,))
 
     def confirm(self, mark: int) -> None:
         """The agent has handled every reading acknowledged until :attr:`delivered` was *mark*."""
@@ -240,7 +243,7 @@ class Delivery:
                     if kind == _ATTACH:
                         self._attached(item[1], item[2], item[3])
                     elif kind == _DETACH:
-                        self._go_offline("the connection to the agent is down", resend=item[1])
+                        self._go_offline("the connection to the agent is down")
                     elif kind == _CONFIRM:
                         self._confirmed(item[1])
                 batch += 1
@@ -268,7 +271,8 @@ class Delivery:
             self._acked_ids.append(ids.popleft()[1])
 
     def _attached(self, client: Any, routes: dict, waiting: frozenset) -> None:
-        self._confirmed(float("inf"))
+        # Unconfirmed replayed readings are still in the outbox and go again from its head.
+        self._unconfirmed_ids.clear()
         self._spill_live()
         self._client, self._routes, self._waiting = client, routes, waiting
         self._warned_routes.clear()
@@ -276,12 +280,10 @@ class Delivery:
         self.mode = REPLAY
         log.info("delivering to the agent (%d sensors)", len(self._routes))
 
-    def _go_offline(self, why: str, resend: bool = False) -> None:
-        if resend:
-            # Replayed ones are still in the outbox and go again from its head.
-            self._unconfirmed_ids.clear()
-        else:
-            self._confirmed(float("inf"))
+    def _go_offline(self, why: str) -> None:
+        # The broker's acknowledgement is no proof the agent read them: unconfirmed live readings
+        # go to the outbox, replayed ones stay there and go again from its head.
+        self._unconfirmed_ids.clear()
         spilled = self._spill_live()
         if self.mode is OFFLINE:
             return
