@@ -134,6 +134,8 @@ class Bridge:
         self._next_state = 0.0
         self._next_ping = 0.0
         self._closed = False
+        #: Why the daemon must exit with status 1 (a thread died); None while all is well.
+        self.failed: str | None = None
         self.outbox: Any = None
         self.registry: Registry | None = None
         self.delivery: Delivery | None = None
@@ -203,7 +205,7 @@ class Bridge:
         watchdog = sdnotify.watchdog_interval()
         ping_every = watchdog / 2 if watchdog else None
         next_ping = 0.0
-        while not stop.is_set():
+        while not stop.is_set() and self.failed is None:
             now = time.monotonic()
             if ping_every is not None and now >= next_ping:
                 sdnotify.watchdog()
@@ -228,6 +230,7 @@ class Bridge:
         self._control.put(("wake",))
 
     def _tick(self, now: float) -> None:
+        self._check_threads()
         if self.client is None and not self.revoked and now >= self._next_attempt:
             self._connect()
         elif self.client is not None and self.client.revoked and not self.revoked:
@@ -239,6 +242,17 @@ class Bridge:
         if now >= self._next_state:
             self.write_state()
             self._next_state = now + STATE_INTERVAL
+
+    def _check_threads(self) -> None:
+        """A daemon with a dead thread would look alive and do nothing: exit instead (status 1)."""
+        dead = [f"reader-{r.name}" for r in self.readers if not r.is_alive() and r.crashed]
+        if self.delivery is not None and not self.delivery.is_alive():
+            dead.append("delivery")
+        if self.outbox is not None and not self.outbox.is_alive():
+            dead.append("pibridge-outbox")
+        if dead and self.failed is None:
+            self.failed = f"thread {', '.join(dead)} ended"
+            log.critical("%s; stopping with exit status 1 so that systemd restarts pibridge", self.failed)
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
@@ -571,8 +585,13 @@ def main(argv: list[str] | None = None) -> int:
     sdnotify.ready()
     try:
         bridge.run(stop)
+    except Exception as exc:
+        # A bug in the control thread: keep the readings (close below) and let systemd restart us.
+        log.critical("the control thread failed (a bug; please report it); stopping with exit status 1",
+                     exc_info=exc)
+        bridge.failed = f"control thread: {type(exc).__name__}: {exc}"
     finally:
         log.info("stopping")
         sdnotify.stopping()
         bridge.close()
-    return 0
+    return 0 if bridge.failed is None else 1

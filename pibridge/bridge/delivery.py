@@ -67,6 +67,7 @@ import time
 from typing import Any, Callable
 
 from pibridge.agent.errors import AgentConnectionLost, PibridgeAgentError
+from pibridge.bridge.crashes import Crashes
 from pibridge.readings import Reading
 
 log = logging.getLogger("pibridge.delivery")
@@ -142,6 +143,8 @@ class Delivery:
         self._pending: list[Reading] = []
         self._warned_routes: set[str] = set()
         self._waiting: frozenset = frozenset()
+        #: True when the thread gave up after crashing repeatedly (the daemon then exits).
+        self.crashed = False
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
 
     # -- any thread ---------------------------------------------------------------
@@ -183,6 +186,9 @@ class Delivery:
         reading not yet acknowledged into the outbox and commit it.  Call after the
         readers have stopped.  Returns True when the thread ended in time."""
         if not self._thread.is_alive():
+            if self.crashed:
+                # The thread gave up: what it held (queued, pending, in flight) still goes to the outbox.
+                self._finish(0.0)
             return True
         self._events.put((_STOP, drain_timeout))
         self._thread.join(timeout)
@@ -211,16 +217,24 @@ class Delivery:
     # -- delivery thread ----------------------------------------------------------
 
     def _run(self) -> None:
+        crashes = Crashes(log, "the delivery thread")
         while True:
             try:
-                self._loop()
+                self._loop(crashes)
                 return
-            except Exception:
-                # A bug here must not stop delivery for good; the readings stay queued.
-                log.exception("the delivery thread failed; carrying on")
+            except Exception as exc:
+                # A bug here must not stop delivery silently; the readings stay queued.  Repeated
+                # crashes end the thread, and the daemon exits for systemd to restart it.
+                if not crashes.record(exc):
+                    self.crashed = True
+                    return
                 time.sleep(1.0)
 
-    def _loop(self) -> None:
+    def is_alive(self) -> bool:
+        """False once the thread has ended (stopped, or given up after repeated crashes)."""
+        return self._thread.is_alive()
+
+    def _loop(self, crashes: Crashes) -> None:
         get = self._events.get
         empty = queue.Empty
         while True:
@@ -254,6 +268,7 @@ class Delivery:
                 except empty:
                     item = None
             self._housekeeping()
+            crashes.turn_went_well()
 
     def _wait_time(self) -> float:
         wait = 1.0

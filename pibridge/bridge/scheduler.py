@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from pibridge.bridge.crashes import Crashes
 from pibridge.drivers import DeviceNotFound, Driver, DriverError, ReadFailed
 from pibridge.readings import Reading, Value
 
@@ -106,6 +107,9 @@ class SensorReader:
         self._opened = False
         self._last_read = -math.inf
         self._kinds = {q.name: _NON_NUMERIC_UNITS.get(q.unit) for q in driver.quantities()}
+        self._crashes = Crashes(log, f"the reader thread of sensor {name!r}")
+        #: True when the thread gave up after crashing repeatedly (the daemon then exits).
+        self.crashed = False
         self._thread = threading.Thread(target=self._run, name=f"reader-{name}", daemon=True)
 
     # -- control (any thread) -------------------------------------------------
@@ -143,17 +147,36 @@ class SensorReader:
                 self._wait_until(deadline)
                 if self._stopping:
                     break
-                if self._wake.is_set():
-                    # A watched change: read now, as the device allows.
-                    self._wake.clear()
-                    gap = self._last_read + self.driver.min_interval() - time.monotonic()
-                    if gap > 0 and self._sleep(gap):
+                try:
+                    if self._turn():
                         break
-                self._read_once()
+                    self._crashes.turn_went_well()
+                except Exception as exc:
+                    # A bug (in a driver, a mapping, a callback) must not end the schedule silently:
+                    # logged, the device closed and opened again, and the next slot tried.
+                    self._close()
+                    if not self._crashes.record(exc):
+                        self.crashed = True
+                        return
                 now = self._clock()
                 deadline = time.monotonic() + (next_slot(now, self.interval) - now)
         finally:
             self._close()
+
+    def _turn(self) -> bool:
+        """One read, now or after a watched change; True if asked to stop meanwhile."""
+        if self._wake.is_set():
+            # A watched change: read now, as the device allows.
+            self._wake.clear()
+            gap = self._last_read + self.driver.min_interval() - time.monotonic()
+            if gap > 0 and self._sleep(gap):
+                return True
+        self._read_once()
+        return False
+
+    def is_alive(self) -> bool:
+        """False once the thread has ended (asked to stop, or given up after repeated crashes)."""
+        return self._thread.is_alive()
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep until *deadline* (monotonic), a watched change or stop, whichever comes first."""

@@ -206,6 +206,8 @@ class Outbox:
         self._episode_lock = threading.Lock()
         self._last_commit = time.monotonic()
         self._retry_delay = commit_interval
+        self._crashes: dict[str, int] = {}
+        self._crash_logged = 0.0
         self._retry_at = 0.0
         self._closed = False  # no more appends
         self._shut = False  # file closed for good
@@ -413,8 +415,26 @@ class Outbox:
                 continue
             try:
                 self.commit()
-            except Exception:  # the thread must outlive any bug in one commit
-                log.exception("outbox %s: commit failed unexpectedly", self.path)
+            except Exception as exc:  # the thread must outlive any bug in one commit
+                self._commit_crashed(exc)
+
+    def _commit_crashed(self, exc: Exception) -> None:
+        """Log a bug met by a commit: its traceback the first time, then a line a minute with the count."""
+        kind = type(exc).__name__
+        seen = self._crashes.get(kind, 0)
+        self._crashes[kind] = seen + 1
+        now = time.monotonic()
+        if seen == 0:
+            log.error("outbox %s: a commit failed (a bug; please report it); the readings stay in memory and "
+                      "the commit is retried", self.path, exc_info=exc)
+            self._crash_logged = now
+        elif now - self._crash_logged >= EPISODE_QUIET:
+            log.error("outbox %s: commits keep failing: %s: %s (%d times so far)", self.path, kind, exc, seen + 1)
+            self._crash_logged = now
+
+    def is_alive(self) -> bool:
+        """Whether the commit thread runs (always True with ``auto_commit=False`` until closed)."""
+        return not self._shut and (self._thread is None or self._thread.is_alive())
 
     def _retry_due(self) -> bool:
         """Whether the next commit may run now: always while the disk is fine; after a failure,
