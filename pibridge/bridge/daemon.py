@@ -42,8 +42,15 @@ from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
 from pibridge.bridge.scheduler import SensorReader
 from pibridge.outbox import OutboxError
+from pibridge.safetext import one_line, safe_value
 
 log = logging.getLogger("pibridge")
+
+#: The storage directory holds the private key and the readings: the daemon's user only.
+STORAGE_MODE = 0o700
+#: Everything else the daemon creates (files 0600, directories 0700), whatever the umask it
+#: was started with; the systemd unit sets the same (UMask=0077).
+UMASK = 0o077
 
 #: Names inside the storage directory.
 OUTBOX_FILE = "outbox.db"
@@ -79,12 +86,21 @@ RECONCILE_RETRY = 5.0
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Each message on one line: control characters in it (from a device, the config, the agent)
+    are escaped, so no text from outside can start a forged line.  Tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+
 class _JournalFormatter(logging.Formatter):
     """``<6>pibridge.delivery: message``: journald reads the priority and adds the time itself."""
 
     def format(self, record: logging.LogRecord) -> str:
         priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
-        text = f"<{priority}>{record.name}: {record.getMessage()}"
+        text = f"<{priority}>{record.name}: {one_line(record.getMessage())}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info).replace("\n", f"\n<{priority}>")
         return text
@@ -96,7 +112,7 @@ def setup_logging(level: str) -> None:
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.set_name("pibridge")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "pibridge"]:
@@ -154,7 +170,9 @@ class Bridge:
 
         storage = self.config.storage
         try:
-            self.storage.mkdir(parents=True, exist_ok=True)
+            if not self.storage.is_dir():
+                self.storage.mkdir(mode=STORAGE_MODE, parents=True, exist_ok=True)
+                os.chmod(self.storage, STORAGE_MODE)  # mkdir's mode is masked by the umask
         except OSError as exc:
             raise StartupError(
                 f"cannot create the storage directory {self.storage}: {exc.strerror}; "
@@ -473,7 +491,7 @@ class Bridge:
                 "connected": self.connected,
                 "last_contact": self.last_contact,
                 "revoked": self.revoked,
-                "problem": self.problem,
+                "problem": one_line(self.problem) if self.problem else None,
             },
             "delivery": {
                 "mode": delivery.mode if delivery else "offline",
@@ -484,10 +502,33 @@ class Bridge:
                 "unroutable": delivery.unroutable if delivery else 0,
                 "refused": self.push_errors,
             },
-            "sensors": {
-                r.name: {**r.health.to_json(), "sensor_id": routes[r.name].sensor_id if r.name in routes else None}
-                for r in self.readers
-            },
+            "outbox": self._outbox_snapshot(),
+            "sensors": {r.name: self._sensor_snapshot(r, routes) for r in self.readers},
+        }
+
+    @staticmethod
+    def _sensor_snapshot(reader: SensorReader, routes: dict) -> dict:
+        health = reader.health.to_json()
+        # Text from a device may hold anything; the status file and the terminal get it escaped.
+        health["last_values"] = {k: safe_value(v) for k, v in health["last_values"].items()}
+        if health["last_error"] is not None:
+            health["last_error"] = one_line(health["last_error"])
+        health["sensor_id"] = routes[reader.name].sensor_id if reader.name in routes else None
+        return health
+
+    def _outbox_snapshot(self) -> dict | None:
+        """The outbox as the daemon sees it now: drops while the disk cannot be written are not in the file yet."""
+        if self.outbox is None:
+            return None
+        stats = self.outbox.stats()
+        return {
+            "depth": stats.depth,
+            "in_memory": stats.in_memory,
+            "dropped": stats.dropped,
+            "dropped_reason": dict(stats.dropped_reason),
+            "write_errors": stats.write_errors,
+            "last_error": stats.last_error,
+            "healthy": stats.healthy,
         }
 
     def write_state(self) -> None:
@@ -565,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         if bridge is not None:
             bridge.wake()
 
+    os.umask(UMASK)
     # Installed first, so a stop request during start-up still ends in an orderly exit 0.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

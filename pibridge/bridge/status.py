@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pibridge.bridge.config import ConfigError, config_path, load_config
+from pibridge.safetext import one_line
 
 #: The daemon counts as running when its state file is younger than this (it rewrites it every 5 s).
 FRESH_SECONDS = 20.0
@@ -96,6 +97,11 @@ def collect(storage_dir: Path) -> dict:
             "last_error": stats.last_error,
             "healthy": stats.healthy,
         }
+        live = (state or {}).get("outbox") if running else None
+        if isinstance(live, dict):
+            # The daemon's own figures are newer than the file's while the disk cannot be written.
+            outbox.update({k: live[k] for k in ("depth", "dropped", "dropped_reason", "last_error", "healthy")
+                           if k in live})
     return {"storage_dir": str(storage_dir), "running": running, "state": state, "outbox": outbox}
 
 
@@ -117,7 +123,7 @@ def _values(values: dict) -> str:
     for key, value in values.items():
         if isinstance(value, float):
             value = f"{value:g}"
-        parts.append(f"{key}={value}")
+        parts.append(f"{one_line(key)}={one_line(value)}")
     return " ".join(parts) or "-"
 
 
@@ -144,7 +150,7 @@ def render(info: dict) -> str:
             last = agent.get("last_contact")
             reach = f"UNREACHABLE at {where} (last contact {_ago(now - last) if last else 'never'})"
             if agent.get("problem"):
-                reach += f": {agent['problem']}"
+                reach += f": {one_line(agent['problem'])}"
         if not info["running"] and state:
             reach += " [when the daemon last ran]"
         lines.append(f"agent:      {reach}")
@@ -162,13 +168,14 @@ def render(info: dict) -> str:
         else:
             text += "; 0 dropped"
         if not outbox["healthy"] or outbox["last_error"]:
-            text += f"; last disk problem: {outbox['last_error']}"
+            text += f"; last disk problem: {one_line(outbox['last_error'])}"
         lines.append(f"outbox:     {text}")
     delivery = state.get("delivery")
     if delivery:
         lines.append(
             f"delivery:   {delivery.get('mode')}, {delivery.get('delivered', 0)} readings acknowledged, "
-            f"{delivery.get('in_flight', 0)} in flight, {delivery.get('refused', 0)} refused by the agent"
+            f"{delivery.get('in_flight', 0)} in flight, {delivery.get('refused', 0)} refused by the agent, "
+            f"{delivery.get('unroutable', 0)} dropped as unroutable (no configured sensor or metric)"
         )
     sensors = state.get("sensors") or {}
     if sensors:
@@ -178,9 +185,9 @@ def render(info: dict) -> str:
             health = "online " if s.get("online") else "OFFLINE"
             when = s.get("last_timestamp_ms")
             age = f"({_ago(now - when / 1000)})" if when else "(no reading yet)"
-            line = f"  {name.ljust(width)}  {health}  {_values(s.get('last_values') or {})} {age}"
+            line = f"  {one_line(name).ljust(width)}  {health}  {_values(s.get('last_values') or {})} {age}"
             if s.get("error_streak"):
-                line += f"; {s['error_streak']} failed reads in a row: {s.get('last_error')}"
+                line += f"; {s['error_streak']} failed reads in a row: {one_line(s.get('last_error'))}"
             lines.append(line)
     return "\n".join(lines)
 

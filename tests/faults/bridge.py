@@ -87,7 +87,8 @@ class Bridge:
 
     # -- process ---------------------------------------------------------------
 
-    def start(self) -> "Bridge":
+    def start(self, umask: int | None = None) -> "Bridge":
+        """Start the daemon (with *umask*, the umask it inherits)."""
         assert self.proc is None or self.proc.poll() is not None, "the daemon is already running"
         self.starts += 1
         with self.log.open("a") as log:
@@ -95,6 +96,7 @@ class Bridge:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pibridge.cli", "run", "--config", str(self.config)],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=_env(),
+            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
         )
         STARTED.append(self)
         return self
