@@ -47,6 +47,8 @@ class SensorHealth:
     online: bool = True
     reads: int = 0
     failures: int = 0
+    #: slots of the grid that passed without a read (the thread was late: a slow read, a busy CPU)
+    missed: int = 0
     error_streak: int = 0
     last_error: str | None = None
     last_values: dict[str, Value] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class SensorHealth:
             "online": self.online,
             "reads": self.reads,
             "failures": self.failures,
+            "missed": self.missed,
             "error_streak": self.error_streak,
             "last_error": self.last_error,
             "last_values": dict(self.last_values),
@@ -106,6 +109,7 @@ class SensorReader:
         self._stopping = False
         self._opened = False
         self._last_read = -math.inf
+        self._slot: float | None = None
         self._kinds = {q.name: _NON_NUMERIC_UNITS.get(q.unit) for q in driver.quantities()}
         self._crashes = Crashes(log, f"the reader thread of sensor {name!r}")
         #: True when the thread gave up after crashing repeatedly (the daemon then exits).
@@ -159,9 +163,24 @@ class SensorReader:
                         self.crashed = True
                         return
                 now = self._clock()
-                deadline = time.monotonic() + (next_slot(now, self.interval) - now)
+                slot = next_slot(now, self.interval)
+                self._count_missed(slot)
+                deadline = time.monotonic() + (slot - now)
         finally:
             self._close()
+
+    def _count_missed(self, slot: float) -> None:
+        """Count the grid slots skipped since the last one aimed at: a reading not taken is a loss too."""
+        last, self._slot = self._slot, slot
+        if last is None:
+            return
+        skipped = round((slot - last) / self.interval) - 1
+        if skipped > 0:
+            if not self.health.missed:
+                log.warning("sensor %r: %d reading slots passed without a read (the read or the CPU was too "
+                            "slow for interval = %g s); counted in `pibridge status` as missed",
+                            self.name, skipped, self.interval)
+            self.health.missed += skipped
 
     def _turn(self) -> bool:
         """One read, now or after a watched change; True if asked to stop meanwhile."""
