@@ -186,6 +186,8 @@ def render(info: dict) -> str:
             when = s.get("last_timestamp_ms")
             age = f"({_ago(now - when / 1000)})" if when else "(no reading yet)"
             line = f"  {one_line(name).ljust(width)}  {health}  {_values(s.get('last_values') or {})} {age}"
+            if s.get("missed"):
+                line += f"; {s['missed']} reading slots missed (read too slow for its interval)"
             if s.get("error_streak"):
                 line += f"; {s['error_streak']} failed reads in a row: {one_line(s.get('last_error'))}"
             lines.append(line)

@@ -729,11 +729,11 @@ class Outbox:
         return limited
 
     def _room(self, db: sqlite3.Connection, items: list) -> int | None:
-        """The live bytes the file may take before *items* go in, when its file system is nearly
+        """The live bytes the file may hold before *items* go in, when its file system is nearly
         full; None when there is space enough not to care.
 
-        What a checkpoint will add to the database file (pages so far only in the WAL)
-        counts as taken already.
+        Pages so far only in the WAL count as taken already: a checkpoint adds them to the
+        database file.
         """
         try:
             fs = os.statvfs(self.path.parent)
@@ -741,14 +741,14 @@ class Outbox:
         except OSError:
             return None
         free = fs.f_bavail * fs.f_frsize
-        used = used_bytes(db)
         (pages,) = db.execute("PRAGMA page_count").fetchone()
-        pending = max(0, pages * PAGE_SIZE - file_bytes)
-        free -= pending
+        free -= max(0, pages * PAGE_SIZE - file_bytes)
         if free >= LOW_SPACE:
             return None
+        # The file may fill the pages it has (its free list included) and what the file system
+        # can spare; the new readings need their share of that.
         need = sum(len(e.payload) + 24 for _, e in items) + PAGE_SIZE
-        return used + max(0, free - LOW_SPACE_RESERVE) - need
+        return pages * PAGE_SIZE + max(0, free - LOW_SPACE_RESERVE) - need
 
     @staticmethod
     def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:

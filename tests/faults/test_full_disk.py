@@ -1,0 +1,143 @@
+"""The storage directory is on a file system that fills up while the agent is away.
+
+A 2 MiB tmpfs is the SD card (mounting needs root, as in CI; skipped with the
+reason otherwise).  What must hold:
+
+* the oldest readings are dropped, in order: per sensor, what is missing is
+  one run at the start of the outage, and what follows it arrives complete;
+* every reading that never arrives is counted: the slots missing at the
+  agent equal the drops the outbox counted (by cause) plus the slots the
+  readers counted as missed -- dropped silently is zero;
+* the daemon's CPU while the disk is full stays near its level before;
+* when space returns the outbox carries on without a restart and what it kept
+  is replayed in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from pibridge.bridge.daemon import PING_INTERVAL
+from tests.faults.bridge import Bridge, mock, wait_until
+from tests.faults.checks import assert_in_order, readings
+
+INTERVAL = 0.1
+SENSORS = [f"probe{i}" for i in range(8)]
+
+
+@pytest.fixture
+def card(tmp_path):
+    """A 2 MiB tmpfs standing in for the SD card."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs as the storage dir needs root")
+    mount_point = tmp_path / "card"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_share(pid: int, seconds: float) -> float:
+    """The share of one core the process used over the next *seconds* (of wall time)."""
+    start_cpu, start = cpu_seconds(pid), time.monotonic()
+    wait_until(lambda: time.monotonic() - start >= seconds, seconds + 5, "the measuring window", interval=0.1)
+    return (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start)
+
+
+def leave_free(directory, keep: int) -> None:
+    """Fill the file system of *directory* with a ballast file until only *keep* bytes are free."""
+    fs = os.statvfs(directory)
+    size = fs.f_bavail * fs.f_frsize - keep
+    with open(directory / "ballast", "wb") as f:
+        f.write(b"\0" * max(0, size))
+
+
+def slot_counts(values: list[dict]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Per sensor: slots missing between its first and last arrival, and the missing slots themselves."""
+    missing, runs = {}, {}
+    for sensor, per_ts in readings(values).items():
+        # A read lands a few ms after its slot, rarely a ms before it (wall and monotonic clock).
+        slots = {round(ts / 1000 / INTERVAL - 0.3) for ts in per_ts}
+        gone = sorted(set(range(min(slots), max(slots) + 1)) - slots)
+        missing[sensor], runs[sensor] = len(gone), gone
+    return missing, runs
+
+
+def stretches(slots: list[int]) -> list[tuple[int, int]]:
+    """Consecutive slots as (first, last) ranges, for a readable message."""
+    out: list[tuple[int, int]] = []
+    for slot in slots:
+        if out and out[-1][1] == slot - 1:
+            out[-1] = (out[-1][0], slot)
+        else:
+            out.append((slot, slot))
+    return out
+
+
+def final_state(bridge: Bridge) -> dict:
+    done = bridge.status("--json")
+    return json.loads(done.stdout)
+
+
+@pytest.mark.timeout(180)
+def test_a_full_disk_drops_the_oldest_in_order_counts_every_drop_and_costs_no_cpu(tmp_path, sim, card):
+    sensors = [mock(name, INTERVAL, ("temperature",), seed=i) for i, name in enumerate(SENSORS)]
+    bridge = Bridge(tmp_path, sim, sensors, name="full", storage=card / "pibridge",
+                    storage_options={"commit_interval": 0.5})
+    bridge.start()
+    bridge.wait_values(20, timeout=60)
+    sim.stop_broker()
+    bridge.wait_log(lambda t: "buffering" in t, 15, "the daemon noticing the agent is gone")
+    before = cpu_share(bridge.pid, 4)
+
+    fault_from = int(time.time() * 1000)
+    leave_free(card, 96 * 1024)
+    bridge.wait_log(lambda t: "is full: dropped the oldest" in t, 60, "the outbox dropping for the full disk")
+    during = cpu_share(bridge.pid, 4)
+    live = final_state(bridge)["outbox"]
+    assert live["dropped_reason"].get("disk_full", 0) > 0, live
+    bridge.assert_running()
+
+    (card / "ballast").unlink()
+    space_back = int(time.time() * 1000)
+    sim.start_broker()
+    wait_until(lambda: all(max(readings(bridge.values()).get(s, {0: 0})) > space_back + 3000 for s in SENSORS),
+               90, "readings from after the space returned")
+    assert bridge.stop() == 0
+    values = bridge.values()
+    assert_in_order(values)
+
+    missing, runs = slot_counts(values)
+    state = final_state(bridge)
+    for sensor, gone in runs.items():
+        assert not gone or gone == list(range(gone[0], gone[-1] + 1)), (
+            f"{sensor}: the missing readings are not one run at the head: {stretches(gone)}; "
+            f"counted {state['outbox']['dropped_reason']}, fault from {fault_from // 100} to {space_back // 100}")
+    dropped = sum(state["outbox"]["dropped_reason"].values())
+    missed = sum(s.get("missed", 0) for s in state["state"]["sensors"].values())
+    lost = sum(missing.values())
+    silent = max(0, lost - dropped - missed)
+    print(f"\nfull disk: {len(SENSORS)} sensors at {INTERVAL:g} s; readings missing at the agent {lost}, "
+          f"dropped and counted {state['outbox']['dropped_reason']}, missed slots {missed}, dropped silently {silent}; "
+          f"CPU {before:.1%} of a core before, {during:.1%} while full")
+    assert dropped > 0
+    assert silent == 0, (missing, state["outbox"]["dropped_reason"], missed)
+    # Counted but not missing: readings the agent had got, sent again because the agent had not
+    # confirmed them when the connection dropped (at most a ping interval's worth), then dropped.
+    assert dropped - lost <= PING_INTERVAL / INTERVAL * len(SENSORS), (lost, dropped)
+    assert during <= max(2 * before, before + 0.10), f"CPU {before:.1%} before, {during:.1%} while the disk is full"
+    assert "Traceback" not in bridge.log_text()
