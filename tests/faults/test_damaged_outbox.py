@@ -86,7 +86,7 @@ def test_readings_of_a_damaged_outbox_arrive_or_are_counted(tmp_path, sim, damag
     corrupt = read_stats(outbox).dropped_reason.get("corrupt", 0)
     print(f"\n{damage.__name__}: {len(held)} readings in the file at the kill ({len(arrived_before)} of them had "
           f"arrived before), {len(held & arrived)} arrived, {len(lost)} did not, {corrupt} counted as corrupt, "
-          f"{max(0, len(lost) - corrupt)} lost silently")
+          f"{max(0, len(lost) - corrupt)} lost silently; {len(values) - len(arrived)} duplicates in all")
     assert lost, "the damage must have cost readings, or this test proves nothing"
     assert len(lost) <= corrupt <= len(lost) + len(arrived_before), (len(lost), corrupt, len(arrived_before))
     log = bridge.log_text()

@@ -131,7 +131,9 @@ def test_a_full_disk_drops_the_oldest_in_order_counts_every_drop_and_costs_no_cp
     missed = sum(s.get("missed", 0) for s in state["state"]["sensors"].values())
     lost = sum(missing.values())
     silent = max(0, lost - dropped - missed)
-    print(f"\nfull disk: {len(SENSORS)} sensors at {INTERVAL:g} s; readings missing at the agent {lost}, "
+    delivered = sum(len(per_ts) for per_ts in readings(values).values())
+    print(f"\nfull disk: {len(SENSORS)} sensors at {INTERVAL:g} s; readings expected {delivered + lost}, "
+          f"delivered {delivered}, duplicated {len(values) - delivered}; missing at the agent {lost}, "
           f"dropped and counted {state['outbox']['dropped_reason']}, missed slots {missed}, dropped silently {silent}; "
           f"CPU {before:.1%} of a core before, {during:.1%} while full")
     assert dropped > 0
