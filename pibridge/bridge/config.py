@@ -57,7 +57,6 @@ from pibridge.settings import (
     num,
     parse_seconds,
     parse_size,
-    positive,
     show,
     string,
     type_name,

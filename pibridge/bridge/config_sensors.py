@@ -23,7 +23,6 @@ from pibridge.settings import (
     duration_between,
     in_range,
     integer,
-    num,
     number,
     ordinal,
     parse_seconds,

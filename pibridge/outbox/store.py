@@ -33,17 +33,33 @@ import contextlib
 import fcntl
 import itertools
 import logging
-import math
 import os
 import sqlite3
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from pibridge.outbox.codec import Codec, Encoded, UndecodablePayload
+from pibridge.outbox.limits import (
+    CORRUPT,
+    DISK_FULL,
+    EPISODE_QUIET,
+    MAX_AGE,
+    MAX_BYTES,
+    MEMORY_LIMIT,
+    PAGE_SIZE,
+    UNDECODABLE,
+    UNWRITABLE_AT_CLOSE,
+    WAL_PAGES,
+    DropLog,
+    drop_expired,
+    drop_over_size,
+    head_expired,
+    room_on_disk,
+)
 from pibridge.outbox.recovery import (
     CORRUPT_CODES,
     FILE_MODE,
@@ -55,7 +71,6 @@ from pibridge.outbox.recovery import (
     is_empty,
     describe,
     fix_for,
-    is_disk_full,
     keep_wal_copy,
     now_text,
     quarantine,
@@ -69,32 +84,12 @@ log = logging.getLogger("pibridge.outbox")
 
 __all__ = ["Outbox", "OutboxClosed", "OutboxEntry", "OutboxError", "OutboxInUse", "OutboxStats", "read_stats"]
 
-PAGE_SIZE = 4096
 DIR_MODE = 0o700
-#: Checkpoint the WAL into the database every this many pages (4 MiB) and
-#: truncate it back to at most this size afterwards.
-WAL_PAGES = 1024
 MIN_BYTES = 64 * 1024
-#: Below this much free space on its file system the outbox checkpoints its WAL after every
-#: commit and never grows beyond what is free (less LOW_SPACE_RESERVE): a checkpoint needs
-#: room for the pages it moves into the database, so waiting for ENOSPC would be too late.
-LOW_SPACE = 2 * WAL_PAGES * PAGE_SIZE
-#: Free space the outbox leaves to others on a nearly full file system.
-LOW_SPACE_RESERVE = 64 * 1024
 #: A failing disk is retried after commit_interval, then twice as long each time, up to this.
 RETRY_MAX = 10.0
 
-# Why a reading left the outbox without being acknowledged.
-MAX_BYTES = "max_bytes"
-MAX_AGE = "max_age"
-DISK_FULL = "disk_full"
-MEMORY_LIMIT = "memory_limit"
-CORRUPT = "corrupt"
-UNDECODABLE = "undecodable"
-UNWRITABLE_AT_CLOSE = "unwritable_at_close"
 
-#: A run of drops ends (and its total is logged) after this long without one.
-EPISODE_QUIET = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -122,15 +117,6 @@ class OutboxEntry:
 
     id: int
     reading: Reading
-
-
-@dataclass
-class _Episode:
-    """A run of drops for one reason; logged at its start and at its end, never per reading."""
-
-    dropped: int
-    started: float = field(default_factory=time.monotonic)
-    last_drop: float = field(default_factory=time.monotonic)
 
 
 class Outbox:
@@ -202,8 +188,7 @@ class Outbox:
         self._write_errors = 0
         self._last_error: str | None = None
         self._healthy = True
-        self._episodes: dict[str, _Episode] = {}
-        self._episode_lock = threading.Lock()
+        self._drops = DropLog(self.path, self._limit_text, lambda reason: self._dropped[reason])
         self._last_commit = time.monotonic()
         self._retry_delay = commit_interval
         self._crashes: dict[str, int] = {}
@@ -297,7 +282,7 @@ class Outbox:
                 for layout in layouts:
                     layout.saved = True
             for reason in (MAX_BYTES, MAX_AGE, DISK_FULL, UNDECODABLE):
-                self._episode(reason, result.get(reason, 0) if result else 0)
+                self._drops.record(reason, result.get(reason, 0) if result else 0)
             if not self._healthy:
                 self._recovered()
 
@@ -665,7 +650,7 @@ class Outbox:
         """One transaction; the readings it dropped for max_bytes/max_age, or None when there was nothing to do."""
         db = self._db
         now_ms = int(time.time() * 1000)
-        expired = self._head_expired(db, now_ms)
+        expired = self.max_age is not None and head_expired(db, now_ms - self.max_age * 1000)
         if not (items or deletes or rejects or drops or layouts or expired):
             return None
         db.execute("BEGIN IMMEDIATE")
@@ -677,9 +662,9 @@ class Outbox:
                 )
             depth = self._disk_depth
             limited: Counter[str] = Counter()
-            room = self._room(db, items)
+            room = room_on_disk(db, self.path, sum(len(e.payload) for _, e in items), len(items))
             if room is not None:
-                limited[DISK_FULL] = self._drop_over_size(db, depth, room)
+                limited[DISK_FULL] = drop_over_size(db, depth, room)
                 depth -= limited[DISK_FULL]
             if items:
                 db.executemany(
@@ -698,9 +683,9 @@ class Outbox:
             if deletes:
                 depth -= db.executemany("DELETE FROM reading WHERE id BETWEEN ? AND ?", _runs(deletes)).rowcount
             if self.max_age is not None:
-                limited[MAX_AGE] = self._drop_expired(db, now_ms)
+                limited[MAX_AGE] = drop_expired(db, now_ms - self.max_age * 1000)
                 depth -= limited[MAX_AGE]
-            limited[MAX_BYTES] = self._drop_over_size(db, depth, self.max_bytes)
+            limited[MAX_BYTES] = drop_over_size(db, depth, self.max_bytes)
             depth -= limited[MAX_BYTES]
             total = self._dropped_in_file(db) + drops + limited
             next_id = max(self._stored_next_id, (items[-1][0] + 1) if items else 0)
@@ -728,107 +713,6 @@ class Outbox:
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return limited
 
-    def _room(self, db: sqlite3.Connection, items: list) -> int | None:
-        """The live bytes the file may hold before *items* go in, when its file system is nearly
-        full; None when there is space enough not to care.
-
-        Pages so far only in the WAL count as taken already: a checkpoint adds them to the
-        database file.
-        """
-        try:
-            fs = os.statvfs(self.path.parent)
-            file_bytes = self.path.stat().st_size
-        except OSError:
-            return None
-        free = fs.f_bavail * fs.f_frsize
-        (pages,) = db.execute("PRAGMA page_count").fetchone()
-        free -= max(0, pages * PAGE_SIZE - file_bytes)
-        if free >= LOW_SPACE:
-            return None
-        # The file may fill the pages it has (its free list included) and what the file system
-        # can spare; the new readings need their share of that.
-        need = sum(len(e.payload) + 24 for _, e in items) + PAGE_SIZE
-        return pages * PAGE_SIZE + max(0, free - LOW_SPACE_RESERVE) - need
-
-    @staticmethod
-    def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:
-        rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
-        return Counter({k.removeprefix("dropped:"): v for k, v in rows})
-
-    def _head_expired(self, db: sqlite3.Connection, now_ms: int) -> bool:
-        if self.max_age is None:
-            return False
-        row = db.execute("SELECT ts FROM reading ORDER BY id LIMIT 1").fetchone()
-        return row is not None and row[0] < now_ms - self.max_age * 1000
-
-    def _drop_expired(self, db: sqlite3.Connection, now_ms: int) -> int:
-        """Drop from the head while the head is older than max_age.
-
-        The queue is in arrival order, so this stops at the first reading
-        young enough; an older one further back (a clock that jumped) goes
-        when it reaches the head.  That keeps the check to the rows dropped.
-        """
-        cutoff = now_ms - self.max_age * 1000
-        last_old = None
-        cur = db.execute("SELECT id, ts FROM reading ORDER BY id")
-        try:
-            for entry_id, ts in cur:
-                if ts >= cutoff:
-                    break
-                last_old = entry_id
-        finally:
-            cur.close()
-        if last_old is None:
-            return 0
-        return db.execute("DELETE FROM reading WHERE id <= ?", (last_old,)).rowcount
-
-    def _drop_over_size(self, db: sqlite3.Connection, depth: int, limit: int) -> int:
-        """Drop from the head until the live pages fit *limit* bytes.
-
-        Only a page emptied completely is freed, so each round drops at least
-        a page's worth of rows: a few rows over the limit cost one page of
-        readings, not a round per row.
-        """
-        dropped = 0
-        for _ in range(16):
-            used = used_bytes(db)
-            rows = depth - dropped
-            if used <= limit or rows <= 0:
-                break
-            per_row = used / rows
-            count = math.ceil(max(used - limit, PAGE_SIZE) / per_row)
-            dropped += db.execute(
-                "DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)", (count,)
-            ).rowcount
-        return dropped
-
-    def _episode(self, reason: str, dropped: int, ended: bool = False) -> None:
-        """Log the first drop of a run, and the run's total once it is over.
-
-        A run is over when ``ended`` (the disk is back, for memory_limit) or
-        after EPISODE_QUIET seconds without a drop, so a limit that bites
-        every few commits does not log every few commits.
-        """
-        now = time.monotonic()
-        with self._episode_lock:
-            episode = self._episodes.get(reason)
-            if dropped and episode is None:
-                self._episodes[reason] = _Episode(dropped)
-                log.warning(
-                    "outbox %s: %s: dropped the oldest %d readings, and will drop the oldest until %s",
-                    self.path, self._limit_text(reason), dropped, _UNTIL[reason],
-                )
-            elif dropped:
-                episode.dropped += dropped
-                episode.last_drop = now
-            elif episode is not None and (ended or now - episode.last_drop > EPISODE_QUIET):
-                del self._episodes[reason]
-                log.warning(
-                    "outbox %s: stopped dropping (%s): %d readings dropped in %.0f s, %d in total since the "
-                    "file was created",
-                    self.path, reason, episode.dropped, episode.last_drop - episode.started, self._dropped[reason],
-                )
-
     def _limit_text(self, reason: str) -> str:
         if reason == MAX_BYTES:
             return f"full (max_bytes = {self.max_bytes} bytes)"
@@ -840,6 +724,11 @@ class Outbox:
             return "holds readings that cannot be decoded (moved to the table `rejected`)"
         return f"cannot write to disk and already holds memory_limit = {self.memory_limit} readings in memory"
 
+    @staticmethod
+    def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:
+        rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
+        return Counter({k.removeprefix("dropped:"): v for k, v in rows})
+
     def _shed_memory(self) -> None:
         """Keep at most memory_limit readings in memory, dropping the oldest of them."""
         with self._lock:
@@ -850,7 +739,7 @@ class Outbox:
                 self._dropped[MEMORY_LIMIT] += shed
                 self._dropped_unsaved[MEMORY_LIMIT] += shed
         if shed:
-            self._episode(MEMORY_LIMIT, shed)
+            self._drops.record(MEMORY_LIMIT, shed)
 
     def _write_failed(self, exc: BaseException, opening: bool = False) -> None:
         if isinstance(exc, sqlite3.DatabaseError) and sqlite_code(exc) in CORRUPT_CODES:
@@ -910,7 +799,7 @@ class Outbox:
             depth = self._disk_depth
         log.warning("outbox %s: writable again; %d readings on disk, %d dropped for memory_limit so far",
                     self.path, depth, self._dropped[MEMORY_LIMIT])
-        self._episode(MEMORY_LIMIT, 0, ended=True)
+        self._drops.record(MEMORY_LIMIT, 0, ended=True)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -967,15 +856,6 @@ class Outbox:
                 return used_bytes(self._reader)
             except sqlite3.Error:
                 return 0
-
-
-_UNTIL = {
-    MAX_BYTES: "the agent takes readings again (or raise storage max_bytes)",
-    MAX_AGE: "the queue holds only younger readings (or raise storage max_age)",
-    DISK_FULL: "there is free space again (free space on it: df -h shows how much)",
-    MEMORY_LIMIT: "the disk can be written again (free space, or make the storage dir writable)",
-    UNDECODABLE: "they are all moved (see the error above for each)",
-}
 
 
 def _runs(ids: Iterable[int]) -> list[tuple[int, int]]:
