@@ -30,6 +30,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -70,7 +71,7 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def fix_for(exc: BaseException, path: Path) -> str:
     """What the operator should do about *exc*, met while writing *path*."""
-    from pibridge.outbox.store import OutboxInUse
+    from pibridge.outbox.files import OutboxInUse
 
     if isinstance(exc, OutboxInUse):
         return "stop the other pibridge process using this storage dir"
@@ -267,3 +268,61 @@ class Tally:
         if next_id >= self.next_id:
             return 0
         return min(self.depth, self.next_id - max(next_id, self.head))
+
+
+@dataclass
+class Examined:
+    """What :func:`examine` found: readings lost, the problem (for ``last_error``), what to do next."""
+
+    lost: int = 0
+    problem: str | None = None
+    moved_aside: bool = False
+    #: the file holds fewer rows than its own depth says: count them instead of trusting it
+    recount: bool = False
+    #: the tally must be rewritten at once, so the same loss is not counted again
+    tally_due: bool = False
+    tally_dropped: Counter[str] = field(default_factory=Counter)
+
+
+def examine(path: Path) -> Examined:
+    """Check the outbox file at *path* against its tally before it is opened.
+
+    A file that cannot be used at all is moved aside: all the readings the
+    tally saw in it are lost to delivery.  A usable file that lost its last
+    commits (a damaged or missing -wal, a file cut short) is kept with what
+    SQLite can still read, and a copy of its -wal is kept aside.  Either way
+    the loss is logged and returned, to be counted as ``corrupt``.
+    """
+    tally = Tally.load(path)
+    found = Examined(tally_dropped=Counter(tally.dropped) if tally else Counter())
+    problem = check_file(path)
+    if problem is None and tally is not None and tally.depth and is_empty(path):
+        problem = f"it is empty, but held {tally.depth} readings at its last commit"
+    if problem is not None:
+        found.lost = tally.lost(1) if tally else 0
+        found.problem = quarantine(path, problem, found.lost)
+        found.moved_aside = found.tally_due = True
+        return found
+    if tally is None or not path.exists():
+        return found
+    next_id, count, recorded = file_figures(path)
+    lost = tally.lost(next_id)
+    gap = max(0, recorded - count) if recorded is not None else 0
+    if not lost and not gap:
+        return found
+    copy = keep_wal_copy(path) if lost else None
+    what = []
+    if lost:
+        what.append(f"its last commits are missing: readings up to id {tally.next_id - 1} were committed, "
+                    f"it ends before id {next_id}")
+    if gap:
+        what.append(f"it holds {count} readings where its last commit recorded {recorded}")
+    kept = f"; a copy of its -wal is kept as {copy}" if copy else ""
+    log.error(
+        "outbox %s lost readings (a power cut, or a damaged SD card): %s. %d readings are lost (counted as "
+        "dropped, cause corrupt); the %d it still holds are delivered%s",
+        path, "; ".join(what), lost + gap, count, kept,
+    )
+    found.lost, found.recount, found.tally_due = lost + gap, bool(gap), True
+    found.problem = f"{now_text()}: {lost + gap} readings lost from the outbox file: {'; '.join(what)}"
+    return found

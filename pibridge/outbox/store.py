@@ -30,7 +30,6 @@ docs/delivery.md for the delivery guarantee and the loss bounds.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import logging
 import os
@@ -43,6 +42,14 @@ from pathlib import Path
 from typing import Iterable
 
 from pibridge.outbox.codec import Codec, Encoded, UndecodablePayload
+from pibridge.outbox.files import (
+    OutboxClosed,
+    OutboxError,
+    OutboxInUse,
+    connect,
+    make_private_dir,
+    take_lock,
+)
 from pibridge.outbox.limits import (
     CORRUPT,
     DISK_FULL,
@@ -50,65 +57,33 @@ from pibridge.outbox.limits import (
     MAX_AGE,
     MAX_BYTES,
     MEMORY_LIMIT,
-    PAGE_SIZE,
     UNDECODABLE,
     UNWRITABLE_AT_CLOSE,
-    WAL_PAGES,
     DropLog,
-    drop_expired,
-    drop_over_size,
-    head_expired,
-    room_on_disk,
 )
 from pibridge.outbox.recovery import (
     CORRUPT_CODES,
-    FILE_MODE,
-    FORMAT,
     REOPEN_CODES,
     Tally,
-    check_file,
-    file_figures,
-    is_empty,
     describe,
+    examine,
     fix_for,
-    keep_wal_copy,
     now_text,
     quarantine,
     sqlite_code,
-    sync_dir,
 )
 from pibridge.outbox.stats import OutboxStats, read_only_uri, read_stats, used_bytes
+from pibridge.outbox.transaction import Batch, FileFigures, write_batch
 from pibridge.readings import Reading
 
 log = logging.getLogger("pibridge.outbox")
 
 __all__ = ["Outbox", "OutboxClosed", "OutboxEntry", "OutboxError", "OutboxInUse", "OutboxStats", "read_stats"]
 
-DIR_MODE = 0o700
 MIN_BYTES = 64 * 1024
 #: A failing disk is retried after commit_interval, then twice as long each time, up to this.
 RETRY_MAX = 10.0
 
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS schema (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, fields TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS reading (id INTEGER PRIMARY KEY, schema INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, schema INTEGER, ts INTEGER, payload BLOB, reason TEXT);
-"""
-
-
-class OutboxError(Exception):
-    """The outbox cannot be used at all (not raised for disk errors, which degrade to memory)."""
-
-
-class OutboxInUse(OutboxError):
-    """Another process (or another Outbox in this one) already has this outbox open."""
-
-
-class OutboxClosed(OutboxError):
-    """The outbox was closed."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +236,7 @@ class Outbox:
             deletes = self._deleting
             layouts = self._codec.unsaved()
             try:
-                result = self._write(items, deletes, rejects, drops, layouts)
+                result = self._write(Batch(items, deletes, rejects, drops, layouts, self.max_bytes, self.max_age))
             except BaseException as exc:
                 with self._lock:
                     self._pending = {**self._writing, **self._pending}
@@ -377,7 +352,9 @@ class Outbox:
                     self.path, lost, self._last_error,
                 )
             self._close_connections()
-            self._release_lock_file()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
             self._shut = True
 
     def __enter__(self) -> Outbox:
@@ -438,12 +415,13 @@ class Outbox:
         """
         self._close_connections()  # a read-only fallback reader, if any
         try:
-            self._make_dir()
-            self._take_lock_file()
+            make_private_dir(self.path.parent)
+            if self._lock_fd is None:
+                self._lock_fd = take_lock(self.path)
             if not self._checked:
                 self._check_on_open()
                 self._checked = True
-            self._db = self._connect()
+            self._db = connect(self.path)
             self._load(self._db)
             self._reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
             if self._tally_due:
@@ -459,75 +437,17 @@ class Outbox:
             self._write_failed(exc, opening=True)
             return False
 
-    def _make_dir(self) -> None:
-        directory = self.path.parent
-        if not directory.is_dir():
-            directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            os.chmod(directory, DIR_MODE)  # mkdir's mode is masked by the umask
-
-    def _take_lock_file(self) -> None:
-        if self._lock_fd is not None:
-            return
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise OutboxInUse(
-                f"outbox {self.path} is already open in another pibridge process (lock {lock_path}); "
-                "stop the other one, or give this one its own storage dir"
-            ) from None
-        self._lock_fd = fd
-
-    def _release_lock_file(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
     def _check_on_open(self) -> None:
-        """Compare the file with the tally of the last commit; count and report what is missing.
-
-        A file that cannot be used at all is moved aside (all the readings
-        the tally saw in it are lost to delivery).  A usable file that lost
-        its last commits (a damaged or missing -wal, a file cut short) is
-        kept with what SQLite can still read; a copy of its -wal is kept
-        aside for inspection.
-        """
-        tally = Tally.load(self.path)
-        self._tally_floor = Counter(tally.dropped) if tally else Counter()
-        problem = check_file(self.path)
-        if problem is None and tally is not None and tally.depth and is_empty(self.path):
-            problem = f"it is empty, but held {tally.depth} readings at its last commit"
-        if problem is not None:
-            lost = tally.lost(1) if tally else 0
-            self._last_error = quarantine(self.path, problem, lost)
+        """Compare the file with the tally of its last commit; count what is missing (see :func:`examine`)."""
+        found = examine(self.path)
+        self._tally_floor = found.tally_dropped
+        if found.moved_aside:
             self._codec.forget_saved()
-            self._count_lost_at_open(lost)
-            return
-        if tally is None or not self.path.exists():
-            return
-        next_id, count, recorded = file_figures(self.path)
-        lost = tally.lost(next_id)
-        gap = max(0, recorded - count) if recorded is not None else 0
-        if not lost and not gap:
-            return
-        copy = keep_wal_copy(self.path) if lost else None
-        what = []
-        if lost:
-            what.append(f"its last commits are missing: readings up to id {tally.next_id - 1} were committed, "
-                        f"it ends before id {next_id}")
-        if gap:
-            what.append(f"it holds {count} readings where its last commit recorded {recorded}")
-        kept = f"; a copy of its -wal is kept as {copy}" if copy else ""
-        log.error(
-            "outbox %s lost readings (a power cut, or a damaged SD card): %s. %d readings are lost (counted as "
-            "dropped, cause corrupt); the %d it still holds are delivered%s",
-            self.path, "; ".join(what), lost + gap, count, kept,
-        )
-        self._last_error = f"{now_text()}: {lost + gap} readings lost from the outbox file: {'; '.join(what)}"
-        self._recount = bool(gap)
-        self._count_lost_at_open(lost + gap)
+        if found.problem:
+            self._last_error = found.problem
+        self._recount = found.recount
+        if found.tally_due:
+            self._count_lost_at_open(found.lost)
 
     def _count_lost_at_open(self, lost: int) -> None:
         self._tally_due = True
@@ -572,34 +492,6 @@ class Outbox:
             # The fresh file starts with the totals so far, so that `dropped` never goes down.
             self._dropped_unsaved = Counter(self._dropped)
         self._tally_due = True
-
-    def _connect(self) -> sqlite3.Connection:
-        new = not self.path.exists()
-        if new:
-            # SQLite creates the file (and later its -wal and -shm, with the same mode) as
-            # 0644 less the umask: create it first, private.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
-            os.chmod(self.path, FILE_MODE)
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
-        try:
-            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes effect on a new file
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                raise sqlite3.OperationalError(f"cannot switch {self.path} to WAL mode (it stays in {mode!r} mode)")
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
-            db.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * PAGE_SIZE}")
-            db.execute("BEGIN IMMEDIATE")
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                db.execute(statement)
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
-            db.execute("COMMIT")
-            if new:
-                sync_dir(self.path.parent)
-        except BaseException:
-            db.close()
-            raise
-        return db
 
     def _load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
@@ -646,72 +538,18 @@ class Outbox:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def _write(self, items, deletes, rejects, drops, layouts) -> Counter[str] | None:
-        """One transaction; the readings it dropped for max_bytes/max_age, or None when there was nothing to do."""
-        db = self._db
-        now_ms = int(time.time() * 1000)
-        expired = self.max_age is not None and head_expired(db, now_ms - self.max_age * 1000)
-        if not (items or deletes or rejects or drops or layouts or expired):
+    def _write(self, batch: Batch) -> Counter[str] | None:
+        """One transaction; the readings it dropped by reason, or None when there was nothing to do."""
+        written = write_batch(self._db, self.path, batch, FileFigures(
+            self._disk_depth, self._stored_next_id, self._write_errors, self._last_error))
+        if written is None:
             return None
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if layouts:
-                db.executemany(
-                    "INSERT OR REPLACE INTO schema (id, sensor, fields) VALUES (?, ?, ?)",
-                    [(lay.id, lay.sensor, lay.fields_json) for lay in layouts],
-                )
-            depth = self._disk_depth
-            limited: Counter[str] = Counter()
-            room = room_on_disk(db, self.path, sum(len(e.payload) for _, e in items), len(items))
-            if room is not None:
-                limited[DISK_FULL] = drop_over_size(db, depth, room)
-                depth -= limited[DISK_FULL]
-            if items:
-                db.executemany(
-                    "INSERT INTO reading (id, schema, ts, payload) VALUES (?, ?, ?, ?)",
-                    [(i, e.layout.id, e.reading.timestamp_ms, e.payload) for i, e in items],
-                )
-                depth += len(items)
-            if rejects:
-                marks = [(i,) for i in rejects]
-                db.executemany(
-                    "INSERT OR IGNORE INTO rejected SELECT id, schema, ts, payload, 'undecodable' FROM reading WHERE id = ?",
-                    marks,
-                )
-                limited[UNDECODABLE] = db.executemany("DELETE FROM reading WHERE id = ?", marks).rowcount
-                depth -= limited[UNDECODABLE]
-            if deletes:
-                depth -= db.executemany("DELETE FROM reading WHERE id BETWEEN ? AND ?", _runs(deletes)).rowcount
-            if self.max_age is not None:
-                limited[MAX_AGE] = drop_expired(db, now_ms - self.max_age * 1000)
-                depth -= limited[MAX_AGE]
-            limited[MAX_BYTES] = drop_over_size(db, depth, self.max_bytes)
-            depth -= limited[MAX_BYTES]
-            total = self._dropped_in_file(db) + drops + limited
-            next_id = max(self._stored_next_id, (items[-1][0] + 1) if items else 0)
-            values = [("depth", depth), ("next_id", next_id), ("write_errors", self._write_errors)]
-            values += [(f"dropped:{reason}", n) for reason, n in total.items()]
-            if self._last_error:
-                values.append(("last_error", self._last_error))
-            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values)
-            (head,) = db.execute("SELECT min(id) FROM reading").fetchone()
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
         with self._lock:
-            self._disk_depth = depth
-            self._stored_next_id = next_id
-            self._dropped += limited
-        self._write_tally(Tally(next_id, head or next_id, depth, dict(+total)))
-        if room is not None:
-            # Nearly full: move the WAL into the database now, while that needs only the room
-            # this commit left, and let the next commit reuse the WAL's space from its start.
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        return limited
+            self._disk_depth = written.depth
+            self._stored_next_id = written.next_id
+            self._dropped += written.dropped
+        self._write_tally(Tally(written.next_id, written.head, written.depth, dict(+written.totals)))
+        return written.dropped
 
     def _limit_text(self, reason: str) -> str:
         if reason == MAX_BYTES:
@@ -723,11 +561,6 @@ class Outbox:
         if reason == UNDECODABLE:
             return "holds readings that cannot be decoded (moved to the table `rejected`)"
         return f"cannot write to disk and already holds memory_limit = {self.memory_limit} readings in memory"
-
-    @staticmethod
-    def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:
-        rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
-        return Counter({k.removeprefix("dropped:"): v for k, v in rows})
 
     def _shed_memory(self) -> None:
         """Keep at most memory_limit readings in memory, dropping the oldest of them."""
@@ -856,14 +689,3 @@ class Outbox:
                 return used_bytes(self._reader)
             except sqlite3.Error:
                 return 0
-
-
-def _runs(ids: Iterable[int]) -> list[tuple[int, int]]:
-    """Consecutive ids as (first, last) ranges: acknowledgements mostly come in runs."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(ids):
-        if runs and runs[-1][1] == i - 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs
