@@ -185,6 +185,7 @@ class Bridge:
             max_age=storage.outbox_max_age,
             commit_interval=storage.commit_interval,
         )
+        self._check_room(storage.outbox_max_bytes)
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
         for sensor in self.config.enabled_sensors:
@@ -215,6 +216,21 @@ class Bridge:
             self._connect()
         for reader in self.readers:
             reader.start()
+
+    def _check_room(self, max_bytes: int) -> None:
+        """A limit the disk cannot hold is no limit: say so (the outbox then drops for the full disk)."""
+        try:
+            fs = os.statvfs(self.storage)
+        except OSError:
+            return
+        size = fs.f_blocks * fs.f_frsize
+        if max_bytes > size:
+            log.warning(
+                "[storage] outbox_max_bytes = %d bytes is more than the whole file system of %s holds (%d bytes); "
+                "when it fills up the outbox drops the oldest readings (counted as disk_full). Fix: set "
+                "outbox_max_bytes below %d, or give the storage a larger disk",
+                max_bytes, self.storage, size, size // 2,
+            )
 
     # -- control loop -------------------------------------------------------------
 

@@ -132,6 +132,17 @@ class Bridge:
                 self.proc.wait()
         return self.proc.returncode
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the daemon has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_share(self, seconds: float) -> float:
+        """The share of one core the daemon uses over the next *seconds* of wall time."""
+        start_cpu, start = self.cpu_seconds(), time.monotonic()
+        wait_until(lambda: time.monotonic() - start >= seconds, seconds + 5, "the measuring window", interval=0.1)
+        return (self.cpu_seconds() - start_cpu) / (time.monotonic() - start)
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
