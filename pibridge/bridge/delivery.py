@@ -11,13 +11,15 @@
     at a time so a long backlog does not flood the agent.  New readings are
     appended to the outbox *behind* the backlog, so each sensor's readings
     arrive in the order they were taken.  A reading leaves the outbox only
-    when the broker has acknowledged it (QoS 1 PUBACK).
+    when it is retired (below): its QoS 1 PUBACK, and with ``confirm`` the
+    agent's answer after it.
 ``live``
     Connected and the outbox is empty.  Readings are published at once and
-    kept in memory until their PUBACK; nothing touches the disk.  A reading
-    not acknowledged within ``ack_window`` seconds (or when the connection
-    drops) is written to the outbox together with every younger unacknowledged
-    one, and delivery continues in replay mode.
+    kept in memory until they are retired; nothing touches the disk.  A
+    reading not acknowledged within ``ack_window`` seconds (or not yet
+    confirmed when the connection drops) is written to the outbox together
+    with every younger one still in memory, and delivery continues in replay
+    mode.
 
 So the outbox, not paho's queue, is the record of what still has to be sent.
 A reading acknowledged after it was spilled is sent again from the outbox:

@@ -72,6 +72,27 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+def _merge_live(outbox: dict, live: dict) -> None:
+    """Add what the running daemon knows and the file does not show yet.
+
+    The file has the figures of the last commit (at most a commit interval old); the state
+    file is rewritten every few seconds, but it also counts what is only in memory: drops
+    while the disk cannot be written, readings waiting to be written.  So each drop count is
+    the larger of the two, and the depth adds the readings not on disk yet.
+    """
+    reasons = dict(outbox["dropped_reason"])
+    for reason, n in (live.get("dropped_reason") or {}).items():
+        if isinstance(n, int) and n > reasons.get(reason, 0):
+            reasons[reason] = n
+    outbox["dropped_reason"] = reasons
+    outbox["dropped"] = sum(reasons.values())
+    if isinstance(live.get("in_memory"), int):
+        outbox["depth"] += live["in_memory"]
+    if "healthy" in live:
+        outbox["healthy"] = bool(live["healthy"])
+        outbox["last_error"] = live.get("last_error") or outbox["last_error"]
+
+
 def collect(storage_dir: Path) -> dict:
     """Everything ``pibridge status`` shows, as JSON-ready data."""
     from pibridge.bridge.daemon import OUTBOX_FILE
@@ -99,9 +120,7 @@ def collect(storage_dir: Path) -> dict:
         }
         live = (state or {}).get("outbox") if running else None
         if isinstance(live, dict):
-            # The daemon's own figures are newer than the file's while the disk cannot be written.
-            outbox.update({k: live[k] for k in ("depth", "dropped", "dropped_reason", "last_error", "healthy")
-                           if k in live})
+            _merge_live(outbox, live)
     return {"storage_dir": str(storage_dir), "running": running, "state": state, "outbox": outbox}
 
 
