@@ -109,7 +109,6 @@ class SensorReader:
         self._stopping = False
         self._opened = False
         self._last_read = -math.inf
-        self._slot: float | None = None
         self._kinds = {q.name: _NON_NUMERIC_UNITS.get(q.unit) for q in driver.quantities()}
         self._crashes = Crashes(log, f"the reader thread of sensor {name!r}")
         #: True when the thread gave up after crashing repeatedly (the daemon then exits).
@@ -162,19 +161,16 @@ class SensorReader:
                     if not self._crashes.record(exc):
                         self.crashed = True
                         return
+                self._count_missed(time.monotonic() - deadline)
                 now = self._clock()
-                slot = next_slot(now, self.interval)
-                self._count_missed(slot)
-                deadline = time.monotonic() + (slot - now)
+                deadline = time.monotonic() + (next_slot(now, self.interval) - now)
         finally:
             self._close()
 
-    def _count_missed(self, slot: float) -> None:
-        """Count the grid slots skipped since the last one aimed at: a reading not taken is a loss too."""
-        last, self._slot = self._slot, slot
-        if last is None:
-            return
-        skipped = round((slot - last) / self.interval) - 1
+    def _count_missed(self, late: float) -> None:
+        """Count the grid slots a turn that ended *late* seconds after its slot ran over: a reading
+        not taken is a loss too.  Measured on the monotonic clock, so a clock step is no overrun."""
+        skipped = int(late // self.interval)
         if skipped > 0:
             if not self.health.missed:
                 log.warning("sensor %r: %d reading slots passed without a read (the read or the CPU was too "
