@@ -279,7 +279,7 @@ class Bridge:
 
     def _check_threads(self) -> None:
         """A daemon with a dead thread would look alive and do nothing: exit instead (status 1)."""
-        dead = [f"reader-{r.name}" for r in self.readers if not r.is_alive() and r.crashed]
+        dead = [f"reader-{r.name}" for r in self.readers if r.ended_unasked()]
         if self.delivery is not None and not self.delivery.is_alive():
             dead.append("delivery")
         if self.outbox is not None and not self.outbox.is_alive():

@@ -189,9 +189,10 @@ class SensorReader:
         self._read_once()
         return False
 
-    def is_alive(self) -> bool:
-        """False once the thread has ended (asked to stop, or given up after repeated crashes)."""
-        return self._thread.is_alive()
+    def ended_unasked(self) -> bool:
+        """True when the thread was started and has ended without :meth:`stop`: it gave up after
+        repeated crashes (or something worse than an exception ended it)."""
+        return self._thread.ident is not None and not self._thread.is_alive() and not self._stopping
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep until *deadline* (monotonic), a watched change or stop, whichever comes first."""

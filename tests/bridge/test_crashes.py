@@ -45,7 +45,7 @@ def test_a_reader_survives_a_bug_logs_its_traceback_once_and_keeps_its_schedule(
     reader.start()
     try:
         wait_until(lambda: sink.kept.qsize() >= 8, 10, "readings after the crashes")
-        assert reader.is_alive() and not reader.crashed
+        assert not reader.ended_unasked() and not reader.crashed
     finally:
         reader.stop()
         assert reader.join(5)
@@ -59,7 +59,7 @@ def test_a_reader_that_crashes_on_every_read_gives_up_and_says_so(caplog):
     sink = FlakySink(bad=range(1, 100))
     reader = SensorReader("pond", MockDriver("pond", {"seed": 1}), interval=0.02, sink=sink)
     reader.start()
-    wait_until(lambda: not reader.is_alive(), 10, "the reader to give up")
+    wait_until(reader.ended_unasked, 10, "the reader to give up")
     assert reader.crashed and sink.calls == 5
     assert len(tracebacks(caplog, "pibridge.scheduler")) == 1
     assert any(r.levelno == logging.CRITICAL and "giving up" in r.getMessage() for r in caplog.records)
