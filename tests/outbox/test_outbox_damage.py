@@ -281,8 +281,9 @@ def test_a_failing_disk_is_retried_with_a_capped_back_off(tmp_path):
             ob.maybe_commit()
             time.sleep(0.002)
         gaps = [b - a for a, b in zip(attempts, attempts[1:])]
-        assert 3 <= len(attempts) <= 6, f"{len(attempts)} tries in 2 s at commit_interval 0.05 s: {gaps}"
-        assert all(later >= earlier * 1.8 for earlier, later in zip(gaps, gaps[1:])), gaps
+        # Lower bounds only: a busy machine can make a retry late, never early.
+        assert 2 <= len(attempts) <= 6, f"{len(attempts)} tries in 2 s at commit_interval 0.05 s: {gaps}"
+        assert all(gap >= 0.09 * 2**k for k, gap in enumerate(gaps)), f"not doubling: {gaps}"
         assert max(gaps) <= store.RETRY_MAX + 0.1
         blocker.unlink()
         time.sleep(max(0.0, ob._retry_at - time.monotonic()))
