@@ -289,3 +289,15 @@ def test_a_failing_disk_is_retried_with_a_capped_back_off(tmp_path):
         time.sleep(max(0.0, ob._retry_at - time.monotonic()))
         ob.maybe_commit()
         assert ob.stats().healthy and ob.stats().in_memory == 0
+
+
+def test_a_torn_tally_is_ignored_with_a_warning_not_taken_for_a_loss(outbox, caplog):
+    killed_writer(outbox, 3)
+    tally = outbox.with_suffix(".tally")
+    text = tally.read_bytes()
+    assert len(text) == 512, "padded to one sector, so a rewrite is one in-place write"
+    tally.write_bytes(text.replace(b'"depth": 300', b'"depth": 900'))  # a changed figure, the checksum not
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    with Outbox(outbox, auto_commit=False) as ob:
+        assert (len(ob.peek(10_000)), ob.stats().dropped) == (300, 0)
+    assert any("tally" in r.getMessage() and "checksum" in r.getMessage() for r in caplog.records)
