@@ -282,6 +282,29 @@ def in_range(low: float, high: float) -> Callable[[float], str | None]:
     return lambda v: None if low <= v <= high else f"must be between {num(low)} and {num(high)}, not {num(v)}"
 
 
+def duration_text(seconds: float) -> str:
+    """A bound for a message: ``10 ms``, ``0.5 s``, ``1 h``, ``1 d``."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:g} {unit}"
+    if seconds < 1:
+        return f"{seconds * 1000:g} ms"
+    return f"{seconds:g} s"
+
+
+def duration_between(low: float, high: float) -> Callable[[float], str | None]:
+    """A check for a duration: at least *low* and at most *high* seconds."""
+
+    def check(v: float) -> str | None:
+        if v < low:
+            return f"must be at least {duration_text(low)}, not {v:g} s"
+        if v > high:
+            return f"must be at most {duration_text(high)}, not {v:g} s"
+        return None
+
+    return check
+
+
 def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"

@@ -52,12 +52,12 @@ from pibridge.settings import (
     Table,
     boolean,
     did_you_mean,
+    duration_between,
     in_range,
     integer,
     num,
     parse_seconds,
     parse_size,
-    positive,
     show,
     string,
     type_name,
@@ -75,6 +75,22 @@ CLIENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9.*\-,@'_]+")
 CONFIG_MAX_BYTES = 1024 * 1024
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# Bounds of the numbers in [agent] and [storage] (docs/configuration.md lists them).  Each
+# keeps a value inside what the code built on it can represent and the Pi can do; none is
+# tight enough to get in the way of a sensible setting.
+#: [agent] timeout: provisioning uses timeout + 5 s as its MQTT keep-alive, a 16-bit count of
+#: seconds; an hour is far beyond any answer worth waiting for.
+TIMEOUT_BOUNDS = (0.5, 3600.0)
+#: [storage] ack_window: shorter than a round trip spills everything; longer than 5 min is
+#: 5 min of readings held only in memory.
+ACK_WINDOW_BOUNDS = (0.1, 300.0)
+#: [storage] commit_interval: the loss window after a kill -9 while the agent is away.
+COMMIT_INTERVAL_BOUNDS = (0.05, 3600.0)
+#: [storage] outbox_max_age (or "never").
+MAX_AGE_BOUNDS = (60.0, 3650 * 86400.0)
+#: [storage] outbox_max_bytes: from a useful minimum to beyond any SD card.
+MAX_BYTES_BOUNDS = (1024**2, 1024**4)
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,16 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
+        twice = _duplicate_key(text, str(e))
+        if twice is not None:
+            key, line, first = twice
+            where = f" (first at line {first})" if first else ""
+            raise ConfigError(
+                f"is given twice: again at line {line}{where}",
+                file=path,
+                key=key,
+                fix="keep one of them; TOML does not allow a key (or a [table]) twice in the same table",
+            ) from None
         raise ConfigError(
             f"not valid TOML: {e}",
             file=path,
@@ -207,6 +233,51 @@ def _with_lines(error: ConfigError, text: str) -> ConfigError:
     return ConfigError(first.message, file=first.file, sensor=first.sensor, key=first.key, fix=first.fix,
                        errors=error.errors, sensor_label=first._sensor_label, line=first.line,
                        sensor_index=first.sensor_index)
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_TOML_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _duplicate_key(text: str, error: str) -> tuple[str, int, int | None] | None:
+    """For tomllib's "Cannot overwrite a value" / "Cannot declare ... twice": the dotted key,
+    the line of the repeat, and the line it was first given at (None if not found)."""
+    position = _TOML_POSITION.search(error)
+    if position is None or not ("Cannot overwrite" in error or "twice" in error):
+        return None
+    number = int(position.group(1))
+    lines = text.splitlines()
+    if not 1 <= number <= len(lines):
+        return None
+
+    def key_at(index: int) -> tuple[str, str] | None:
+        """(table, key) of the line at *index*, or ("", table) for a table header."""
+        header = _TOML_TABLE.match(lines[index])
+        if header:
+            return "", header.group(1).strip()
+        match = _TOML_KEY.match(lines[index])
+        if not match:
+            return None
+        table = ""
+        for above in range(index - 1, -1, -1):
+            found = _TOML_TABLE.match(lines[above])
+            if found:
+                table = found.group(1).strip()
+                break
+        return table, match.group(1).strip().strip("\"'")
+
+    here = key_at(number - 1)
+    if here is None:
+        return None
+    dotted = ".".join(p for p in here if p)
+    # A key repeats within its own table: look from that table's header on (an array of
+    # tables such as [[sensors]] has the same key once per element).
+    start = 0
+    if here[0]:
+        start = next((i for i in range(number - 2, -1, -1) if _TOML_TABLE.match(lines[i])), 0)
+    first = next((i + 1 for i in range(start, number - 1) if key_at(i) == here), None)
+    return dotted, number, first
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -332,7 +403,9 @@ class _Parser:
             api_port=t.get("api_port", integer, d.api_port, fix="api_port = 18884", check=port),
             ca_file=t.get("ca_file", self._path_value, d.ca_file, fix=f'ca_file = "{d.ca_file}"'),
             client_name=t.get("client_name", _client_name, d.client_name, fix='client_name = "pibridge"'),
-            timeout=t.get("timeout", parse_seconds, d.timeout, fix="timeout = 10.0", check=positive),
+            timeout=t.get(
+                "timeout", parse_seconds, d.timeout, fix="timeout = 10.0", check=duration_between(*TIMEOUT_BOUNDS)
+            ),
             reprovision=t.get("reprovision", boolean, d.reprovision, fix="reprovision = false"),
         )
         t.unknown(list(values), "[agent]")
@@ -355,18 +428,24 @@ class _Parser:
                 parse_size,
                 d.outbox_max_bytes,
                 fix='outbox_max_bytes = "64 MiB"',
-                check=lambda v: None if 1024**2 <= v <= 1024**4 else f"must be between 1 MiB and 1 TiB, not {num(v)} bytes",
+                check=lambda v: None
+                if MAX_BYTES_BOUNDS[0] <= v <= MAX_BYTES_BOUNDS[1]
+                else f"must be between 1 MiB and 1 TiB, not {num(v)} bytes",
             ),
             outbox_max_age=t.get(
                 "outbox_max_age",
                 _max_age,
                 d.outbox_max_age,
                 fix='outbox_max_age = "7d" (or "never")',
-                check=lambda v: None if v is None else positive(v),
+                check=lambda v: None if v is None else duration_between(*MAX_AGE_BOUNDS)(v),
             ),
-            ack_window=t.get("ack_window", parse_seconds, d.ack_window, fix="ack_window = 2.0", check=positive),
+            ack_window=t.get(
+                "ack_window", parse_seconds, d.ack_window, fix="ack_window = 2.0",
+                check=duration_between(*ACK_WINDOW_BOUNDS),
+            ),
             commit_interval=t.get(
-                "commit_interval", parse_seconds, d.commit_interval, fix="commit_interval = 1.0", check=positive
+                "commit_interval", parse_seconds, d.commit_interval, fix="commit_interval = 1.0",
+                check=duration_between(*COMMIT_INTERVAL_BOUNDS),
             ),
         )
         t.unknown(list(values), "[storage]")

@@ -21,11 +21,11 @@ from pibridge.settings import (
     Table,
     boolean,
     did_you_mean,
+    duration_between,
+    in_range,
     integer,
-    num,
     ordinal,
     parse_seconds,
-    positive,
     show,
     string,
     type_name,
@@ -37,6 +37,13 @@ from pibridge.transforms.parse import full_chain, read_value_settings
 #: Longest sensor or metric name accepted.  The agent takes free text for names given to
 #: "create"; this keeps them readable in the TeamViewer web interface and in logs.
 NAME_MAX = 64
+
+#: Shortest and longest sensor interval.  The floor holds for every driver, on top of its own
+#: (``Driver.min_interval``): below 10 ms the reader thread alone takes a large part of a
+#: Pi's core.  The ceiling keeps the next slot on the clock grid computable and sane.
+INTERVAL_BOUNDS = (0.01, 86400.0)
+#: offline_after: failed reads in a row before the sensor is reported offline.
+OFFLINE_AFTER_BOUNDS = (1, 100_000)
 
 SENSOR_KEYS = ("name", "driver", "interval", "enabled", "offline_after", "metric") + derived_values.SENSOR_KEYS
 METRIC_KEYS = ("name", "drop", "scale", "offset", "round", "threshold", "heartbeat", "filters")
@@ -184,7 +191,8 @@ class SensorsParser:
                 seen[name] = index
         driver_name = t.get("driver", string, fix='driver = "mock" (see `pibridge drivers` for the list)')
         interval = t.get(
-            "interval", parse_seconds, fix="interval = 10.0 (seconds between readings)", check=positive
+            "interval", parse_seconds, fix="interval = 10.0 (seconds between readings)",
+            check=duration_between(*INTERVAL_BOUNDS),
         )
         enabled = t.get("enabled", boolean, True, fix="enabled = true")
         offline_after = t.get(
@@ -192,7 +200,7 @@ class SensorsParser:
             integer,
             3,
             fix="offline_after = 3",
-            check=lambda v: None if v >= 1 else f"must be at least 1, not {num(v)}",
+            check=in_range(*OFFLINE_AFTER_BOUNDS),
         )
         metric_tables = t.raw("metric")
         options = {k: v for k, v in data.items() if k not in SENSOR_KEYS}

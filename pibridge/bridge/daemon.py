@@ -49,8 +49,15 @@ from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError, write_atomically
 from pibridge.bridge.scheduler import SensorReader
 from pibridge.outbox import OutboxError
+from pibridge.safetext import one_line, safe_value
 
 log = logging.getLogger("pibridge")
+
+#: The storage directory holds the private key and the readings: the daemon's user only.
+STORAGE_MODE = 0o700
+#: Everything else the daemon creates (files 0600, directories 0700), whatever the umask it
+#: was started with; the systemd unit sets the same (UMask=0077).
+UMASK = 0o077
 
 #: Names inside the storage directory.
 OUTBOX_FILE = "outbox.db"
@@ -92,12 +99,21 @@ RESETUP_MIN_INTERVAL = 30.0
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Each message on one line: control characters in it (from a device, the config, the agent)
+    are escaped, so no text from outside can start a forged line.  Tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+
 class _JournalFormatter(logging.Formatter):
     """``<6>pibridge.delivery: message``: journald reads the priority and adds the time itself."""
 
     def format(self, record: logging.LogRecord) -> str:
         priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
-        text = f"<{priority}>{record.name}: {record.getMessage()}"
+        text = f"<{priority}>{record.name}: {one_line(record.getMessage())}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info).replace("\n", f"\n<{priority}>")
         return text
@@ -109,7 +125,7 @@ def setup_logging(level: str) -> None:
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.set_name("pibridge")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "pibridge"]:
@@ -156,6 +172,8 @@ class Bridge:
         self._next_state = 0.0
         self._next_ping = 0.0
         self._closed = False
+        #: Why the daemon must exit with status 1 (a thread died); None while all is well.
+        self.failed: str | None = None
         self.outbox: Any = None
         self.registry: Registry | None = None
         self.delivery: Delivery | None = None
@@ -176,7 +194,9 @@ class Bridge:
 
         storage = self.config.storage
         try:
-            self.storage.mkdir(parents=True, exist_ok=True)
+            if not self.storage.is_dir():
+                self.storage.mkdir(mode=STORAGE_MODE, parents=True, exist_ok=True)
+                os.chmod(self.storage, STORAGE_MODE)  # mkdir's mode is masked by the umask
         except OSError as exc:
             raise StartupError(
                 f"cannot create the storage directory {self.storage}: {exc.strerror}; "
@@ -189,6 +209,7 @@ class Bridge:
             max_age=storage.outbox_max_age,
             commit_interval=storage.commit_interval,
         )
+        self._check_room(storage.outbox_max_bytes)
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)
         self.delivery.on_confirm_wanted = lambda: self._control.put(("confirm",))
         # Readers hand their readings to delivery, through the page's history when it is on.
@@ -255,6 +276,21 @@ class Bridge:
             return
         log.info("sensor %r: continuing from the saved state %s", name, saved)
 
+    def _check_room(self, max_bytes: int) -> None:
+        """A limit the disk cannot hold is no limit: say so (the outbox then drops for the full disk)."""
+        try:
+            fs = os.statvfs(self.storage)
+        except OSError:
+            return
+        size = fs.f_blocks * fs.f_frsize
+        if max_bytes > size:
+            log.warning(
+                "[storage] outbox_max_bytes = %d bytes is more than the whole file system of %s holds (%d bytes); "
+                "when it fills up the outbox drops the oldest readings (counted as disk_full). Fix: set "
+                "outbox_max_bytes below %d, or give the storage a larger disk",
+                max_bytes, self.storage, size, size // 2,
+            )
+
     # -- control loop -------------------------------------------------------------
 
     def run(self, stop: threading.Event, reload: threading.Event | None = None) -> None:
@@ -265,7 +301,7 @@ class Bridge:
         watchdog = sdnotify.watchdog_interval()
         ping_every = watchdog / 2 if watchdog else None
         next_ping = 0.0
-        while not stop.is_set():
+        while not stop.is_set() and self.failed is None:
             if reload is not None and reload.is_set():
                 reload.clear()
                 self.reload()
@@ -293,6 +329,7 @@ class Bridge:
         self._control.put(("wake",))
 
     def _tick(self, now: float) -> None:
+        self._check_threads()
         if self.client is None and not self.revoked and now >= self._next_attempt:
             self._connect()
         elif self.client is not None and self.client.revoked and not self.revoked:
@@ -304,6 +341,17 @@ class Bridge:
         if now >= self._next_state:
             self.write_state()
             self._next_state = now + STATE_INTERVAL
+
+    def _check_threads(self) -> None:
+        """A daemon with a dead thread would look alive and do nothing: exit instead (status 1)."""
+        dead = [f"reader-{r.name}" for r in self.readers if r.ended_unasked()]
+        if self.delivery is not None and not self.delivery.is_alive():
+            dead.append("delivery")
+        if self.outbox is not None and not self.outbox.is_alive():
+            dead.append("pibridge-outbox")
+        if dead and self.failed is None:
+            self.failed = f"thread {', '.join(dead)} ended"
+            log.critical("%s; stopping with exit status 1 so that systemd restarts pibridge", self.failed)
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
@@ -471,7 +519,7 @@ class Bridge:
             client, self.client = self.client, None
             self.connected = False
             client.stop()
-            self.delivery.detach(resend=True)
+            self.delivery.detach()
             self._next_attempt = 0.0
             return
         except PibridgeAgentError as exc:
@@ -486,7 +534,7 @@ class Bridge:
         client, self.client = self.client, None
         self.connected = False
         client.stop()
-        self.delivery.detach(resend=True)
+        self.delivery.detach()
         identity_dir = identity_directory(self.storage)
         if self.config.agent.reprovision:
             log.warning(
@@ -568,7 +616,7 @@ class Bridge:
                 "connected_since": self.connected_since if self.connected else None,
                 "reconnects": max(0, self.connections - 1),
                 "revoked": self.revoked,
-                "problem": self.problem,
+                "problem": one_line(self.problem) if self.problem else None,
             },
             "delivery": {
                 "mode": delivery.mode if delivery else "offline",
@@ -581,14 +629,34 @@ class Bridge:
                 "unroutable": delivery.unroutable if delivery else 0,
                 "refused": self.push_errors,
             },
-            "sensors": {
-                r.name: {
-                    **r.health.to_json(),
-                    "sensor_id": routes[r.name].sensor_id if r.name in routes else None,
-                    "not_sent": self.mappings[r.name].counts() if r.name in self.mappings else {},
-                }
-                for r in self.readers
-            },
+            "outbox": self._outbox_snapshot(),
+            "sensors": {r.name: self._sensor_snapshot(r, routes) for r in self.readers},
+        }
+
+    def _sensor_snapshot(self, reader: SensorReader, routes: dict) -> dict:
+        health = reader.health.to_json()
+        # Text from a device may hold anything; the status file and the terminal get it escaped.
+        health["last_values"] = {k: safe_value(v) for k, v in health["last_values"].items()}
+        if health["last_error"] is not None:
+            health["last_error"] = one_line(health["last_error"])
+        health["sensor_id"] = routes[reader.name].sensor_id if reader.name in routes else None
+        mapping = self.mappings.get(reader.name)
+        health["not_sent"] = mapping.counts() if mapping is not None else {}
+        return health
+
+    def _outbox_snapshot(self) -> dict | None:
+        """The outbox as the daemon sees it now: drops while the disk cannot be written are not in the file yet."""
+        if self.outbox is None:
+            return None
+        stats = self.outbox.stats()
+        return {
+            "depth": stats.depth,
+            "in_memory": stats.in_memory,
+            "dropped": stats.dropped,
+            "dropped_reason": dict(stats.dropped_reason),
+            "write_errors": stats.write_errors,
+            "last_error": stats.last_error,
+            "healthy": stats.healthy,
         }
 
     def write_state(self) -> None:
@@ -668,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         if bridge is not None:
             bridge.wake()
 
+    os.umask(UMASK)
     reload = threading.Event()
 
     def on_reload(signum, _frame):
@@ -699,8 +768,13 @@ def main(argv: list[str] | None = None) -> int:
     sdnotify.ready()
     try:
         bridge.run(stop, reload)
+    except Exception as exc:
+        # A bug in the control thread: keep the readings (close below) and let systemd restart us.
+        log.critical("the control thread failed (a bug; please report it); stopping with exit status 1",
+                     exc_info=exc)
+        bridge.failed = f"control thread: {type(exc).__name__}: {exc}"
     finally:
         log.info("stopping")
         sdnotify.stopping()
         bridge.close()
-    return 0
+    return 0 if bridge.failed is None else 1

@@ -11,13 +11,15 @@
     at a time so a long backlog does not flood the agent.  New readings are
     appended to the outbox *behind* the backlog, so each sensor's readings
     arrive in the order they were taken.  A reading leaves the outbox only
-    when the broker has acknowledged it (QoS 1 PUBACK).
+    when it is retired (below): its QoS 1 PUBACK, and with ``confirm`` the
+    agent's answer after it.
 ``live``
     Connected and the outbox is empty.  Readings are published at once and
-    kept in memory until their PUBACK; nothing touches the disk.  A reading
-    not acknowledged within ``ack_window`` seconds (or when the connection
-    drops) is written to the outbox together with every younger unacknowledged
-    one, and delivery continues in replay mode.
+    kept in memory until they are retired; nothing touches the disk.  A
+    reading not acknowledged within ``ack_window`` seconds (or not yet
+    confirmed when the connection drops) is written to the outbox together
+    with every younger one still in memory, and delivery continues in replay
+    mode.
 
 So the outbox, not paho's queue, is the record of what still has to be sent.
 A reading acknowledged after it was spilled is sent again from the outbox:
@@ -35,10 +37,16 @@ messages in order, so the answer covers everything acknowledged before the
 ping went out).  The same confirmations pace a replay to the agent's own
 speed, not just the broker's: at most ``replay_credit`` replayed readings
 may be unconfirmed, and while any are, :attr:`on_confirm_wanted` asks the owner
-for a ping now rather than at its next turn (one at a time).  When a ping goes unanswered the owner calls
-``detach(resend=True)`` and the unconfirmed readings are sent again.  A
-connection that simply drops settles them as delivered: the agent was
-answering until then.
+for a ping now rather than at its next turn (one at a time).
+
+What retires a reading, exactly: without ``confirm``, its PUBACK.  With
+``confirm`` (the daemon), a :meth:`confirm` whose mark covers it, that is,
+an answer of the agent to a request sent after the reading's PUBACK came
+back.  Nothing else: a connection that drops, a ping left unanswered, a new
+:meth:`attach` -- each sends every acknowledged but unconfirmed reading
+again (live ones from memory into the outbox, replayed ones from the head
+of the outbox), because the broker may have acknowledged what the agent
+never read.  A repeat is within the at-least-once promise; a loss is not.
 
 Threading: :meth:`submit` (reader threads) and :meth:`attach` /
 :meth:`reroute` / :meth:`detach` (control thread) only put an item on a queue.  The PUBACK
@@ -61,6 +69,7 @@ import time
 from typing import Any, Callable
 
 from pibridge.agent.errors import AgentConnectionLost, PibridgeAgentError
+from pibridge.bridge.crashes import Crashes
 from pibridge.readings import Reading
 
 log = logging.getLogger("pibridge.delivery")
@@ -140,6 +149,8 @@ class Delivery:
         self._pending: list[Reading] = []
         self._warned_routes: set[str] = set()
         self._waiting: frozenset = frozenset()
+        #: True when the thread gave up after crashing repeatedly (the daemon then exits).
+        self.crashed = False
         self._thread = threading.Thread(target=self._run, name="delivery", daemon=True)
 
     # -- any thread ---------------------------------------------------------------
@@ -168,13 +179,10 @@ class Delivery:
         """
         self._events.put((_REROUTE, dict(routes), frozenset(hold)))
 
-    def detach(self, resend: bool = False) -> None:
-        """The connection is gone: keep everything in the outbox until the next :meth:`attach`.
-
-        With *resend* the readings acknowledged but not confirmed are sent again too
-        (the agent stopped answering while the broker kept acknowledging).
-        """
-        self._events.put((_DETACH, resend))
+    def detach(self) -> None:
+        """The connection is gone (or the agent stopped answering): keep everything in the outbox
+        until the next :meth:`attach`; readings acknowledged but not confirmed are sent again then."""
+        self._events.put((_DETACH,))
 
     def confirm(self, mark: int) -> None:
         """The agent has handled every reading acknowledged until :attr:`delivered` was *mark*."""
@@ -193,6 +201,9 @@ class Delivery:
         reading not yet acknowledged into the outbox and commit it.  Call after the
         readers have stopped.  Returns True when the thread ended in time."""
         if not self._thread.is_alive():
+            if self.crashed:
+                # The thread gave up: what it held (queued, pending, in flight) still goes to the outbox.
+                self._finish(0.0)
             return True
         self._events.put((_STOP, drain_timeout))
         self._thread.join(timeout)
@@ -222,16 +233,24 @@ class Delivery:
     # -- delivery thread ----------------------------------------------------------
 
     def _run(self) -> None:
+        crashes = Crashes(log, "the delivery thread")
         while True:
             try:
-                self._loop()
+                self._loop(crashes)
                 return
-            except Exception:
-                # A bug here must not stop delivery for good; the readings stay queued.
-                log.exception("the delivery thread failed; carrying on")
+            except Exception as exc:
+                # A bug here must not stop delivery silently; the readings stay queued.  Repeated
+                # crashes end the thread, and the daemon exits for systemd to restart it.
+                if not crashes.record(exc):
+                    self.crashed = True
+                    return
                 time.sleep(1.0)
 
-    def _loop(self) -> None:
+    def is_alive(self) -> bool:
+        """False once the thread has ended (stopped, or given up after repeated crashes)."""
+        return self._thread.is_alive()
+
+    def _loop(self, crashes: Crashes) -> None:
         get = self._events.get
         empty = queue.Empty
         while True:
@@ -254,7 +273,7 @@ class Delivery:
                     if kind == _ATTACH:
                         self._attached(item[1], item[2], item[3])
                     elif kind == _DETACH:
-                        self._go_offline("the connection to the agent is down", resend=item[1])
+                        self._go_offline("the connection to the agent is down")
                     elif kind == _CONFIRM:
                         self._confirmed(item[1])
                     elif kind == _REROUTE:
@@ -267,6 +286,7 @@ class Delivery:
                 except empty:
                     item = None
             self._housekeeping()
+            crashes.turn_went_well()
 
     def _wait_time(self) -> float:
         wait = 1.0
@@ -284,7 +304,8 @@ class Delivery:
             self._acked_ids.append(ids.popleft()[1])
 
     def _attached(self, client: Any, routes: dict, waiting: frozenset) -> None:
-        self._confirmed(float("inf"))
+        # Unconfirmed replayed readings are still in the outbox and go again from its head.
+        self._unconfirmed_ids.clear()
         self._spill_live()
         self._client, self._routes, self._waiting = client, routes, waiting
         self._warned_routes.clear()
@@ -299,12 +320,10 @@ class Delivery:
         self._routes = {name: route for name, route in routes.items() if name not in self._waiting}
         self._warned_routes.clear()
 
-    def _go_offline(self, why: str, resend: bool = False) -> None:
-        if resend:
-            # Replayed ones are still in the outbox and go again from its head.
-            self._unconfirmed_ids.clear()
-        else:
-            self._confirmed(float("inf"))
+    def _go_offline(self, why: str) -> None:
+        # The broker's acknowledgement is no proof the agent read them: unconfirmed live readings
+        # go to the outbox, replayed ones stay there and go again from its head.
+        self._unconfirmed_ids.clear()
         spilled = self._spill_live()
         if self.mode is OFFLINE:
             return

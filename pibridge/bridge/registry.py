@@ -137,9 +137,14 @@ def write_atomically(path: Path, text: str, *, durable: bool) -> None:
     after it, so it survives a power cut; without, only the rename's atomicity
     is relied upon (for files rewritten often, to spare the SD card).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)  # mkdir's mode is masked by the umask
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    # 0600 whatever the umask: the file names this bridge's sensors and client.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
         if durable:
             f.flush()

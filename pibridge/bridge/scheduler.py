@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from pibridge.bridge.crashes import Crashes
 from pibridge.drivers import DeviceNotFound, Driver, DriverError, ReadFailed
 from pibridge.readings import Reading, Value
 
@@ -48,6 +49,8 @@ class SensorHealth:
     online: bool = True
     reads: int = 0
     failures: int = 0
+    #: slots of the grid that passed without a read (the thread was late: a slow read, a busy CPU)
+    missed: int = 0
     error_streak: int = 0
     last_error: str | None = None
     last_values: dict[str, Value] = field(default_factory=dict)
@@ -58,6 +61,7 @@ class SensorHealth:
             "online": self.online,
             "reads": self.reads,
             "failures": self.failures,
+            "missed": self.missed,
             "error_streak": self.error_streak,
             "last_error": self.last_error,
             "last_values": dict(self.last_values),
@@ -112,6 +116,9 @@ class SensorReader:
         self._opened = False
         self._last_read = -math.inf
         self._kinds = {q.name: _NON_NUMERIC_UNITS.get(q.unit) for q in driver.quantities()}
+        self._crashes = Crashes(log, f"the reader thread of sensor {name!r}")
+        #: True when the thread gave up after crashing repeatedly (the daemon then exits).
+        self.crashed = False
         self._thread = threading.Thread(target=self._run, name=f"reader-{name}", daemon=True)
 
     # -- control (any thread) -------------------------------------------------
@@ -154,18 +161,50 @@ class SensorReader:
                 self._wait_until(deadline)
                 if self._stopping:
                     break
-                if self._wake.is_set():
-                    # A watched change: read now, as the device allows.
-                    self._wake.clear()
-                    gap = self._last_read + self.driver.min_interval() - time.monotonic()
-                    if gap > 0 and self._sleep(gap):
+                try:
+                    if self._turn():
                         break
-                self._read_once()
+                    self._crashes.turn_went_well()
+                except Exception as exc:
+                    # A bug (in a driver, a mapping, a callback) must not end the schedule silently:
+                    # logged, the device closed and opened again, and the next slot tried.
+                    self._close()
+                    if not self._crashes.record(exc):
+                        self.crashed = True
+                        return
+                self._count_missed(time.monotonic() - deadline)
                 now = self._clock()
                 deadline = time.monotonic() + (next_slot(now, self.interval) - now)
         finally:
             self._save_state()
             self._close()
+
+    def _count_missed(self, late: float) -> None:
+        """Count the grid slots a turn that ended *late* seconds after its slot ran over: a reading
+        not taken is a loss too.  Measured on the monotonic clock, so a clock step is no overrun."""
+        skipped = int(late // self.interval)
+        if skipped > 0:
+            if not self.health.missed:
+                log.warning("sensor %r: %d reading slots passed without a read (the read or the CPU was too "
+                            "slow for interval = %g s); counted in `pibridge status` as missed",
+                            self.name, skipped, self.interval)
+            self.health.missed += skipped
+
+    def _turn(self) -> bool:
+        """One read, now or after a watched change; True if asked to stop meanwhile."""
+        if self._wake.is_set():
+            # A watched change: read now, as the device allows.
+            self._wake.clear()
+            gap = self._last_read + self.driver.min_interval() - time.monotonic()
+            if gap > 0 and self._sleep(gap):
+                return True
+        self._read_once()
+        return False
+
+    def ended_unasked(self) -> bool:
+        """True when the thread was started and has ended without :meth:`stop`: it gave up after
+        repeated crashes (or something worse than an exception ended it)."""
+        return self._thread.ident is not None and not self._thread.is_alive() and not self._stopping
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep until *deadline* (monotonic), a watched change or stop, whichever comes first."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pibridge.bridge.config import ConfigError, config_path, load_config
+from pibridge.safetext import one_line
 
 #: The daemon counts as running when its state file is younger than this (it rewrites it every 5 s).
 FRESH_SECONDS = 20.0
@@ -71,6 +72,27 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+def _merge_live(outbox: dict, live: dict) -> None:
+    """Add what the running daemon knows and the file does not show yet.
+
+    The file has the figures of the last commit (at most a commit interval old); the state
+    file is rewritten every few seconds, but it also counts what is only in memory: drops
+    while the disk cannot be written, readings waiting to be written.  So each drop count is
+    the larger of the two, and the depth adds the readings not on disk yet.
+    """
+    reasons = dict(outbox["dropped_reason"])
+    for reason, n in (live.get("dropped_reason") or {}).items():
+        if isinstance(n, int) and n > reasons.get(reason, 0):
+            reasons[reason] = n
+    outbox["dropped_reason"] = reasons
+    outbox["dropped"] = sum(reasons.values())
+    if isinstance(live.get("in_memory"), int):
+        outbox["depth"] += live["in_memory"]
+    if "healthy" in live:
+        outbox["healthy"] = bool(live["healthy"])
+        outbox["last_error"] = live.get("last_error") or outbox["last_error"]
+
+
 def collect(storage_dir: Path) -> dict:
     """Everything ``pibridge status`` shows, as JSON-ready data."""
     from pibridge.bridge.daemon import OUTBOX_FILE
@@ -85,7 +107,12 @@ def collect(storage_dir: Path) -> dict:
     )
     state_age = (now - float(state.get("written_at") or 0)) if state else None
     stats = read_stats(Path(storage_dir) / OUTBOX_FILE)
-    outbox = None if stats is None else outbox_json(stats, now)
+    outbox = None
+    if stats is not None:
+        outbox = outbox_json(stats, now)
+        live = (state or {}).get("outbox") if running else None
+        if isinstance(live, dict):
+            _merge_live(outbox, live)
     return {"storage_dir": str(storage_dir), "running": running, "state_age_s": state_age, "state": state,
             "outbox": outbox}
 
@@ -125,7 +152,8 @@ def _values(values: dict, units: dict[str, str]) -> str:
         elif isinstance(value, float):
             value = f"{value:g}"
         unit = units.get(key, "")
-        parts.append(f"{key}={value}" + (f" {unit}" if unit and unit not in ("bool", "text") else ""))
+        shown = f"{one_line(key)}={one_line(value)}"
+        parts.append(shown + (f" {unit}" if unit and unit not in ("bool", "text") else ""))
     return ", ".join(parts) or "-"
 
 
@@ -175,7 +203,7 @@ def render(info: dict, units: dict[str, dict[str, str]] | None = None) -> str:
             last = agent.get("last_contact")
             reach = f"UNREACHABLE at {where} (last contact {_ago(now - last) if last else 'never'})"
             if agent.get("problem"):
-                reach += f": {agent['problem']}"
+                reach += f": {one_line(agent['problem'])}"
         if not info["running"] and state:
             reach += " [when the daemon last ran]"
         lines.append(f"agent:      {reach}")
@@ -193,13 +221,14 @@ def render(info: dict, units: dict[str, dict[str, str]] | None = None) -> str:
         else:
             text += "; 0 dropped"
         if not outbox["healthy"] or outbox["last_error"]:
-            text += f"; last disk problem: {outbox['last_error']}"
+            text += f"; last disk problem: {one_line(outbox['last_error'])}"
         lines.append(f"outbox:     {text}")
     delivery = state.get("delivery")
     if delivery:
         lines.append(
             f"delivery:   {delivery.get('mode')}, {delivery.get('delivered', 0)} readings acknowledged, "
-            f"{delivery.get('in_flight', 0)} in flight, {delivery.get('refused', 0)} refused by the agent"
+            f"{delivery.get('in_flight', 0)} in flight, {delivery.get('refused', 0)} refused by the agent, "
+            f"{delivery.get('unroutable', 0)} dropped as unroutable (no configured sensor or metric)"
         )
     sensors = state.get("sensors") or {}
     if sensors:
@@ -215,9 +244,11 @@ def render(info: dict, units: dict[str, dict[str, str]] | None = None) -> str:
             when = s.get("last_timestamp_ms")
             taken = f"({_ago(now - when / 1000)})" if when else "(no reading yet)"
             values = _values(s.get("last_values") or {}, units.get(name, {}))
-            line = f"  {name.ljust(width)}  {health}  {values} {taken}"
+            line = f"  {one_line(name).ljust(width)}  {health}  {values} {taken}"
+            if s.get("missed"):
+                line += f"; {s['missed']} reading slots missed (read too slow for its interval)"
             if s.get("error_streak"):
-                line += f"; {s['error_streak']} failed reads in a row: {s.get('last_error')}"
+                line += f"; {s['error_streak']} failed reads in a row: {one_line(s.get('last_error'))}"
             lines.append(line)
             lines.extend(_not_sent(s.get("not_sent") or {}, width))
     return "\n".join(lines)

@@ -30,68 +30,60 @@ docs/delivery.md for the delivery guarantee and the loss bounds.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import itertools
 import logging
-import math
 import os
 import sqlite3
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import quote
 
 from pibridge.outbox.codec import Codec, Encoded, UndecodablePayload
+from pibridge.outbox.files import (
+    OutboxClosed,
+    OutboxError,
+    OutboxInUse,
+    connect,
+    make_private_dir,
+    take_lock,
+)
+from pibridge.outbox.limits import (
+    CORRUPT,
+    DISK_FULL,
+    EPISODE_QUIET,
+    MAX_AGE,
+    MAX_BYTES,
+    MEMORY_LIMIT,
+    UNDECODABLE,
+    UNWRITABLE_AT_CLOSE,
+    DropLog,
+)
+from pibridge.outbox.recovery import (
+    CORRUPT_CODES,
+    REOPEN_CODES,
+    Tally,
+    describe,
+    examine,
+    fix_for,
+    now_text,
+    quarantine,
+    sqlite_code,
+)
+from pibridge.outbox.stats import OutboxStats, read_only_uri, read_stats, used_bytes
+from pibridge.outbox.transaction import Batch, FileFigures, write_batch
 from pibridge.readings import Reading
 
 log = logging.getLogger("pibridge.outbox")
 
-FORMAT = 1
-PAGE_SIZE = 4096
-#: Files up to this size get a full ``PRAGMA quick_check`` on open; larger
-#: ones a lighter check (schema, first and last row), because quick_check
-#: reads every page, which takes seconds on an SD card.
-QUICK_CHECK_LIMIT = 16 * 2**20
-#: Checkpoint the WAL into the database every this many pages (4 MiB) and
-#: truncate it back to at most this size afterwards.
-WAL_PAGES = 1024
+__all__ = ["Outbox", "OutboxClosed", "OutboxEntry", "OutboxError", "OutboxInUse", "OutboxStats", "read_stats"]
+
 MIN_BYTES = 64 * 1024
+#: A failing disk is retried after commit_interval, then twice as long each time, up to this.
+RETRY_MAX = 10.0
 
-# Why a reading left the outbox without being acknowledged.
-MAX_BYTES = "max_bytes"
-MAX_AGE = "max_age"
-MEMORY_LIMIT = "memory_limit"
-CORRUPT = "corrupt"
-UNDECODABLE = "undecodable"
-UNWRITABLE_AT_CLOSE = "unwritable_at_close"
-
-_CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-_REOPEN_CODES = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
-#: A run of drops ends (and its total is logged) after this long without one.
-EPISODE_QUIET = 60.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS schema (id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, fields TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS reading (id INTEGER PRIMARY KEY, schema INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, schema INTEGER, ts INTEGER, payload BLOB, reason TEXT);
-"""
-
-
-class OutboxError(Exception):
-    """The outbox cannot be used at all (not raised for disk errors, which degrade to memory)."""
-
-
-class OutboxInUse(OutboxError):
-    """Another process (or another Outbox in this one) already has this outbox open."""
-
-
-class OutboxClosed(OutboxError):
-    """The outbox was closed."""
 
 
 @dataclass(frozen=True)
@@ -100,42 +92,6 @@ class OutboxEntry:
 
     id: int
     reading: Reading
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    """What ``pibridge status`` shows about the outbox.
-
-    ``depth``: readings waiting (on disk and in memory).  ``bytes``: bytes
-    the file's live pages take.  ``oldest_timestamp_ms``: timestamp of the
-    next reading to be delivered.  ``dropped``: readings that left without
-    being acknowledged, since the file was created (it survives restarts);
-    ``dropped_reason`` splits it by reason (``max_bytes``, ``max_age``,
-    ``memory_limit``, ``corrupt``, ``undecodable``, ``unwritable_at_close``).
-    ``write_errors``: failed commits.  ``last_error``: the most recent disk
-    problem (kept after recovery, so you can see what happened);
-    ``healthy``: whether the file is being written right now.
-    ``in_memory``: readings not yet on disk.
-    """
-
-    depth: int
-    bytes: int
-    oldest_timestamp_ms: int | None
-    dropped: int
-    dropped_reason: dict[str, int]
-    write_errors: int
-    last_error: str | None
-    healthy: bool
-    in_memory: int = 0
-
-
-@dataclass
-class _Episode:
-    """A run of drops for one reason; logged at its start and at its end, never per reading."""
-
-    dropped: int
-    started: float = field(default_factory=time.monotonic)
-    last_drop: float = field(default_factory=time.monotonic)
 
 
 class Outbox:
@@ -194,6 +150,9 @@ class Outbox:
         self._reader: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._checked = False
+        self._tally_floor: Counter[str] = Counter()  # drop totals of the tally, merged into the file's on open
+        self._tally_due = False  # losses found on open: record the new figures at once
+        self._recount = False
         self._corrupt_seen: str | None = None
         self._disk_depth = 0
         self._stored_next_id = 0
@@ -204,9 +163,12 @@ class Outbox:
         self._write_errors = 0
         self._last_error: str | None = None
         self._healthy = True
-        self._episodes: dict[str, _Episode] = {}
-        self._episode_lock = threading.Lock()
+        self._drops = DropLog(self.path, self._limit_text, lambda reason: self._dropped[reason])
         self._last_commit = time.monotonic()
+        self._retry_delay = commit_interval
+        self._crashes: dict[str, int] = {}
+        self._crash_logged = 0.0
+        self._retry_at = 0.0
         self._closed = False  # no more appends
         self._shut = False  # file closed for good
         self._stopping = False
@@ -236,7 +198,9 @@ class Outbox:
                 self._next_id += 1
             backlog = len(self._pending) + len(self._writing)
             healthy = self._healthy
-        if backlog > self.memory_limit // 2 and self._thread is not None:
+        if backlog > self.memory_limit // 2 and healthy and self._thread is not None:
+            # Commit early while the disk takes it.  A failing disk is left to the retry
+            # back-off: waking the thread on every append would retry on every append.
             with self._wake:
                 self._wake.notify()
         if backlog > self.memory_limit:
@@ -272,7 +236,7 @@ class Outbox:
             deletes = self._deleting
             layouts = self._codec.unsaved()
             try:
-                result = self._write(items, deletes, rejects, drops, layouts)
+                result = self._write(Batch(items, deletes, rejects, drops, layouts, self.max_bytes, self.max_age))
             except BaseException as exc:
                 with self._lock:
                     self._pending = {**self._writing, **self._pending}
@@ -292,14 +256,17 @@ class Outbox:
             if result is not None:
                 for layout in layouts:
                     layout.saved = True
-            for reason in (MAX_BYTES, MAX_AGE, UNDECODABLE):
-                self._episode(reason, result.get(reason, 0) if result else 0)
+            for reason in (MAX_BYTES, MAX_AGE, DISK_FULL, UNDECODABLE):
+                self._drops.record(reason, result.get(reason, 0) if result else 0)
             if not self._healthy:
                 self._recovered()
 
     def maybe_commit(self) -> None:
-        """Commit if ``commit_interval`` has passed since the last commit (for ``auto_commit=False``)."""
-        if time.monotonic() - self._last_commit >= self.commit_interval:
+        """Commit if ``commit_interval`` has passed since the last commit (for ``auto_commit=False``).
+
+        While the disk fails, the retries back off instead: see :meth:`_retry_due`.
+        """
+        if time.monotonic() - self._last_commit >= self.commit_interval and self._retry_due():
             self.commit()
 
     def peek(self, limit: int, after_id: int = 0) -> list[OutboxEntry]:
@@ -385,7 +352,9 @@ class Outbox:
                     self.path, lost, self._last_error,
                 )
             self._close_connections()
-            self._release_lock_file()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
             self._shut = True
 
     def __enter__(self) -> Outbox:
@@ -404,10 +373,36 @@ class Outbox:
                 self._wake.wait(self.commit_interval)
                 if self._stopping:
                     return
+            if not self._retry_due():
+                continue
             try:
                 self.commit()
-            except Exception:  # the thread must outlive any bug in one commit
-                log.exception("outbox %s: commit failed unexpectedly", self.path)
+            except Exception as exc:  # the thread must outlive any bug in one commit
+                self._commit_crashed(exc)
+
+    def _commit_crashed(self, exc: Exception) -> None:
+        """Log a bug met by a commit: its traceback the first time, then a line a minute with the count."""
+        kind = type(exc).__name__
+        seen = self._crashes.get(kind, 0)
+        self._crashes[kind] = seen + 1
+        now = time.monotonic()
+        if seen == 0:
+            log.error("outbox %s: a commit failed (a bug; please report it); the readings stay in memory and "
+                      "the commit is retried", self.path, exc_info=exc)
+            self._crash_logged = now
+        elif now - self._crash_logged >= EPISODE_QUIET:
+            log.error("outbox %s: commits keep failing: %s: %s (%d times so far)", self.path, kind, exc, seen + 1)
+            self._crash_logged = now
+
+    def is_alive(self) -> bool:
+        """Whether the commit thread runs (always True with ``auto_commit=False`` until closed)."""
+        return not self._shut and (self._thread is None or self._thread.is_alive())
+
+    def _retry_due(self) -> bool:
+        """Whether the next commit may run now: always while the disk is fine; after a failure,
+        once the back-off has passed (commit_interval, doubling up to RETRY_MAX), so that a
+        failing disk costs a retry every few seconds, not one per commit interval or append."""
+        return self._healthy or time.monotonic() >= self._retry_at
 
     # -- opening, checking, moving aside ---------------------------------------------------------
 
@@ -420,16 +415,17 @@ class Outbox:
         """
         self._close_connections()  # a read-only fallback reader, if any
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._take_lock_file()
+            make_private_dir(self.path.parent)
+            if self._lock_fd is None:
+                self._lock_fd = take_lock(self.path)
             if not self._checked:
-                problem = self._check_file()
-                if problem:
-                    self._quarantine(problem)
+                self._check_on_open()
                 self._checked = True
-            self._db = self._connect()
+            self._db = connect(self.path)
             self._load(self._db)
             self._reader = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
+            if self._tally_due:
+                self._save_tally()
             return True
         except OutboxInUse as exc:
             if at_start:
@@ -441,60 +437,39 @@ class Outbox:
             self._write_failed(exc, opening=True)
             return False
 
-    def _take_lock_file(self) -> None:
-        if self._lock_fd is not None:
-            return
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise OutboxInUse(
-                f"outbox {self.path} is already open in another pibridge process (lock {lock_path}); "
-                "stop the other one, or give this one its own storage dir"
-            ) from None
-        self._lock_fd = fd
+    def _check_on_open(self) -> None:
+        """Compare the file with the tally of its last commit; count what is missing (see :func:`examine`)."""
+        found = examine(self.path)
+        self._tally_floor = found.tally_dropped
+        if found.moved_aside:
+            self._codec.forget_saved()
+        if found.problem:
+            self._last_error = found.problem
+        self._recount = found.recount
+        if found.tally_due:
+            self._count_lost_at_open(found.lost)
 
-    def _release_lock_file(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+    def _count_lost_at_open(self, lost: int) -> None:
+        self._tally_due = True
+        if lost:
+            self._dropped[CORRUPT] += lost
+            self._dropped_unsaved[CORRUPT] += lost
 
-    def _check_file(self) -> str | None:
-        """Why the existing file cannot be used as an outbox, or None when it can (or does not exist)."""
+    def _save_tally(self) -> None:
+        """Record the figures of the file as they are now (after open, after moving a file aside)."""
+        self._tally_due = False
+        with self._lock:
+            tally = Tally(self._stored_next_id, self._stored_next_id - self._disk_depth,
+                          self._disk_depth, dict(+self._dropped))
+        tally.head = max(1, tally.head)
+        self._write_tally(tally)
+
+    def _write_tally(self, tally: Tally) -> None:
         try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return None
-        if size == 0:
-            return None
-        # Read-only, so that closing it cannot checkpoint a -wal into a damaged file.
-        con = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, isolation_level=None, timeout=5)
-        try:
-            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                return None
-            if not {"meta", "schema", "reading"} <= tables:
-                return f"it is an SQLite database but not a pibridge outbox (tables: {', '.join(sorted(tables))})"
-            row = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if row is None or row[0] != FORMAT:
-                return f"its outbox format is {row[0] if row else 'unknown'}, this pibridge reads format {FORMAT}"
-            if size <= QUICK_CHECK_LIMIT:
-                result = [r for (r,) in con.execute("PRAGMA quick_check(5)")]
-                if result != ["ok"]:
-                    return "SQLite's quick_check found damage: " + "; ".join(result)
-            else:
-                con.execute("SELECT * FROM reading ORDER BY id LIMIT 1").fetchall()
-                con.execute("SELECT * FROM reading ORDER BY id DESC LIMIT 1").fetchall()
-                con.execute("SELECT count(*) FROM schema").fetchall()
-            return None
-        except sqlite3.DatabaseError as exc:
-            if _code(exc) in _CORRUPT_CODES:
-                return f"SQLite cannot read it ({exc})"
-            raise
-        finally:
-            con.close()
+            tally.save(self.path)
+        except OSError as exc:
+            # Only the detection of a later loss suffers; the next commit tries again.
+            log.debug("outbox %s: cannot write its tally: %s", self.path, exc)
 
     def _quarantine_open_file(self, problem: str) -> None:
         """The open file turned out damaged: move it aside and start a fresh one."""
@@ -503,10 +478,11 @@ class Outbox:
         with self._lock:
             lost = max(0, self._disk_depth - len(self._removed) - len(self._deleting))
         try:
-            self._quarantine(problem, lost)
+            self._last_error = quarantine(self.path, problem, lost)
         except OSError as exc:
             self._write_failed(exc)
             return
+        self._codec.forget_saved()
         with self._lock:
             self._removed.clear()
             self._undecodable.clear()
@@ -515,75 +491,22 @@ class Outbox:
                 self._dropped[CORRUPT] += lost
             # The fresh file starts with the totals so far, so that `dropped` never goes down.
             self._dropped_unsaved = Counter(self._dropped)
-
-    def _quarantine(self, problem: str, readings: int | None = None) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        stem = self.path.stem
-        target = self.path.with_name(f"{stem}.corrupt-{stamp}.sqlite")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.path.with_name(f"{stem}.corrupt-{stamp}-{n}.sqlite")
-        os.rename(self.path, target)
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(f"{self.path}{suffix}", f"{target}{suffix}")
-        self._sync_dir()
-        self._codec.forget_saved()
-        held = f" It held about {readings} readings." if readings else ""
-        log.error(
-            "outbox %s cannot be used: %s. Moved it to %s and started an empty outbox.%s "
-            "Nothing in it was deleted: inspect it with `sqlite3 %s 'SELECT count(*) FROM reading'`, "
-            "and delete it once you no longer need it.",
-            self.path, problem, target, held, target,
-        )
-        self._last_error = f"{_now()}: moved unusable outbox aside to {target}: {problem}"
-
-    def _connect(self) -> sqlite3.Connection:
-        new = not self.path.exists()
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5)
-        try:
-            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes effect on a new file
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                raise sqlite3.OperationalError(f"cannot switch {self.path} to WAL mode (it stays in {mode!r} mode)")
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
-            db.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * PAGE_SIZE}")
-            db.execute("BEGIN IMMEDIATE")
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                db.execute(statement)
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (FORMAT,))
-            db.execute("COMMIT")
-            if new:
-                self._sync_dir()
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _sync_dir(self) -> None:
-        """Make a new or renamed file's directory entry durable.
-
-        SQLite syncs the directory when it creates the -wal, not when it
-        creates the database file itself; without this a power cut soon after
-        the first start could lose the file while its -wal survives.
-        """
-        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self._tally_due = True
 
     def _load(self, db: sqlite3.Connection) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         self._codec.load(db.execute("SELECT id, sensor, fields FROM schema").fetchall())
         (max_id,) = db.execute("SELECT max(id) FROM (SELECT max(id) AS id FROM reading UNION ALL SELECT max(id) FROM rejected)").fetchone()
         depth = meta.get("depth")
-        if depth is None:
+        if depth is None or self._recount:
             (depth,) = db.execute("SELECT count(*) FROM reading").fetchone()
+            self._recount = False
         stored_drops = Counter({k.removeprefix("dropped:"): v for k, v in meta.items() if k.startswith("dropped:")})
+        # Totals the tally knew and the file does not (it lost its last commits, or was replaced).
+        behind = self._tally_floor - stored_drops
+        self._tally_floor = Counter()
         with self._lock:
+            self._dropped_unsaved += behind
             self._disk_depth = depth
             self._stored_next_id = max(int(meta.get("next_id", 1)), (max_id or 0) + 1)
             self._dropped = stored_drops + self._dropped_unsaved
@@ -615,146 +538,26 @@ class Outbox:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def _write(self, items, deletes, rejects, drops, layouts) -> Counter[str] | None:
-        """One transaction; the readings it dropped for max_bytes/max_age, or None when there was nothing to do."""
-        db = self._db
-        now_ms = int(time.time() * 1000)
-        expired = self._head_expired(db, now_ms)
-        if not (items or deletes or rejects or drops or layouts or expired):
+    def _write(self, batch: Batch) -> Counter[str] | None:
+        """One transaction; the readings it dropped by reason, or None when there was nothing to do."""
+        written = write_batch(self._db, self.path, batch, FileFigures(
+            self._disk_depth, self._stored_next_id, self._write_errors, self._last_error))
+        if written is None:
             return None
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if layouts:
-                db.executemany(
-                    "INSERT OR REPLACE INTO schema (id, sensor, fields) VALUES (?, ?, ?)",
-                    [(lay.id, lay.sensor, lay.fields_json) for lay in layouts],
-                )
-            depth = self._disk_depth
-            limited: Counter[str] = Counter()
-            if items:
-                db.executemany(
-                    "INSERT INTO reading (id, schema, ts, payload) VALUES (?, ?, ?, ?)",
-                    [(i, e.layout.id, e.reading.timestamp_ms, e.payload) for i, e in items],
-                )
-                depth += len(items)
-            if rejects:
-                marks = [(i,) for i in rejects]
-                db.executemany(
-                    "INSERT OR IGNORE INTO rejected SELECT id, schema, ts, payload, 'undecodable' FROM reading WHERE id = ?",
-                    marks,
-                )
-                limited[UNDECODABLE] = db.executemany("DELETE FROM reading WHERE id = ?", marks).rowcount
-                depth -= limited[UNDECODABLE]
-            if deletes:
-                depth -= db.executemany("DELETE FROM reading WHERE id BETWEEN ? AND ?", _runs(deletes)).rowcount
-            if self.max_age is not None:
-                limited[MAX_AGE] = self._drop_expired(db, now_ms)
-                depth -= limited[MAX_AGE]
-            limited[MAX_BYTES] = self._drop_over_size(db, depth)
-            depth -= limited[MAX_BYTES]
-            total = self._dropped_in_file(db) + drops + limited
-            next_id = max(self._stored_next_id, (items[-1][0] + 1) if items else 0)
-            values = [("depth", depth), ("next_id", next_id), ("write_errors", self._write_errors)]
-            values += [(f"dropped:{reason}", n) for reason, n in total.items()]
-            if self._last_error:
-                values.append(("last_error", self._last_error))
-            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
         with self._lock:
-            self._disk_depth = depth
-            self._stored_next_id = next_id
-            self._dropped += limited
-        return limited
-
-    @staticmethod
-    def _dropped_in_file(db: sqlite3.Connection) -> Counter[str]:
-        rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
-        return Counter({k.removeprefix("dropped:"): v for k, v in rows})
-
-    def _head_expired(self, db: sqlite3.Connection, now_ms: int) -> bool:
-        if self.max_age is None:
-            return False
-        row = db.execute("SELECT ts FROM reading ORDER BY id LIMIT 1").fetchone()
-        return row is not None and row[0] < now_ms - self.max_age * 1000
-
-    def _drop_expired(self, db: sqlite3.Connection, now_ms: int) -> int:
-        """Drop from the head while the head is older than max_age.
-
-        The queue is in arrival order, so this stops at the first reading
-        young enough; an older one further back (a clock that jumped) goes
-        when it reaches the head.  That keeps the check to the rows dropped.
-        """
-        cutoff = now_ms - self.max_age * 1000
-        last_old = None
-        cur = db.execute("SELECT id, ts FROM reading ORDER BY id")
-        try:
-            for entry_id, ts in cur:
-                if ts >= cutoff:
-                    break
-                last_old = entry_id
-        finally:
-            cur.close()
-        if last_old is None:
-            return 0
-        return db.execute("DELETE FROM reading WHERE id <= ?", (last_old,)).rowcount
-
-    def _drop_over_size(self, db: sqlite3.Connection, depth: int) -> int:
-        """Drop from the head until the live pages fit max_bytes.
-
-        Only a page emptied completely is freed, so each round drops at least
-        a page's worth of rows: a few rows over the limit cost one page of
-        readings, not a round per row.
-        """
-        dropped = 0
-        for _ in range(16):
-            used = _used_bytes(db)
-            rows = depth - dropped
-            if used <= self.max_bytes or rows <= 0:
-                break
-            per_row = used / rows
-            count = math.ceil(max(used - self.max_bytes, PAGE_SIZE) / per_row)
-            dropped += db.execute(
-                "DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)", (count,)
-            ).rowcount
-        return dropped
-
-    def _episode(self, reason: str, dropped: int, ended: bool = False) -> None:
-        """Log the first drop of a run, and the run's total once it is over.
-
-        A run is over when ``ended`` (the disk is back, for memory_limit) or
-        after EPISODE_QUIET seconds without a drop, so a limit that bites
-        every few commits does not log every few commits.
-        """
-        now = time.monotonic()
-        with self._episode_lock:
-            episode = self._episodes.get(reason)
-            if dropped and episode is None:
-                self._episodes[reason] = _Episode(dropped)
-                log.warning(
-                    "outbox %s: %s: dropped the oldest %d readings, and will drop the oldest until %s",
-                    self.path, self._limit_text(reason), dropped, _UNTIL[reason],
-                )
-            elif dropped:
-                episode.dropped += dropped
-                episode.last_drop = now
-            elif episode is not None and (ended or now - episode.last_drop > EPISODE_QUIET):
-                del self._episodes[reason]
-                log.warning(
-                    "outbox %s: stopped dropping (%s): %d readings dropped in %.0f s, %d in total since the "
-                    "file was created",
-                    self.path, reason, episode.dropped, episode.last_drop - episode.started, self._dropped[reason],
-                )
+            self._disk_depth = written.depth
+            self._stored_next_id = written.next_id
+            self._dropped += written.dropped
+        self._write_tally(Tally(written.next_id, written.head, written.depth, dict(+written.totals)))
+        return written.dropped
 
     def _limit_text(self, reason: str) -> str:
         if reason == MAX_BYTES:
             return f"full (max_bytes = {self.max_bytes} bytes)"
         if reason == MAX_AGE:
             return f"holds readings older than max_age = {self.max_age:g} s"
+        if reason == DISK_FULL:
+            return f"the file system of {self.path.parent} is full"
         if reason == UNDECODABLE:
             return "holds readings that cannot be decoded (moved to the table `rejected`)"
         return f"cannot write to disk and already holds memory_limit = {self.memory_limit} readings in memory"
@@ -769,10 +572,10 @@ class Outbox:
                 self._dropped[MEMORY_LIMIT] += shed
                 self._dropped_unsaved[MEMORY_LIMIT] += shed
         if shed:
-            self._episode(MEMORY_LIMIT, shed)
+            self._drops.record(MEMORY_LIMIT, shed)
 
     def _write_failed(self, exc: BaseException, opening: bool = False) -> None:
-        if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _CORRUPT_CODES:
+        if isinstance(exc, sqlite3.DatabaseError) and sqlite_code(exc) in CORRUPT_CODES:
             self._quarantine_open_file(f"SQLite reported damage while using it ({exc})")
             return
         if isinstance(exc, sqlite3.IntegrityError) and self._db is not None:
@@ -782,10 +585,13 @@ class Outbox:
                 (max_id,) = self._db.execute("SELECT max(id) FROM reading").fetchone()
                 with self._lock:
                     self._adopt_ids(max(self._stored_next_id, (max_id or 0) + 1))
-        if isinstance(exc, sqlite3.Error) and _code(exc) in _REOPEN_CODES:
+        if isinstance(exc, sqlite3.Error) and sqlite_code(exc) in REOPEN_CODES:
             self._close_connections()
         action = "open" if opening else "write"
-        message = f"{_now()}: cannot {action} {self.path}: {_describe(exc)}"
+        message = f"{now_text()}: cannot {action} {self.path}: {describe(exc)}"
+        self._retry_delay = self.commit_interval if self._healthy else min(
+            max(RETRY_MAX, self.commit_interval), 2 * self._retry_delay)
+        self._retry_at = time.monotonic() + self._retry_delay
         with self._lock:
             was_healthy = self._healthy
             self._healthy = False
@@ -797,8 +603,9 @@ class Outbox:
         if was_healthy:
             log.error(
                 "outbox: %s. Keeping readings in memory (%d now, at most %d, the oldest dropped beyond that) "
-                "and retrying every %g s. Fix: %s",
-                message, in_memory, self.memory_limit, self.commit_interval, _fix_for(exc, self.path),
+                "and retrying in %g s, then less often (at least every %g s). Fix: %s",
+                message, in_memory, self.memory_limit, self._retry_delay, max(RETRY_MAX, self.commit_interval),
+                fix_for(exc, self.path),
             )
 
     def _read_only_fallback(self) -> None:
@@ -807,7 +614,7 @@ class Outbox:
             if not self.path.is_file():
                 return
             reader = sqlite3.connect(
-                _read_only_uri(self.path), uri=True, isolation_level=None, check_same_thread=False, timeout=5
+                read_only_uri(self.path), uri=True, isolation_level=None, check_same_thread=False, timeout=5
             )
         except (sqlite3.Error, OSError):
             return
@@ -825,7 +632,7 @@ class Outbox:
             depth = self._disk_depth
         log.warning("outbox %s: writable again; %d readings on disk, %d dropped for memory_limit so far",
                     self.path, depth, self._dropped[MEMORY_LIMIT])
-        self._episode(MEMORY_LIMIT, 0, ended=True)
+        self._drops.record(MEMORY_LIMIT, 0, ended=True)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -863,7 +670,7 @@ class Outbox:
                     if len(rows) < limit:
                         break
             except sqlite3.DatabaseError as exc:
-                if _code(exc) in _CORRUPT_CODES:
+                if sqlite_code(exc) in CORRUPT_CODES:
                     self._corrupt_seen = f"SQLite reported damage while reading ({exc})"
                 log.error("outbox %s: cannot read: %s", self.path, exc)
                 return []
@@ -879,116 +686,6 @@ class Outbox:
             if self._reader is None:
                 return 0
             try:
-                return _used_bytes(self._reader)
+                return used_bytes(self._reader)
             except sqlite3.Error:
                 return 0
-
-
-_UNTIL = {
-    MAX_BYTES: "the agent takes readings again (or raise storage max_bytes)",
-    MAX_AGE: "the queue holds only younger readings (or raise storage max_age)",
-    MEMORY_LIMIT: "the disk can be written again (free space, or make the storage dir writable)",
-    UNDECODABLE: "they are all moved (see the error above for each)",
-}
-
-
-def _runs(ids: Iterable[int]) -> list[tuple[int, int]]:
-    """Consecutive ids as (first, last) ranges: acknowledgements mostly come in runs."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(ids):
-        if runs and runs[-1][1] == i - 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs
-
-
-def _code(exc: sqlite3.Error) -> int:
-    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-
-
-def _describe(exc: BaseException) -> str:
-    name = getattr(exc, "sqlite_errorname", None)
-    return f"{exc} ({name})" if name else str(exc)
-
-
-def _fix_for(exc: BaseException, path: Path) -> str:
-    if isinstance(exc, OutboxInUse):
-        return "stop the other pibridge process using this storage dir"
-    code = _code(exc) if isinstance(exc, sqlite3.Error) else 0
-    err = exc.errno if isinstance(exc, OSError) else None
-    if code == sqlite3.SQLITE_FULL or err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return f"free space on the file system of {path.parent} (df -h {path.parent})"
-    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN) or err in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return f"make {path.parent} writable by the user pibridge runs as (mount it read-write, check its owner)"
-    return f"check the storage device of {path.parent} (dmesg shows I/O errors)"
-
-
-def _used_bytes(con: sqlite3.Connection) -> int:
-    (pages,) = con.execute("PRAGMA page_count").fetchone()
-    (free,) = con.execute("PRAGMA freelist_count").fetchone()
-    (size,) = con.execute("PRAGMA page_size").fetchone()
-    return (pages - free) * size
-
-
-def read_stats(path: Path | str) -> OutboxStats | None:
-    """The outbox's figures as stored in the file, for ``pibridge status``; None when there is no file.
-
-    Safe while the daemon has the file open (a WAL reader never blocks the
-    writer), and it creates nothing: when the daemon is not running (no
-    ``-wal`` file) the file is opened immutable.  ``healthy`` here says
-    whether the file could be read; ``depth`` and ``dropped`` are as of the
-    daemon's last commit.
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=2)
-    except sqlite3.Error as exc:
-        return _unreadable(path, exc)
-    try:
-        meta = dict(con.execute("SELECT key, value FROM meta"))
-        head = con.execute("SELECT ts FROM reading ORDER BY id LIMIT 1").fetchone()
-        depth = meta.get("depth")
-        if depth is None:
-            (depth,) = con.execute("SELECT count(*) FROM reading").fetchone()
-        dropped = {k.removeprefix("dropped:"): v for k, v in meta.items() if k.startswith("dropped:") and v}
-        return OutboxStats(
-            depth=int(depth),
-            bytes=_used_bytes(con),
-            oldest_timestamp_ms=head[0] if head else None,
-            dropped=sum(dropped.values()),
-            dropped_reason=dropped,
-            write_errors=int(meta.get("write_errors", 0)),
-            last_error=meta.get("last_error"),
-            healthy=True,
-        )
-    except sqlite3.Error as exc:
-        return _unreadable(path, exc)
-    finally:
-        con.close()
-
-
-def _read_only_uri(path: Path) -> str:
-    """A URI that reads the file without creating anything next to it.
-
-    With a -wal present its writer may be running: read through the WAL.
-    Without one, nothing is being written (a writer keeps its -wal while it
-    has the file open), so open it immutable: that needs no -shm, which a
-    read-only directory could not hold and a reader run as root should not
-    leave behind owned by root.
-    """
-    mode = "ro" if Path(f"{path}-wal").exists() else "ro&immutable=1"
-    return f"file:{quote(str(path))}?mode={mode}"
-
-
-def _unreadable(path: Path, exc: sqlite3.Error) -> OutboxStats:
-    return OutboxStats(
-        depth=0, bytes=0, oldest_timestamp_ms=None, dropped=0, dropped_reason={}, write_errors=0,
-        last_error=f"cannot read {path}: {exc}", healthy=False,
-    )

@@ -301,7 +301,9 @@ def test_toml_syntax_error_names_file_and_line():
         ("agent", "ca_file", "5", "must be a string"),
         ("agent", "client_name", '"my pi"', "letters, digits"),
         ("agent", "client_name", '"' + "x" * 65 + '"', "at most 64"),
-        ("agent", "timeout", "0", "greater than 0"),
+        ("agent", "timeout", "0", "at least 500 ms"),
+        ("agent", "timeout", "1e300", "at most 1 h"),
+        ("agent", "timeout", '"1d"', "at most 1 h"),
         ("agent", "timeout", '"soon"', "not a duration"),
         ("agent", "timeout", "nan", "finite"),
         ("agent", "reprovision", '"yes"', "true or false"),
@@ -312,8 +314,12 @@ def test_toml_syntax_error_names_file_and_line():
         ("storage", "outbox_max_bytes", '"lots"', "not a size"),
         ("storage", "outbox_max_bytes", "1.5e9", "must be a number of bytes"),
         ("storage", "outbox_max_age", '"a week"', "not a duration"),
-        ("storage", "outbox_max_age", "-1", "greater than 0"),
-        ("storage", "ack_window", "-0.5", "greater than 0"),
+        ("storage", "outbox_max_age", "-1", "at least 1 min"),
+        ("storage", "outbox_max_age", '"20000d"', "at most 3650 d"),
+        ("storage", "ack_window", "-0.5", "at least 100 ms"),
+        ("storage", "ack_window", "1e300", "at most 5 min"),
+        ("storage", "commit_interval", "1e300", "at most 1 h"),
+        ("storage", "commit_interval", "0.001", "at least 50 ms"),
         ("storage", "commit_interval", "inf", "finite"),
         ("log", "level", '"verbose"', "not a log level"),
         ("log", "level", "2", "must be a string"),
@@ -368,7 +374,8 @@ def test_sensors_as_a_list_of_values():
     "extra, key, words",
     [
         ("enabled = 1", "enabled", "true or false"),
-        ("offline_after = 0", "offline_after", "at least 1"),
+        ("offline_after = 0", "offline_after", "between 1 and 100000"),
+        ("offline_after = 10000000000", "offline_after", "between 1 and 100000"),
         ("offline_after = 2.5", "offline_after", "must be an integer"),
         ("intervall = 5", "intervall", "unknown option"),
         ("metrics = [\"temperature\", \"humidty\"]", "metrics", "no quantity 'humidty'"),
@@ -394,7 +401,15 @@ def test_driver_message_is_not_prefixed_twice_with_the_sensor():
 
 @pytest.mark.parametrize(
     "interval, words",
-    [("0", "greater than 0"), ("-5", "greater than 0"), ('"fast"', "not a duration"), ("true", "not a boolean")],
+    [
+        ("0", "at least 10 ms"),
+        ("-5", "at least 10 ms"),
+        ("0.000001", "at least 10 ms"),
+        ("1e300", "at most 1 d"),
+        ('"2d"', "at most 1 d"),
+        ('"fast"', "not a duration"),
+        ("true", "not a boolean"),
+    ],
 )
 def test_bad_interval(interval, words):
     error = the_error(mock(interval=interval), "interval")
@@ -661,3 +676,35 @@ def test_metric_problems_are_reported_together_with_the_sensors_own():
     errors = errors_of(text)
     assert {e.key for e in errors} == {"pin", "metric.temperature.offset", "metric.temperature.rund"}
     assert {e.line for e in errors} == {5, 7, 8}
+
+
+@pytest.mark.parametrize(
+    "text, key, line, first",
+    [
+        ('[agent]\nhost = "a"\ntimeout = 3\nhost = "b"\n', "agent.host", 4, 2),
+        ("[storage]\n[storage]\n", "storage", 2, 1),
+        ('[[sensors]]\nname = "a"\n[[sensors]]\nname = "b"\nname = "c"\n', "sensors.name", 5, 4),
+    ],
+)
+def test_a_duplicated_toml_key_is_named(text, key, line, first):
+    error = the_error(text, key, sensor=None)
+    assert f"again at line {line}" in error.message and f"first at line {first}" in error.message
+    assert "keep one of them" in error.fix
+
+
+def test_the_bounds_in_the_docs_are_the_enforced_ones():
+    from pibridge.bridge import config as c
+    from pibridge.bridge.config_sensors import INTERVAL_BOUNDS, OFFLINE_AFTER_BOUNDS
+
+    docs = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in docs.splitlines() if line.startswith("| `")}
+    expected = {
+        "timeout": c.TIMEOUT_BOUNDS, "ack_window": c.ACK_WINDOW_BOUNDS,
+        "commit_interval": c.COMMIT_INTERVAL_BOUNDS, "outbox_max_age": c.MAX_AGE_BOUNDS,
+        "interval": INTERVAL_BOUNDS,
+    }
+    from pibridge.settings import duration_text
+
+    for key, (low, high) in expected.items():
+        assert f"{duration_text(low)} – {duration_text(high)}" in rows[key], rows[key]
+    assert f"{OFFLINE_AFTER_BOUNDS[0]} – {OFFLINE_AFTER_BOUNDS[1]:,}" in rows["offline_after"]

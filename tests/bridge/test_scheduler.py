@@ -176,3 +176,16 @@ def test_without_a_mapping_nan_and_text_are_refused(readers):
     wait_for(lambda: reader.health.failures >= 3, 3.0, "garbage refused")
     assert reader.health.reads == 0
     assert c.readings.empty()
+
+
+def test_slots_a_slow_read_skips_are_counted_as_missed(readers, caplog):
+    caplog.set_level(logging.WARNING, logger="pibridge.scheduler")
+    c = Collector()
+    # Every 3rd read blocks for 2.5 intervals: the two slots it overruns are never read.
+    reader = start(readers, "slow", 0.1, c, options={"hang_every": 3, "hang_seconds": 0.25})
+    wait_for(lambda: reader.health.missed >= 4, 10, "two overruns")
+    reader.stop()
+    assert reader.join(5)
+    overruns = reader.health.reads // 3
+    assert 2 * (overruns - 1) <= reader.health.missed <= 2 * overruns
+    assert sum("passed without a read" in r.getMessage() for r in caplog.records) == 1

@@ -112,3 +112,24 @@ def test_the_state_file_in_the_runtime_directory_is_found_when_it_names_this_sto
     (storage / "state.json").write_text(json.dumps(state(os.getpid(), written_at=time.time() - 3600)))
     info = collect(storage)
     assert info["running"] and info["state"]["storage_dir"] == str(storage.resolve())
+
+
+def test_drops_the_running_daemon_holds_in_memory_are_shown_with_those_in_the_file(tmp_path):
+    # The disk is full: the file still says 5 readings and 3 dropped for max_age; the daemon
+    # knows of 2000 more in memory and 700 dropped for memory_limit, none of it written yet.
+    storage = tmp_path / "storage"
+    outbox = Outbox(storage / "outbox.db", auto_commit=False)
+    old = int(time.time() * 1000) - 30 * 86_400_000
+    outbox.append(Reading("greenhouse", old + i, {"temperature": 20.0}) for i in range(3))
+    outbox.append(Reading("greenhouse", int(time.time() * 1000) + i, {"temperature": 20.0}) for i in range(5))
+    outbox.commit()
+    outbox.commit()
+    outbox.close()
+    live = {"depth": 2005, "in_memory": 2000, "dropped": 700, "dropped_reason": {"memory_limit": 700},
+            "write_errors": 4, "last_error": "cannot write: database or disk is full", "healthy": False}
+    (storage / "state.json").write_text(json.dumps({**state(os.getpid(), connected=False), "outbox": live}))
+    info = collect(storage)
+    assert info["outbox"]["dropped_reason"] == {"max_age": 3, "memory_limit": 700}
+    assert (info["outbox"]["depth"], info["outbox"]["dropped"], info["outbox"]["healthy"]) == (2005, 703, False)
+    assert "703 dropped (max_age: 3, memory_limit: 700)" in render(info)
+    assert "disk is full" in render(info)

@@ -87,7 +87,8 @@ class Bridge:
 
     # -- process ---------------------------------------------------------------
 
-    def start(self) -> "Bridge":
+    def start(self, umask: int | None = None) -> "Bridge":
+        """Start the daemon (with *umask*, the umask it inherits)."""
         assert self.proc is None or self.proc.poll() is not None, "the daemon is already running"
         self.starts += 1
         with self.log.open("a") as log:
@@ -95,6 +96,7 @@ class Bridge:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pibridge.cli", "run", "--config", str(self.config)],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=_env(),
+            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
         )
         STARTED.append(self)
         return self
@@ -129,6 +131,17 @@ class Bridge:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the daemon has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_share(self, seconds: float) -> float:
+        """The share of one core the daemon uses over the next *seconds* of wall time."""
+        start_cpu, start = self.cpu_seconds(), time.monotonic()
+        wait_until(lambda: time.monotonic() - start >= seconds, seconds + 5, "the measuring window", interval=0.1)
+        return (self.cpu_seconds() - start_cpu) / (time.monotonic() - start)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
