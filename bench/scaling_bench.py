@@ -1,0 +1,139 @@
+"""The cost curve: `pibridge run` with 10, 50, 200 and 1,000 mock sensors read every second.
+
+Run:  .venv/bin/python bench/scaling_bench.py [--quick] [--sizes 10,50,200,1000] [--window 30]
+
+For each size a fresh daemon (its own storage, identity provisioned first)
+reads N mock sensors of three quantities each, once a second, and pushes to
+the agent simulator on loopback.  Once every sensor's first value has
+arrived, a window of ``--window`` seconds on the clock grid is measured:
+
+* CPU (% of one core) and RSS (mean and peak) of the daemon, from
+  /proc/<pid>, and its thread count;
+* jitter against the clock grid: each reading's read time (the push's
+  timestamp, as the simulator stored it) minus its grid slot, p50 and p99;
+* reading-to-agent delay: the simulator's arrival time minus the read time,
+  p50 and p99 (both clocks are this machine's);
+* completeness: values due in the window (sensors x quantities x seconds)
+  against values stored with a read time inside it, after up to
+  ``--settle`` seconds for late ones to arrive.
+
+The baseline of every row is the smallest size measured in the same run,
+scaled by the number of sensors for CPU (a straight line from it), as it
+is for RSS and threads: the ratio says how far the curve bends.  The
+simulator, its Mosquitto broker and this script share the machine's cores
+with the daemon; the simulator's own CPU is printed beside each size, as
+it is the first suspect when values arrive late.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Figure, base_parser, mock_sensors, pibridge_cmd, proc_cpu_seconds, report, simulator, spawn, stop, wait_for, write_config  # noqa: E402
+from _observe import Sampler, arrivals, fmt_ms, next_grid, percentile, provision_client, sensors_seen, sleep_until, stopping, wait_arrived  # noqa: E402
+
+METRICS = ["temperature", "humidity", "pressure"]
+
+
+def self_cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: float) -> dict:
+    """One size: the daemon's figures over ``window`` grid seconds once every sensor has pushed."""
+    tmp = workdir / f"n{n}"
+    tmp.mkdir()
+    config = write_config(tmp / "pibridge.toml", sim, tmp / "storage", mock_sensors(n, interval, METRICS),
+                          client_name=f"scale{n}")
+    log = tmp / "pibridge.log"
+    client_id = provision_client(config, log)
+    with stopping() as running:
+        started = time.monotonic()
+        daemon = spawn(pibridge_cmd("run", "--config", str(config)), log)
+        running.append(daemon)
+
+        def all_pushing():
+            if daemon.poll() is not None:
+                raise RuntimeError(f"pibridge run exited with {daemon.returncode}; see {log}")
+            return sensors_seen(sim, client_id) >= n
+
+        wait_for(all_pushing, 300, f"values from all {n} sensors", 0.5)
+        ready = time.monotonic() - started
+        start = next_grid(interval) + interval
+        sleep_until(start)
+        broker_pid = sim.broker.pid
+        b0, s0 = (proc_cpu_seconds(broker_pid) if broker_pid else 0.0), self_cpu()
+        w = Sampler(daemon.pid).run(window, daemon)
+        end = start + window
+        broker_cpu = (proc_cpu_seconds(broker_pid) - b0) if broker_pid else float("nan")
+        sim_cpu = self_cpu() - s0
+        expected = n * len(METRICS) * int(round(window / interval))
+        stored = wait_arrived(sim, client_id, expected, start, end, settle)
+        got = arrivals(sim, client_id, n, len(METRICS), interval, start, end)
+        code = stop(daemon)
+    row = {
+        "n": n, "ready_s": ready, "cpu": w.cpu_percent, "rss": w.rss_mean_mb, "hwm": w.hwm_mb,
+        "threads": w.threads_max, "jitter50": percentile(got.jitter_ms, 50), "jitter99": percentile(got.jitter_ms, 99),
+        "delay50": percentile(got.delay_ms, 50), "delay99": percentile(got.delay_ms, 99),
+        "expected": got.expected_values, "stored": stored, "readings": got.readings,
+        "expected_readings": got.expected_readings, "sim_cpu": 100 * sim_cpu / w.seconds,
+        "broker_cpu": 100 * broker_cpu / w.seconds, "exit": code,
+    }
+    print(f"  {n:5d} sensors: ready after {ready:5.1f} s; CPU {row['cpu']:5.1f} %, RSS {row['rss']:5.1f} MB "
+          f"(peak {row['hwm']:.1f}), {row['threads']} threads; jitter p50 {fmt_ms(row['jitter50'])} "
+          f"p99 {fmt_ms(row['jitter99'])}; delay p50 {fmt_ms(row['delay50'])} p99 {fmt_ms(row['delay99'])}; "
+          f"stored {stored:,} of {expected:,} values; simulator {row['sim_cpu']:.0f} %, "
+          f"broker {row['broker_cpu']:.0f} % of a core; exit {code}", flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sizes", help="comma-separated sensor counts (default 10,50,200,1000; 10,50,200 with --quick)")
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--window", type=int, help="seconds measured per size (default 30; 10 with --quick)")
+    parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait for late values after the window")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in (args.sizes or ("10,50,200" if args.quick else "10,50,200,1000")).split(",")]
+    window = args.window or (10 if args.quick else 30)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pibridge-scaling-") as tmp, simulator(Path(tmp) / "sim") as sim:
+        print(f"scaling: {', '.join(map(str, sizes))} mock sensors x {len(METRICS)} quantities, every "
+              f"{args.interval:g} s, {window} s measured each")
+        for n in sizes:
+            rows.append(measure(sim, Path(tmp), n, args.interval, window, args.settle))
+
+    base = rows[0]
+    figures: list[Figure] = []
+    for r in rows:
+        n, k = r["n"], r["n"] / base["n"]
+        note = f"{n} sensors x {len(METRICS)}, {args.interval:g} s, {window} s"
+        complete = r["stored"] >= r["expected"]
+        figures += [
+            Figure("scaling", f"CPU, {n} sensors", r["cpu"], "% of a core", base["cpu"] * k,
+                   "-", None, f"baseline: {base['n']} sensors x {k:g}"),
+            Figure("scaling", f"RSS mean, {n} sensors", r["rss"], "MB", base["rss"], "-", None,
+                   f"baseline: {base['n']} sensors; peak {r['hwm']:.1f} MB"),
+            Figure("scaling", f"threads, {n} sensors", r["threads"], "", base["threads"], "-", None,
+                   f"baseline: {base['n']} sensors"),
+            Figure("scaling", f"jitter p99 against the grid, {n} sensors", r["jitter99"], "ms", base["jitter99"],
+                   "-", None, f"p50 {fmt_ms(r['jitter50'])}"),
+            Figure("scaling", f"delay to the agent p99, {n} sensors", r["delay99"], "ms", base["delay99"],
+                   "< 1,000 ms", r["delay99"] < 1000, f"p50 {fmt_ms(r['delay50'])}"),
+            Figure("scaling", f"values stored of those due, {n} sensors", r["stored"], "values", r["expected"],
+                   "all", complete, note + ("" if complete else
+                                             f"; {r['readings']:,} of {r['expected_readings']:,} readings")),
+        ]
+    report(figures, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
