@@ -179,7 +179,7 @@ def provision_client(config: Path, log: Path) -> str:
     """``pibridge provision`` with ``config``: the client ID it prints (the identity stays on disk)."""
     from _common import pibridge_cmd
 
-    out = subprocess.run(pibridge_cmd("-c", str(config), "provision"), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(pibridge_cmd("provision", "--config", str(config)), capture_output=True, text=True, timeout=120)
     with log.open("a") as f:
         f.write(out.stdout + out.stderr)
     if out.returncode != 0:

@@ -238,7 +238,7 @@ def startup(limits: dict, workdir: Path, config: Path, repeat: int) -> dict:
     entry = script[0] if script[0] != sys.executable else str(REPO / "pibridge" / "cli.py")
     empty = workdir / "empty.py"
     empty.write_text("")
-    check_modules = imported(entry, "-c", str(config), "check")
+    check_modules = imported(entry, "check", "--config", str(config))
     installed = [p for p in (REPO / "drivers").rglob("*.py") if not p.name.startswith("_")]
     out: dict = {
         "modules": {"python": len(imported(str(empty))), "help": len(imported(entry, "--help")),
@@ -252,7 +252,7 @@ def startup(limits: dict, workdir: Path, config: Path, repeat: int) -> dict:
         out[name] = {
             "python": timed(limit, [sys.executable, "-c", "pass"], repeat),
             "help": timed(limit, [*script, "--help"], repeat),
-            "check": timed(limit, [*script, "-c", str(config), "check"], max(1, repeat // 2)),
+            "check": timed(limit, [*script, "check", "--config", str(config)], max(1, repeat // 2)),
         }
     return out
 
