@@ -7,7 +7,7 @@ sensors of three quantities read every second:
 
 * **baseline**: no filters, no ``[http]`` table;
 * **features**: ``filters = [{ median = 5 }]`` on every metric and
-  ``[http] listen = "127.0.0.1:PORT"``, the page fetched every few seconds
+  ``[http] listen = "127.0.0.1:PORT"``, the page fetched every second
   during the run as an open browser tab would.
 
 A feature is switched on only if this build knows its config key: the
