@@ -17,16 +17,20 @@ arrived, a window of ``--window`` seconds on the clock grid is measured:
   against values stored with a read time inside it, after up to
   ``--settle`` seconds for late ones to arrive.
 
-The baseline of every row is the smallest size measured in the same run,
-scaled by the number of sensors for CPU (a straight line from it), as it
-is for RSS and threads: the ratio says how far the curve bends.  The
-simulator, its Mosquitto broker and this script share the machine's cores
-with the daemon; the simulator's own CPU is printed beside each size, as
-it is the first suspect when values arrive late.
+The baseline of every row is the smallest size measured in the same run
+(for CPU scaled by the number of sensors, a straight line from it): the
+ratio says how far the curve bends.  At the largest size a bare paho
+publisher (``bench/bare_daemon.py``: one client, the same pushes on the
+same schedule, nothing else) runs against the same simulator too, as the
+baseline of CPU and delay: what is left of the delay with it is the
+simulator's and the broker's.  The simulator, its Mosquitto broker and this
+script share the machine's cores with the daemon; their CPU is printed
+beside each size, as they are the first suspects when values arrive late.
 """
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import tempfile
@@ -66,6 +70,7 @@ def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: fl
 
         wait_for(all_pushing, 300, f"values from all {n} sensors", 0.5)
         ready = time.monotonic() - started
+        marker = log.stat().st_size
         start = next_grid(interval) + interval
         sleep_until(start)
         broker_pid = sim.broker.pid
@@ -78,19 +83,47 @@ def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: fl
         stored = wait_arrived(sim, client_id, expected, start, end, settle)
         got = arrivals(sim, client_id, n, len(METRICS), interval, start, end)
         code = stop(daemon)
+    with log.open("rb") as f:
+        f.seek(marker)
+        # The delivery thread's own words when PUBACKs come later than its ack window (diagnostic only).
+        spills = f.read().count(b"moved to the outbox")
     row = {
         "n": n, "ready_s": ready, "cpu": w.cpu_percent, "rss": w.rss_mean_mb, "hwm": w.hwm_mb,
         "threads": w.threads_max, "jitter50": percentile(got.jitter_ms, 50), "jitter99": percentile(got.jitter_ms, 99),
         "delay50": percentile(got.delay_ms, 50), "delay99": percentile(got.delay_ms, 99),
         "expected": got.expected_values, "stored": stored, "readings": got.readings,
         "expected_readings": got.expected_readings, "sim_cpu": 100 * sim_cpu / w.seconds,
-        "broker_cpu": 100 * broker_cpu / w.seconds, "exit": code,
+        "broker_cpu": 100 * broker_cpu / w.seconds, "exit": code, "spills": spills,
     }
     print(f"  {n:5d} sensors: ready after {ready:5.1f} s; CPU {row['cpu']:5.1f} %, RSS {row['rss']:5.1f} MB "
           f"(peak {row['hwm']:.1f}), {row['threads']} threads; jitter p50 {fmt_ms(row['jitter50'])} "
           f"p99 {fmt_ms(row['jitter99'])}; delay p50 {fmt_ms(row['delay50'])} p99 {fmt_ms(row['delay99'])}; "
           f"stored {stored:,} of {expected:,} values; simulator {row['sim_cpu']:.0f} %, "
-          f"broker {row['broker_cpu']:.0f} % of a core; exit {code}", flush=True)
+          f"broker {row['broker_cpu']:.0f} % of a core; {spills} spills to the outbox; exit {code}", flush=True)
+    return row
+
+
+def measure_bare(sim, workdir: Path, n: int, interval: float, window: int, settle: float) -> dict:
+    """The same load from ``bench/bare_daemon.py`` (one paho client, nothing else): its CPU, RSS, threads and delay."""
+    from _common import provision_identity, spawn_bare_daemon
+
+    identity = provision_identity(sim, workdir / f"bare{n}", f"bare{n}")
+    with stopping() as running:
+        bare = spawn_bare_daemon(sim, identity, n, len(METRICS), interval, workdir / f"bare{n}.log")
+        running.append(bare)
+        wait_for(lambda: sensors_seen(sim, identity.client_id) >= n, 300, f"values from all {n} bare sensors", 0.5)
+        start = next_grid(interval) + interval
+        sleep_until(start)
+        w = Sampler(bare.pid).run(window, bare)
+        end = start + window
+        expected = n * len(METRICS) * int(round(window / interval))
+        stored = wait_arrived(sim, identity.client_id, expected, start, end, settle)
+        got = arrivals(sim, identity.client_id, n, len(METRICS), interval, start, end)
+    row = {"cpu": w.cpu_percent, "rss": w.rss_mean_mb, "threads": w.threads_max, "stored": stored, "expected": expected,
+           "delay50": percentile(got.delay_ms, 50), "delay99": percentile(got.delay_ms, 99)}
+    print(f"  {n:5d} sensors, bare publisher: CPU {row['cpu']:5.1f} %, RSS {row['rss']:5.1f} MB, {row['threads']} threads; "
+          f"delay p50 {fmt_ms(row['delay50'])} p99 {fmt_ms(row['delay99'])}; stored {stored:,} of {expected:,} values",
+          flush=True)
     return row
 
 
@@ -100,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--window", type=int, help="seconds measured per size (default 30; 10 with --quick)")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait for late values after the window")
+    parser.add_argument("--bare", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run a bare publisher at the largest size (the simulator's share of the delay)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in (args.sizes or ("10,50,200" if args.quick else "10,50,200,1000")).split(",")]
     window = args.window or (10 if args.quick else 30)
@@ -109,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.interval:g} s, {window} s measured each")
         for n in sizes:
             rows.append(measure(sim, Path(tmp), n, args.interval, window, args.settle))
+        bare = measure_bare(sim, Path(tmp), sizes[-1], args.interval, window, args.settle) if args.bare else None
 
     base = rows[0]
     figures: list[Figure] = []
@@ -130,6 +166,16 @@ def main(argv: list[str] | None = None) -> int:
             Figure("scaling", f"values stored of those due, {n} sensors", r["stored"], "values", r["expected"],
                    "all", complete, note + ("" if complete else
                                              f"; {r['readings']:,} of {r['expected_readings']:,} readings")),
+        ]
+    if bare is not None:
+        r, n = rows[-1], rows[-1]["n"]
+        note = f"baseline: bench/bare_daemon.py, {n} sensors x {len(METRICS)} to the same simulator"
+        figures += [
+            Figure("scaling", f"CPU, {n} sensors, against a bare publisher", r["cpu"], "% of a core", bare["cpu"], "-",
+                   None, note),
+            Figure("scaling", f"delay to the agent p99, {n} sensors, against a bare publisher", r["delay99"], "ms",
+                   bare["delay99"], "-", None, f"bare p50 {fmt_ms(bare['delay50'])}, stored {bare['stored']:,} of "
+                   f"{bare['expected']:,}"),
         ]
     report(figures, args.json)
     return 0
