@@ -31,7 +31,9 @@ beside each size, as they are the first suspects when values arrive late.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +50,23 @@ METRICS = ["temperature", "humidity", "pressure"]
 def self_cpu() -> float:
     u = resource.getrusage(resource.RUSAGE_SELF)
     return u.ru_utime + u.ru_stime
+
+
+def status(config: Path) -> str:
+    """Where the daemon's readings are, from ``pibridge status --json``: delivery mode, outbox depth, reads."""
+    done = subprocess.run(pibridge_cmd("status", "--config", str(config), "--json"), capture_output=True, text=True,
+                          timeout=60)
+    try:
+        info = json.loads(done.stdout)
+    except ValueError:
+        return f"pibridge status said: {(done.stdout + done.stderr).strip()[-200:]}"
+    state = info.get("state") or {}
+    delivery = state.get("delivery") or {}
+    reads = sum(s.get("reads", 0) for s in (state.get("sensors") or {}).values())
+    depth = (info.get("outbox") or {}).get("depth")
+    return (f"delivery {delivery.get('mode')}, {delivery.get('delivered')} delivered, {delivery.get('in_flight')} in "
+            f"flight, {delivery.get('unconfirmed')} unconfirmed, {delivery.get('spilled')} spilled; outbox depth "
+            f"{depth}; {reads:,} reads since start")
 
 
 def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: float) -> dict:
@@ -79,6 +98,7 @@ def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: fl
         end = start + window
         broker_cpu = (proc_cpu_seconds(broker_pid) - b0) if broker_pid else float("nan")
         sim_cpu = self_cpu() - s0
+        where = status(config)
         expected = n * len(METRICS) * int(round(window / interval))
         stored = wait_arrived(sim, client_id, expected, start, end, settle)
         got = arrivals(sim, client_id, n, len(METRICS), interval, start, end)
@@ -100,6 +120,7 @@ def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: fl
           f"p99 {fmt_ms(row['jitter99'])}; delay p50 {fmt_ms(row['delay50'])} p99 {fmt_ms(row['delay99'])}; "
           f"stored {stored:,} of {expected:,} values; simulator {row['sim_cpu']:.0f} %, "
           f"broker {row['broker_cpu']:.0f} % of a core; {spills} spills to the outbox; exit {code}", flush=True)
+    print(f"        at the end of the window: {where}", flush=True)
     return row
 
 
