@@ -69,7 +69,7 @@ def status(config: Path) -> str:
             f"{depth}; {reads:,} reads since start")
 
 
-def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: float) -> dict:
+def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: float, ready_timeout: float) -> dict:
     """One size: the daemon's figures over ``window`` grid seconds once every sensor has pushed."""
     tmp = workdir / f"n{n}"
     tmp.mkdir()
@@ -87,7 +87,12 @@ def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: fl
                 raise RuntimeError(f"pibridge run exited with {daemon.returncode}; see {log}")
             return sensors_seen(sim, client_id) >= n
 
-        wait_for(all_pushing, 300, f"values from all {n} sensors", 0.5)
+        try:
+            wait_for(all_pushing, ready_timeout, f"values from all {n} sensors", 0.5)
+        except TimeoutError:
+            seen, where = sensors_seen(sim, client_id), status(config)
+            print(f"  {n:5d} sensors: only {seen} had pushed a value after {ready_timeout:g} s; {where}", flush=True)
+            return {"n": n, "ready_s": None, "seen": seen, "where": where}
         ready = time.monotonic() - started
         marker = log.stat().st_size
         start = next_grid(interval) + interval
@@ -112,7 +117,7 @@ def measure(sim, workdir: Path, n: int, interval: float, window: int, settle: fl
         "threads": w.threads_max, "jitter50": percentile(got.jitter_ms, 50), "jitter99": percentile(got.jitter_ms, 99),
         "delay50": percentile(got.delay_ms, 50), "delay99": percentile(got.delay_ms, 99),
         "expected": got.expected_values, "stored": stored, "readings": got.readings,
-        "expected_readings": got.expected_readings, "sim_cpu": 100 * sim_cpu / w.seconds,
+        "expected_readings": got.expected_readings, "sim_cpu": 100 * sim_cpu / w.seconds, "where": where,
         "broker_cpu": 100 * broker_cpu / w.seconds, "exit": code, "spills": spills,
     }
     print(f"  {n:5d} sensors: ready after {ready:5.1f} s; CPU {row['cpu']:5.1f} %, RSS {row['rss']:5.1f} MB "
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--window", type=int, help="seconds measured per size (default 30; 10 with --quick)")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait for late values after the window")
+    parser.add_argument("--ready-timeout", type=float, default=180.0,
+                        help="seconds to wait for every sensor's first value before giving up on a size")
     parser.add_argument("--bare", action=argparse.BooleanOptionalAction, default=True,
                         help="also run a bare publisher at the largest size (the simulator's share of the delay)")
     args = parser.parse_args(argv)
@@ -164,18 +171,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scaling: {', '.join(map(str, sizes))} mock sensors x {len(METRICS)} quantities, every "
               f"{args.interval:g} s, {window} s measured each")
         for n in sizes:
-            rows.append(measure(sim, Path(tmp), n, args.interval, window, args.settle))
+            rows.append(measure(sim, Path(tmp), n, args.interval, window, args.settle, args.ready_timeout))
         bare = measure_bare(sim, Path(tmp), sizes[-1], args.interval, window, args.settle) if args.bare else None
 
-    base = rows[0]
+    measured = [r for r in rows if r["ready_s"] is not None]
+    base = measured[0] if measured else None
     figures: list[Figure] = []
     for r in rows:
-        n, k = r["n"], r["n"] / base["n"]
+        n = r["n"]
+        if r["ready_s"] is None or base is None:
+            figures.append(Figure("scaling", f"sensors pushing after {args.ready_timeout:g} s, {n} sensors", r["seen"],
+                                  "sensors", n, "all", False, r["where"]))
+            continue
+        k = n / base["n"]
         note = f"{n} sensors x {len(METRICS)}, {args.interval:g} s, {window} s"
         complete = r["stored"] >= r["expected"]
         figures += [
             Figure("scaling", f"CPU, {n} sensors", r["cpu"], "% of a core", base["cpu"] * k,
-                   "-", None, f"baseline: {base['n']} sensors x {k:g}"),
+                   "-", None, f"baseline: {base['n']} sensors x {k:g}; every sensor pushing {r['ready_s']:.0f} s after exec"),
             Figure("scaling", f"RSS mean, {n} sensors", r["rss"], "MB", base["rss"], "-", None,
                    f"baseline: {base['n']} sensors; peak {r['hwm']:.1f} MB"),
             Figure("scaling", f"threads, {n} sensors", r["threads"], "", base["threads"], "-", None,
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                    "all", complete, note + ("" if complete else
                                              f"; {r['readings']:,} of {r['expected_readings']:,} readings")),
         ]
-    if bare is not None:
+    if bare is not None and rows[-1]["ready_s"] is not None:
         r, n = rows[-1], rows[-1]["n"]
         note = f"baseline: bench/bare_daemon.py, {n} sensors x {len(METRICS)} to the same simulator"
         figures += [
