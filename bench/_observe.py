@@ -43,7 +43,6 @@ class Window:
     seconds: float
     cpu_seconds: float
     rss_mean_mb: float
-    rss_max_mb: float
     hwm_mb: float
     threads_max: int
 
@@ -73,7 +72,7 @@ class Sampler:
             time.sleep(min(self.every, max(0.0, end - now)))
         c1, t1 = proc_cpu_seconds(self.pid), time.monotonic()
         rss = self._rss or [0]
-        return Window(t1 - t0, c1 - c0, sum(rss) / len(rss) / 1024, max(rss) / 1024,
+        return Window(t1 - t0, c1 - c0, sum(rss) / len(rss) / 1024,
                       proc_status_kb(self.pid, "VmHWM") / 1024, max(self._threads or [0]))
 
 
@@ -110,10 +109,6 @@ class Arrivals:
     @property
     def expected_readings(self) -> int:
         return self.sensors * self.slots
-
-    @property
-    def complete(self) -> bool:
-        return self.values >= self.expected_values
 
 
 def _db(sim: object) -> sqlite3.Connection:
@@ -188,14 +183,6 @@ def provision_client(config: Path, log: Path) -> str:
         if len(word) == 32 and all(c in "0123456789abcdef" for c in word.lower()):
             return word
     raise RuntimeError(f"pibridge provision printed no client ID: {out.stdout!r}")
-
-
-def log_has(log: Path, text: str, since: int = 0) -> bool:
-    """Whether ``text`` appears in ``log`` after byte offset ``since``."""
-    with contextlib.suppress(OSError), log.open("rb") as f:
-        f.seek(since)
-        return text.encode() in f.read()
-    return False
 
 
 def fmt_ms(x: float) -> str:

@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO, Figure, base_parser, mock_sensors, pibridge_cmd, report, simulator, spawn, stop, wait_for, write_config  # noqa: E402
-from _observe import arrivals, fmt_ms, log_has, next_grid, percentile, provision_client, sleep_until, stopping, wait_arrived  # noqa: E402
+from _observe import arrivals, fmt_ms, next_grid, percentile, provision_client, sleep_until, stopping, wait_arrived  # noqa: E402
 
 METRICS = ["temperature", "humidity", "pressure"]
 SENSORS = 20
