@@ -63,16 +63,18 @@ def mqtt_io_python(version: str) -> Path:
     if python.exists() and subprocess.run([python, "-c", "import mqtt_io"], capture_output=True).returncode == 0:
         return python
     print(f"installing mqtt-io {version} from PyPI into {venv}", flush=True)
-    steps = [[sys.executable, "-m", "venv", "--clear", str(venv)],
-             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"mqtt-io=={version}"]]
-    for cmd in steps:
+    steps = [(f"python -m venv {venv}", [sys.executable, "-m", "venv", "--clear", str(venv)]),
+             (f"pip install mqtt-io=={version}",
+              [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"mqtt-io=={version}"])]
+    for label, cmd in steps:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
-            raise PeerUnavailable(f"`{' '.join(cmd[-3:])}` took more than 10 minutes") from None
+            raise PeerUnavailable(f"`{label}` took more than 10 minutes") from None
         if done.returncode != 0:
-            tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            raise PeerUnavailable(f"`{' '.join(cmd[-3:])}` failed ({done.returncode}): {tail}")
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            tail = " / ".join(([line for line in lines if not line.startswith("WARNING")] or lines)[-2:])
+            raise PeerUnavailable(f"`{label}` failed ({done.returncode}): {tail}")
     return python
 
 
