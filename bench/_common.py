@@ -183,6 +183,19 @@ def simulator(state_dir: Path | None = None) -> Iterator[object]:
             sim.stop()
 
 
+def toml_value(v: object) -> str:
+    """``v`` written as a TOML value (strings, numbers, booleans, lists and inline tables)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(str(v))
+
+
 def write_config(
     path: Path,
     sim: object,
@@ -191,34 +204,35 @@ def write_config(
     *,
     client_name: str = "bench",
     level: str = "info",
+    sections: dict[str, dict[str, object]] | None = None,
     **storage_options: object,
 ) -> Path:
-    """A bridge config (TOML) pointing at ``sim``, with the given ``[[sensors]]`` tables."""
+    """A bridge config (TOML) pointing at ``sim``, with the given ``[[sensors]]`` tables.
 
-    def value(v: object) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(str(v))
-
+    A sensor's ``metric`` entry (quantity -> settings) becomes its
+    ``[sensors.metric.<quantity>]`` tables; ``sections`` adds whole tables
+    such as ``{"http": {"listen": "127.0.0.1:8080"}}``.
+    """
     lines = [
         "[agent]",
         'host = "127.0.0.1"',
         f"provision_port = {sim.provision_port}",
         f"api_port = {sim.api_port}",
-        f"ca_file = {value(str(sim.ca_file))}",
-        f"client_name = {value(client_name)}",
+        f"ca_file = {toml_value(str(sim.ca_file))}",
+        f"client_name = {toml_value(client_name)}",
         "",
         "[storage]",
-        f"dir = {value(str(storage))}",
+        f"dir = {toml_value(str(storage))}",
     ]
-    lines += [f"{k} = {value(v)}" for k, v in storage_options.items()]
-    lines += ["", "[log]", f"level = {value(level)}"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in storage_options.items()]
+    lines += ["", "[log]", f"level = {toml_value(level)}"]
+    for name, table in (sections or {}).items():
+        lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
     for sensor in sensors:
-        lines += ["", "[[sensors]]"] + [f"{k} = {value(v)}" for k, v in sensor.items()]
+        metrics = sensor.get("metric") or {}
+        lines += ["", "[[sensors]]"] + [f"{k} = {toml_value(v)}" for k, v in sensor.items() if k != "metric"]
+        for quantity, settings in metrics.items():
+            lines += [f"[sensors.metric.{quantity}]"] + [f"{k} = {toml_value(v)}" for k, v in settings.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

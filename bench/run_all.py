@@ -1,6 +1,6 @@
 """Run every benchmark and print one table of figures (``make bench``).
 
-    .venv/bin/python bench/run_all.py            # the full set: about 50 minutes
+    .venv/bin/python bench/run_all.py            # the full set: about 65 minutes
     .venv/bin/python bench/run_all.py --quick    # a few minutes, smaller numbers
     .venv/bin/python bench/run_all.py --only push,outbox --write docs/benchmarks.md
 
@@ -34,6 +34,10 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "replay": ("replay_bench.py", [], ["--quick"]),
     "footprint": ("footprint_bench.py", ["--minutes", "30"], ["--quick"]),
     "sdcard": ("sdcard_bench.py", ["--minutes", "5"], ["--quick"]),
+    "peer": ("peer_bench.py", [], ["--quick"]),
+    "scaling": ("scaling_bench.py", [], ["--quick"]),
+    "pi": ("pi_class_bench.py", [], ["--quick"]),
+    "features": ("feature_bench.py", [], ["--quick"]),
 }
 
 BEGIN, END = "<!-- figures -->", "<!-- /figures -->"
