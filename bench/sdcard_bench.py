@@ -13,27 +13,36 @@ mounted and removed by the benchmark), so that the device's own counter
 system journal included.  Without root both share the disk holding ``--dir``
 and only ``/proc/<pid>/io`` is reported per daemon.
 
-Phases of ``--minutes`` each:
+Each outbox file starts as after an earlier outage (its WAL grown to its
+full 4 MiB and then drained): a long outage writes the WAL over in place
+once it has reached that size, and a file that grows costs the file system's
+journal a block or two per fsync, which the first minutes of a daemon's
+first outage pay once.  The baseline's file has the 4 KiB pages outbox files
+were made with before.
 
-1. the broker is up: every reading should go straight out and nothing be
-   written to the storage dir (its state file goes to a tmpfs runtime
-   directory, as under the systemd unit);
-2. the broker is stopped: every reading goes to the outbox.  The daemons are
-   then stopped (SIGTERM) with the agent still away, so the figures include
-   the checkpoint that moves the WAL into the database, which a long outage
-   pays every 4 MiB of WAL;
+1. the broker is up (30 s): every reading should go straight out and
+   nothing be written to the storage dir (its state file goes to a tmpfs
+   runtime directory, as under the systemd unit);
+2. the broker is stopped for ``--minutes``: every reading goes to the
+   outbox.  The daemons are then stopped (SIGTERM) with the agent still
+   away, and the figures include what the stop writes: the checkpoint that
+   moves the WAL into the database (which a long outage pays every 4 MiB of
+   WAL) and removing the WAL, so they are an upper bound;
 3. the broker comes back, the daemons start again and the benchmark checks
    that each one's backlog arrives.
 
 For the outage it prints bytes written per reading (``/proc/<pid>/io``
 ``write_bytes``, and the device's sectors), the write amplification (bytes
 written to the device per byte the readings take in the outbox file) and
-MB written per day, and per week-long outage.
+MB written per day, and per week-long outage.  The bytes stored per reading
+are what a reading of this shape takes in an outbox of 20,000 of them (the
+file's live pages / rows), with each daemon's page size.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -61,6 +70,10 @@ from _common import (  # noqa: E402
 )
 
 from pibridge.bridge.daemon import OUTBOX_FILE, STATE_FILE  # noqa: E402
+from pibridge.outbox import Outbox  # noqa: E402
+from pibridge.outbox.files import make_private_dir  # noqa: E402
+from pibridge.outbox.limits import WAL_BYTES  # noqa: E402
+from pibridge.readings import Reading  # noqa: E402
 
 #: A tmpfs, as systemd's /run is; the status file goes there as it does under the service.
 RUNTIME_PARENT = "/dev/shm" if Path("/dev/shm").is_dir() else None
@@ -69,6 +82,8 @@ METRICS = ["temperature", "humidity", "pressure"]
 
 #: The settings before the outbox learnt to write less while the agent is away.
 BASELINE = {"commit_interval": 1.0, "offline_commit_interval": 1.0}
+BASELINE_PAGE_SIZE = 4096
+ONLINE_SECONDS = 30.0
 #: The write amplification the outbox must stay under while the agent is away.
 TARGET_AMPLIFICATION = 4.0
 WEEK = 7
@@ -131,17 +146,68 @@ def changed(before: dict, after: dict) -> list[str]:
     return sorted(name for name in after if before.get(name) != after[name])
 
 
-def stored_per_reading(outbox: Path) -> tuple[int, float]:
-    """Readings in the outbox file and the bytes each takes there (live pages / rows), read-only."""
+def queued(outbox: Path) -> int:
+    """Readings in the outbox file of a stopped daemon (read-only)."""
     con = sqlite3.connect(f"file:{outbox}?mode=ro&immutable=1", uri=True)
     try:
-        (rows,) = con.execute("SELECT count(*) FROM reading").fetchone()
-        (pages,) = con.execute("PRAGMA page_count").fetchone()
-        (free,) = con.execute("PRAGMA freelist_count").fetchone()
-        (size,) = con.execute("PRAGMA page_size").fetchone()
+        return con.execute("SELECT count(*) FROM reading").fetchone()[0]
     finally:
         con.close()
-    return rows, (pages - free) * size / max(1, rows)
+
+
+def sample_readings(count: int, offset_ms: int) -> list[Reading]:
+    """Readings shaped like the mock sensors' (three doubles each, 20 sensors), taken from now on."""
+    start_ms = int(time.time() * 1000) + offset_ms
+    return [Reading(f"mock{i % 20:02d}", start_ms + i,
+                    {m: 20.0 + (i * 0.37 + k) % 7.3 for k, m in enumerate(METRICS)}) for i in range(count)]
+
+
+def new_file(path: Path, page_size: int | None) -> None:
+    """Create an empty outbox file with *page_size* (None: the outbox's own default)."""
+    make_private_dir(path.parent)
+    if page_size is not None:
+        con = sqlite3.connect(path)
+        con.execute(f"PRAGMA page_size = {page_size}")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.close()
+
+
+def bytes_stored(directory: Path, page_size: int | None) -> float:
+    """What one reading takes in a file of 20,000 (live pages / rows)."""
+    path = directory / "scratch" / OUTBOX_FILE
+    new_file(path, page_size)
+    with Outbox(path, auto_commit=False) as ob:
+        for b in range(100):
+            ob.append(sample_readings(200, b * 200))
+            ob.commit()
+        stats = ob.stats()
+    shutil.rmtree(path.parent)
+    return stats.bytes / stats.depth
+
+
+def after_an_outage(path: Path, page_size: int | None) -> sqlite3.Connection:
+    """Make *path* an outbox whose WAL has grown to its full size and which is empty again.
+
+    Returns a connection that keeps the -wal (SQLite deletes it with the
+    last connection): close it once the daemon has the file open.
+    """
+    new_file(path, page_size)
+    wal = Path(f"{path}-wal")
+    with Outbox(path, auto_commit=False) as ob:
+        n = 0
+        while not wal.exists() or wal.stat().st_size < WAL_BYTES:
+            ob.append(sample_readings(20, n * 20))
+            ob.commit()
+            n += 1
+        for _ in range(20):  # past the checkpoint: the WAL starts over from its beginning
+            ob.append(sample_readings(20, n * 20))
+            ob.commit()
+            n += 1
+        ob.remove([e.id for e in ob.peek(10 * n * 20)])
+        ob.commit()
+        keeper = sqlite3.connect(path)
+        keeper.execute("SELECT count(*) FROM reading").fetchone()
+    return keeper
 
 
 def sleep_watching(daemons: list[Daemon], seconds: float, what: str) -> float:
@@ -164,14 +230,14 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, help="length of each phase (default 1, 0.5 with --quick)")
+    parser.add_argument("--minutes", type=float, help="length of the outage (default 2, 1 with --quick)")
     parser.add_argument("--sensors", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between reads of each sensor")
     parser.add_argument("--dir", help="where the file system images (or, without root, the storage dirs) go")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a [storage] setting for the pibridge daemon (to try one); repeatable")
     args = parser.parse_args(argv)
-    minutes = args.minutes or (0.5 if args.quick else 1.0)
+    minutes = args.minutes or (1.0 if args.quick else 2.0)
     seconds = minutes * 60
     rate = args.sensors / args.interval  # readings a second
     tuned = dict(parse_override(s) for s in args.set)
@@ -183,10 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pibridge-sdcard-", dir=args.dir)))
         sim = stack.enter_context(simulator(tmp / "sim"))
         daemons = []
-        for name, options in (("pibridge", tuned), ("baseline", BASELINE)):
+        keepers, stored = [], {}
+        for name, options, page_size in (("pibridge", tuned, None), ("baseline", BASELINE, BASELINE_PAGE_SIZE)):
             root = tmp / name
             root.mkdir()
             d = Daemon(name, options, stack.enter_context(storage_device(Path(args.dir) if args.dir else None)), root)
+            stored[name] = bytes_stored(d.device.mount, page_size)
+            keepers.append(after_an_outage(d.storage / OUTBOX_FILE, page_size))
             d.config = write_config(root / "pibridge.toml", sim, d.storage,
                                     mock_sensors(args.sensors, args.interval, METRICS), client_name=f"sdcard-{name}",
                                     **options)
@@ -199,12 +268,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for d in daemons:
                 wait_for(lambda: value_count(sim, d.client_id) > 0, 60, f"the first push of {d.name}")
+            for keeper in keepers:
+                keeper.close()
             # Start-up writes are not the steady state (identity, outbox creation, the first round
             # of readings, taken before the sensors were set up, passing through the outbox).
             time.sleep(15.0)
 
             before = {d.name: (files(d.storage), d.counters()) for d in daemons}
-            online_s = sleep_watching(daemons, seconds, "the agent was reachable")
+            online_s = sleep_watching(daemons, ONLINE_SECONDS, "the agent was reachable")
             online = {}
             for d in daemons:
                 io, dev = d.counters()
@@ -220,19 +291,16 @@ def main(argv: list[str] | None = None) -> int:
             # dropped and the outbox noticing; the steady state starts after them.
             time.sleep(5.0)
             start = {d.name: d.counters() for d in daemons}
-            depth0 = {}
-            for d in daemons:
-                depth0[d.name] = (d.storage / OUTBOX_FILE).exists()
             offline_s = sleep_watching(daemons, seconds, "the agent was away")
             offline = {}
             for d in daemons:
                 d.stop()
                 io, dev = d.counters()
-                rows, per_row = stored_per_reading(d.storage / OUTBOX_FILE)
-                offline[d.name] = (io - start[d.name][0], dev - start[d.name][1], rows, per_row)
+                rows = queued(d.storage / OUTBOX_FILE)
+                offline[d.name] = (io - start[d.name][0], dev - start[d.name][1], rows, stored[d.name])
                 print(f"{d.name}, away: {offline[d.name][0]:,} B written by the process, "
                       f"{offline[d.name][1]:,} B to its device in {offline_s:.0f} s and at the stop; "
-                      f"the outbox holds {rows:,} readings of {per_row:.1f} B")
+                      f"the outbox holds {rows:,} readings; one takes {stored[d.name]:.1f} B in the file")
 
             sim.start_broker()
             for d in daemons:
@@ -260,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                + (f"; pibridge with {settings}" if settings else "")),
         Figure("sd card", "written by the process per reading, agent away (/proc/<pid>/io)", pib[0] / readings, "B",
                base[0] / readings, "-", None),
-        Figure("sd card", "bytes a reading takes in the outbox file", pib[3], "B", base[3], "-", None),
+        Figure("sd card", "bytes a reading takes in the outbox file", pib[3], "B", base[3], "-", None,
+               f"page size: pibridge's default, baseline {BASELINE_PAGE_SIZE}"),
         Figure("sd card", "write amplification, agent away (device bytes / bytes stored)", amp(pib), "x", amp(base),
                f"<= {TARGET_AMPLIFICATION:g}x", amp(pib) <= TARGET_AMPLIFICATION,
                "includes the file system's journal and the WAL checkpoint at the stop"),
