@@ -44,10 +44,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,11 +98,12 @@ class Daemon:
     options: dict[str, object]
     device: BlockDevice
     root: Path
-    config: Path = None
-    runtime: Path = None
-    proc: object = None
+    config: Path | None = None
+    runtime: Path | None = None
+    proc: subprocess.Popen | None = None
     client_id: str = ""
-    io: dict[str, int] = field(default_factory=dict)
+    #: write_bytes of the process as it exited (/proc/<pid>/io is gone once it is reaped)
+    io_at_exit: int = 0
 
     @property
     def storage(self) -> Path:
@@ -128,8 +130,6 @@ class Daemon:
             time.sleep(0.005)
         stop(self.proc)
         self.io_at_exit = last
-
-    io_at_exit: int = 0
 
 
 def files(storage: Path) -> dict[str, tuple[int, int]]:

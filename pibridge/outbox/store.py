@@ -18,9 +18,9 @@ commit in progress).  The disk is written only by ``commit``, which the
 background thread ``pibridge-outbox`` calls every ``commit_interval`` seconds,
 or every ``offline_commit_interval`` while the agent is away (see
 :meth:`Outbox.commit_due_in`), or the owner calls ``maybe_commit()`` from its
-loop, with ``auto_commit=False``.  ``append`` commits in the caller's thread only when
-more than ``memory_limit`` readings wait and the disk is healthy, which is
-back-pressure, not the normal path.
+loop, with ``auto_commit=False``.  ``append`` commits in the caller's thread
+only when more than ``memory_limit`` readings wait and the disk is healthy,
+which is back-pressure, not the normal path.
 
 What is durable when: a reading is on disk once the ``commit`` that wrote it
 has returned (a committed WAL transaction with ``synchronous=FULL``: the WAL
@@ -102,11 +102,12 @@ class Outbox:
     ``max_bytes`` bounds the file's live pages, ``max_age`` (seconds, or
     None) how old the head of the queue may get; both drop the oldest
     readings first, at commit time, and count them.  Commits come every
-    ``commit_interval`` seconds, and every ``offline_commit_interval`` (by
-    default the same) while the agent is away: while commits only add
-    readings and none leave, because every commit rewrites a few whole pages
-    of the file whatever it adds, and an SD card wears by the page.  ``memory_limit`` bounds
-    the readings held in memory while they cannot be written.  Raises
+    ``commit_interval`` seconds; while the agent is away (the last commit
+    only added readings and none have left since), every
+    ``offline_commit_interval`` (by default the same), because every commit
+    rewrites a few whole pages of the file whatever it adds, and an SD card
+    wears by the page.  ``memory_limit`` bounds the readings held in memory
+    while they cannot be written.  Raises
     :class:`OutboxInUse` when another process has the file open; disk
     problems never raise: see :meth:`stats`.
     """
