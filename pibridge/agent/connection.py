@@ -12,6 +12,8 @@ The state all of this uses is set up in ``AgentClient.__init__``.
 
 from __future__ import annotations
 
+from typing import Self
+
 import logging
 import random
 import socket
@@ -108,7 +110,7 @@ class Connection:
         self._fail_waiters(AgentConnectionLost("the client was stopped"))
         self._acks.clear()
 
-    def __enter__(self) -> "AgentClient":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

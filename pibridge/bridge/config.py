@@ -85,7 +85,8 @@ TIMEOUT_BOUNDS = (0.5, 3600.0)
 #: [storage] ack_window: shorter than a round trip spills everything; longer than 5 min is
 #: 5 min of readings held only in memory.
 ACK_WINDOW_BOUNDS = (0.1, 300.0)
-#: [storage] commit_interval: the loss window after a kill -9 while the agent is away.
+#: [storage] commit_interval and offline_commit_interval: the loss window after a kill -9
+#: (while the agent is reachable, and while it is away).
 COMMIT_INTERVAL_BOUNDS = (0.05, 3600.0)
 #: [storage] outbox_max_age (or "never").
 MAX_AGE_BOUNDS = (60.0, 3650 * 86400.0)
@@ -118,6 +119,7 @@ class StorageConfig:
     outbox_max_age: float | None = 7 * 86400.0
     ack_window: float = 2.0
     commit_interval: float = 1.0
+    offline_commit_interval: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -446,6 +448,10 @@ class _Parser:
             commit_interval=t.get(
                 "commit_interval", parse_seconds, d.commit_interval, fix="commit_interval = 1.0",
                 check=duration_between(*COMMIT_INTERVAL_BOUNDS),
+            ),
+            offline_commit_interval=t.get(
+                "offline_commit_interval", parse_seconds, d.offline_commit_interval,
+                fix="offline_commit_interval = 15.0", check=duration_between(*COMMIT_INTERVAL_BOUNDS),
             ),
         )
         t.unknown(list(values), "[storage]")

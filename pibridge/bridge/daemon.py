@@ -208,6 +208,7 @@ class Bridge:
             max_bytes=storage.outbox_max_bytes,
             max_age=storage.outbox_max_age,
             commit_interval=storage.commit_interval,
+            offline_commit_interval=storage.offline_commit_interval,
         )
         self._check_room(storage.outbox_max_bytes)
         self.delivery = Delivery(self.outbox, ack_window=storage.ack_window, confirm=True)

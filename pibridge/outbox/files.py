@@ -8,7 +8,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from pibridge.outbox.limits import PAGE_SIZE, WAL_PAGES
+from pibridge.outbox.limits import PAGE_SIZE, WAL_BYTES, page_size
 from pibridge.outbox.recovery import FILE_MODE, FORMAT, sync_dir
 
 DIR_MODE = 0o700
@@ -73,8 +73,8 @@ def connect(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise sqlite3.OperationalError(f"cannot switch {path} to WAL mode (it stays in {mode!r} mode)")
         db.execute("PRAGMA synchronous = FULL")
-        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
-        db.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * PAGE_SIZE}")
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_BYTES // page_size(db)}")
+        db.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
         db.execute("BEGIN IMMEDIATE")
         for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
             db.execute(statement)

@@ -15,11 +15,12 @@ Threads.  Every public method may be called from any thread.  ``append``,
 microseconds; they never wait for the disk (``peek`` and ``stats`` read the
 file through their own WAL reader connection, which does not wait for a
 commit in progress).  The disk is written only by ``commit``, which the
-background thread ``pibridge-outbox`` calls every ``commit_interval`` seconds
-(or the owner calls ``maybe_commit()`` from its loop, with
-``auto_commit=False``).  ``append`` commits in the caller's thread only when
-more than ``memory_limit`` readings wait and the disk is healthy, which is
-back-pressure, not the normal path.
+background thread ``pibridge-outbox`` calls every ``commit_interval`` seconds,
+or every ``offline_commit_interval`` while the agent is away (see
+:meth:`Outbox.commit_due_in`), or the owner calls ``maybe_commit()`` from its
+loop, with ``auto_commit=False``.  ``append`` commits in the caller's thread
+only when more than ``memory_limit`` readings wait and the disk is healthy,
+which is back-pressure, not the normal path.
 
 What is durable when: a reading is on disk once the ``commit`` that wrote it
 has returned (a committed WAL transaction with ``synchronous=FULL``: the WAL
@@ -100,8 +101,13 @@ class Outbox:
     ``path`` is the database file (its directory is created if missing).
     ``max_bytes`` bounds the file's live pages, ``max_age`` (seconds, or
     None) how old the head of the queue may get; both drop the oldest
-    readings first, at commit time, and count them.  ``memory_limit`` bounds
-    the readings held in memory while they cannot be written.  Raises
+    readings first, at commit time, and count them.  Commits come every
+    ``commit_interval`` seconds; while the agent is away (the last commit
+    only added readings and none have left since), every
+    ``offline_commit_interval`` (by default the same), because every commit
+    rewrites a few whole pages of the file whatever it adds, and an SD card
+    wears by the page.  ``memory_limit`` bounds the readings held in memory
+    while they cannot be written.  Raises
     :class:`OutboxInUse` when another process has the file open; disk
     problems never raise: see :meth:`stats`.
     """
@@ -113,6 +119,7 @@ class Outbox:
         max_bytes: int = 64 * 2**20,
         max_age: float | None = 7 * 86400,
         commit_interval: float = 1.0,
+        offline_commit_interval: float | None = None,
         memory_limit: int = 10_000,
         auto_commit: bool = True,
     ) -> None:
@@ -122,12 +129,18 @@ class Outbox:
             raise ValueError(f"outbox max_age must be positive seconds or None, not {max_age}")
         if commit_interval <= 0:
             raise ValueError(f"outbox commit_interval must be positive seconds, not {commit_interval}")
+        if offline_commit_interval is None:
+            offline_commit_interval = commit_interval
+        if offline_commit_interval <= 0:
+            raise ValueError(
+                f"outbox offline_commit_interval must be positive seconds, not {offline_commit_interval}")
         if memory_limit < 1:
             raise ValueError(f"outbox memory_limit must be at least 1 reading, not {memory_limit}")
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.max_age = max_age
         self.commit_interval = commit_interval
+        self.offline_commit_interval = offline_commit_interval
         self.memory_limit = memory_limit
 
         # Lock order: _db_lock, then _read_lock, then _lock.  _lock is never
@@ -165,6 +178,9 @@ class Outbox:
         self._healthy = True
         self._drops = DropLog(self.path, self._limit_text, lambda reason: self._dropped[reason])
         self._last_commit = time.monotonic()
+        # The last commit that did anything added readings and removed none: nothing is being
+        # delivered from the outbox, the agent is away.
+        self._away = False
         self._retry_delay = commit_interval
         self._crashes: dict[str, int] = {}
         self._crash_logged = 0.0
@@ -253,6 +269,8 @@ class Outbox:
                 self._writing = {}
                 self._deleting = set()
                 self._dropped_unsaved -= drops
+                if items or deletes:
+                    self._away = bool(items) and not deletes
             if result is not None:
                 for layout in layouts:
                     layout.saved = True
@@ -266,8 +284,16 @@ class Outbox:
 
         While the disk fails, the retries back off instead: see :meth:`_retry_due`.
         """
-        if time.monotonic() - self._last_commit >= self.commit_interval and self._retry_due():
+        if time.monotonic() - self._last_commit >= self.commit_due_in() and self._retry_due():
             self.commit()
+
+    def commit_due_in(self) -> float:
+        """Seconds between commits now: ``offline_commit_interval`` while the agent is away (the
+        last commit added readings and removed none, and none have been removed since), else
+        ``commit_interval``."""
+        with self._lock:
+            away = self._away and not self._removed
+        return self.offline_commit_interval if away else self.commit_interval
 
     def peek(self, limit: int, after_id: int = 0) -> list[OutboxEntry]:
         """The oldest ``limit`` readings, oldest first, committed or not.
@@ -307,6 +333,11 @@ class Outbox:
                     # On disk, or being written right now: delete at the next commit.
                     self._writing.pop(entry_id, None)
                     self._removed.add(entry_id)
+            back = self._away and bool(self._removed)
+        if back and self._thread is not None:
+            # The agent is back: commit at the shorter interval from now, not at the end of a long wait.
+            with self._wake:
+                self._wake.notify()
 
     def stats(self) -> OutboxStats:
         with self._lock:
@@ -370,7 +401,7 @@ class Outbox:
             with self._wake:
                 if self._stopping:
                     return
-                self._wake.wait(self.commit_interval)
+                self._wake.wait(self.commit_due_in())
                 if self._stopping:
                     return
             if not self._retry_due():

@@ -127,6 +127,7 @@ def test_minimal_config_gets_every_default():
     assert config.storage.outbox_max_bytes == 64 * 1024 * 1024
     assert config.storage.outbox_max_age == 7 * 86400
     assert (config.storage.ack_window, config.storage.commit_interval) == (2.0, 1.0)
+    assert config.storage.offline_commit_interval == 15.0
     assert config.log_level == "info"
     [sensor] = config.sensors
     assert (sensor.name, sensor.driver, sensor.interval, sensor.enabled, sensor.offline_after) == (
@@ -158,6 +159,7 @@ outbox_max_bytes = "16 MiB"
 outbox_max_age = "1d12h"
 ack_window = 0.5
 commit_interval = "250ms"
+offline_commit_interval = "1m"
 
 [log]
 level = "DEBUG"
@@ -192,7 +194,7 @@ drop = true
     assert storage.dir == tmp_path / "state"
     assert storage.outbox_max_bytes == 16 * 1024 * 1024
     assert storage.outbox_max_age == 36 * 3600
-    assert (storage.ack_window, storage.commit_interval) == (0.5, 0.25)
+    assert (storage.ack_window, storage.commit_interval, storage.offline_commit_interval) == (0.5, 0.25, 60.0)
     assert config.log_level == "debug"
     [sensor] = config.sensors
     assert (sensor.name, sensor.interval, sensor.enabled, sensor.offline_after) == ("Greenhouse (north)", 60.0, False, 5)
@@ -321,6 +323,8 @@ def test_toml_syntax_error_names_file_and_line():
         ("storage", "commit_interval", "1e300", "at most 1 h"),
         ("storage", "commit_interval", "0.001", "at least 50 ms"),
         ("storage", "commit_interval", "inf", "finite"),
+        ("storage", "offline_commit_interval", "1e300", "at most 1 h"),
+        ("storage", "offline_commit_interval", "0.001", "at least 50 ms"),
         ("log", "level", '"verbose"', "not a log level"),
         ("log", "level", "2", "must be a string"),
     ],

@@ -11,7 +11,9 @@ import pytest
 
 from pibridge.readings import Reading
 
-NOW_MS = int(time.time() * 1000)
+#: One clock for the tests and the writers they start as child processes (see child_env), so
+#: that a child's readings can be compared with make_readings in the test.
+NOW_MS = int(os.environ.get("PIBRIDGE_TEST_NOW_MS") or time.time() * 1000)
 
 
 def make_readings(count: int, start: int = 0, sensor: str = "greenhouse-bme280") -> list[Reading]:
@@ -86,4 +88,5 @@ def tiny_fs(tmp_path: Path):
 
 def child_env() -> dict[str, str]:
     repo = Path(__file__).resolve().parents[2]
-    return dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                PIBRIDGE_TEST_NOW_MS=str(NOW_MS))

@@ -20,10 +20,11 @@ import pytest
 from outbox_support import child_env, make_readings, timestamps
 
 from pibridge.outbox import Outbox
+from pibridge.outbox.limits import PAGE_SIZE
 
 LOGGER = "pibridge.outbox"
 BATCH = 100
-WAL_HEADER, FRAME = 32, 24 + 4096
+WAL_HEADER, FRAME = 32, 24 + PAGE_SIZE
 
 
 def killed_writer(path, batches: int, delivered: int = 0) -> None:
