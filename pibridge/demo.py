@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pibridge.bridge.config import parse_config
-    from pibridge.bridge.daemon import Bridge, setup_logging
+    from pibridge.bridge.daemon import Bridge
+    from pibridge.bridge.logs import setup_logging
     from pibridge.sim import Simulator
 
     setup_logging(args.log_level)

@@ -26,7 +26,6 @@ put events on the control queue.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import queue
@@ -46,10 +45,12 @@ from pibridge.bridge.delivery import Delivery
 from pibridge.bridge.mapping import SensorMapping
 from pibridge.bridge.peers import LatestValues
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
-from pibridge.bridge.registry import Registry, RegistryError, write_atomically
+from pibridge.bridge.registry import Registry, RegistryError
+from pibridge.bridge import state
+from pibridge.bridge.logs import setup_logging
 from pibridge.bridge.scheduler import SensorReader
+from pibridge.bridge.state import STATE_FILE  # noqa: F401  (where the benches find it)
 from pibridge.outbox import OutboxError
-from pibridge.safetext import one_line, safe_value
 
 log = logging.getLogger("pibridge")
 
@@ -61,19 +62,7 @@ UMASK = 0o077
 
 #: Names inside the storage directory.
 OUTBOX_FILE = "outbox.db"
-STATE_FILE = "state.json"
 
-
-
-def state_file(storage: Path) -> Path:
-    """Where the daemon keeps the state file ``pibridge status`` reads.
-
-    Under systemd with ``RuntimeDirectory=pibridge`` that is ``$RUNTIME_DIRECTORY`` (a
-    tmpfs: rewriting the file every few seconds then costs the SD card nothing),
-    elsewhere the storage directory.
-    """
-    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
-    return Path(runtime) / STATE_FILE if runtime else storage / STATE_FILE
 
 
 #: How often the state file for ``pibridge status`` is rewritten (seconds): rarely, to spare the SD card.
@@ -95,44 +84,6 @@ RECONCILE_RETRY = 5.0
 #: for a push means the agent lost a sensor or metric; a burst of them (or of forged ones) asks
 #: for one set-up, not one per message.
 RESETUP_MIN_INTERVAL = 30.0
-
-_SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-
-class _OneLineFormatter(logging.Formatter):
-    """Each message on one line: control characters in it (from a device, the config, the agent)
-    are escaped, so no text from outside can start a forged line.  Tracebacks keep their lines."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = one_line(record.message)
-        return super().formatMessage(record)
-
-
-class _JournalFormatter(logging.Formatter):
-    """``<6>pibridge.delivery: message``: journald reads the priority and adds the time itself."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
-        text = f"<{priority}>{record.name}: {one_line(record.getMessage())}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info).replace("\n", f"\n<{priority}>")
-        return text
-
-
-def setup_logging(level: str) -> None:
-    """Log to stderr: plain lines with a time stamp in a terminal, syslog priorities under systemd."""
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("JOURNAL_STREAM"):
-        handler.setFormatter(_JournalFormatter())
-    else:
-        handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.set_name("pibridge")
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == "pibridge"]:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-
 
 class Bridge:
     """The whole daemon, usable in-process (``pibridge demo``, tests) as well as by :func:`main`.
@@ -598,81 +549,11 @@ class Bridge:
     # -- state file ---------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        """What ``pibridge status`` shows, as JSON-ready data."""
-        if self.connected:
-            self.last_contact = time.time()
-        routes = self.registry.routes() if self.registry else {}
-        delivery = self.delivery
-        return {
-            "pid": os.getpid(),
-            "storage_dir": str(self.storage.resolve()),
-            "written_at": time.time(),
-            "started_at": self.started_at,
-            "client_id": self.client_id,
-            "agent": {
-                "host": self.config.agent.host,
-                "port": self.config.agent.api_port,
-                "connected": self.connected,
-                "last_contact": self.last_contact,
-                "connected_since": self.connected_since if self.connected else None,
-                "reconnects": max(0, self.connections - 1),
-                "revoked": self.revoked,
-                "problem": one_line(self.problem) if self.problem else None,
-            },
-            "delivery": {
-                "mode": delivery.mode if delivery else "offline",
-                "delivered": delivery.delivered if delivery else 0,
-                "spilled": delivery.spilled if delivery else 0,
-                "buffered": delivery.buffered if delivery else 0,
-                "replayed": delivery.replayed if delivery else 0,
-                "in_flight": delivery.in_flight if delivery else 0,
-                "unconfirmed": delivery.unconfirmed if delivery else 0,
-                "unroutable": delivery.unroutable if delivery else 0,
-                "refused": self.push_errors,
-            },
-            "outbox": self._outbox_snapshot(),
-            "sensors": {r.name: self._sensor_snapshot(r, routes) for r in self.readers},
-        }
-
-    def _sensor_snapshot(self, reader: SensorReader, routes: dict) -> dict:
-        health = reader.health.to_json()
-        # Text from a device may hold anything; the status file and the terminal get it escaped.
-        health["last_values"] = {k: safe_value(v) for k, v in health["last_values"].items()}
-        if health["last_error"] is not None:
-            health["last_error"] = one_line(health["last_error"])
-        health["sensor_id"] = routes[reader.name].sensor_id if reader.name in routes else None
-        mapping = self.mappings.get(reader.name)
-        health["not_sent"] = mapping.counts() if mapping is not None else {}
-        return health
-
-    def _outbox_snapshot(self) -> dict | None:
-        """The outbox as the daemon sees it now: drops while the disk cannot be written are not in the file yet."""
-        if self.outbox is None:
-            return None
-        stats = self.outbox.stats()
-        return {
-            "depth": stats.depth,
-            "in_memory": stats.in_memory,
-            "dropped": stats.dropped,
-            "dropped_reason": dict(stats.dropped_reason),
-            "write_errors": stats.write_errors,
-            "last_error": stats.last_error,
-            "healthy": stats.healthy,
-        }
+        """What ``pibridge status`` shows, as JSON-ready data (:func:`pibridge.bridge.state.snapshot`)."""
+        return state.snapshot(self)
 
     def write_state(self) -> None:
-        snapshot = self.snapshot()
-        path = state_file(self.storage)
-        try:
-            write_atomically(path, json.dumps(snapshot, default=str), durable=False)
-        except OSError as exc:
-            log.warning("cannot write %s: %s", path, exc)
-        offline = sum(1 for s in snapshot["sensors"].values() if not s["online"])
-        agent = "connected" if self.connected else ("client deleted on the agent" if self.revoked else "agent unreachable")
-        sdnotify.status(
-            f"{agent}; {snapshot['delivery']['delivered']} readings delivered, "
-            f"{self.outbox.stats().depth} in the outbox; {len(self.readers)} sensors, {offline} offline"
-        )
+        state.write(self)
 
     # -- stop -------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ def read_state(storage_dir: Path) -> dict | None:
     A file in a runtime directory counts only if it names *storage_dir*: several
     daemons with different storage may share a machine.
     """
-    from pibridge.bridge.daemon import STATE_FILE, state_file
+    from pibridge.bridge.state import STATE_FILE, state_file
 
     storage = Path(storage_dir)
     found = []

@@ -11,7 +11,8 @@ import pytest
 
 from daemon_support import Daemon, pibridge, wait_for
 from pibridge.bridge.config import parse_config
-from pibridge.bridge.daemon import Bridge, _JournalFormatter, setup_logging
+from pibridge.bridge.daemon import Bridge
+from pibridge.bridge.logs import JournalFormatter, setup_logging
 from pibridge.drivers import ReadFailed
 
 
@@ -86,7 +87,7 @@ def test_a_failing_device_marks_its_agent_sensor_offline_and_online_again(runnin
 
 
 def test_the_journal_format_has_syslog_priorities_and_no_time():
-    formatter = _JournalFormatter()
+    formatter = JournalFormatter()
     record = logging.LogRecord("pibridge.delivery", logging.WARNING, __file__, 1, "buffering %d", (3,), None)
     assert formatter.format(record) == "<4>pibridge.delivery: buffering 3"
     record = logging.LogRecord("pibridge", logging.ERROR, __file__, 1, "bad", (), None)
@@ -105,10 +106,10 @@ def test_logging_switches_to_the_journal_format_under_systemd(monkeypatch):
     try:
         monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
         setup_logging("info")
-        assert isinstance(ours().formatter, _JournalFormatter)
+        assert isinstance(ours().formatter, JournalFormatter)
         monkeypatch.delenv("JOURNAL_STREAM")
         setup_logging("warning")
-        assert not isinstance(ours().formatter, _JournalFormatter)
+        assert not isinstance(ours().formatter, JournalFormatter)
         assert root.level == logging.WARNING
     finally:
         root.removeHandler(ours())

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from pibridge.bridge.daemon import setup_logging
+from pibridge.bridge.logs import setup_logging
 from pibridge.bridge.registry import write_atomically
 from pibridge.bridge.status import render
 from pibridge.outbox import Outbox
