@@ -14,11 +14,11 @@ demo: $(RUNTIME_STAMP)
 
 test: $(STAMP)
 	@scripts/system-deps.sh --test
-	$(BIN)/python -m pytest -q
+	PYTHON=$(BIN)/python scripts/run-tests.sh
 
 test-all: $(STAMP)
 	@scripts/system-deps.sh --test
-	$(BIN)/python -m pytest -q --runslow
+	PYTHON=$(BIN)/python scripts/run-tests.sh --runslow
 
 bench: $(RUNTIME_STAMP)
 	@scripts/system-deps.sh
