@@ -26,10 +26,22 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pibridge.settings import BAD, MISSING, Table, did_you_mean, in_range, integer, number, ordinal, positive, type_name
+from pibridge.settings import BAD, MISSING, Table, did_you_mean, in_range, integer, number, ordinal, type_name
 from pibridge.transforms.base import BOOL, INTEGER, NUMBER, NUMERIC, TEXT, Filter
-from pibridge.transforms.push import DEFAULT_HEARTBEAT, Debounce, Threshold, Throttle, read_heartbeat
-from pibridge.transforms.values import Calibrate, Clamp, FilterOut, Invert, Offset, Polynomial, Round, Scale, Valid
+from pibridge.transforms.push import DEFAULT_HEARTBEAT, Debounce, Threshold, Throttle, check_threshold, read_heartbeat
+from pibridge.transforms.values import (
+    Calibrate,
+    Clamp,
+    FilterOut,
+    Invert,
+    Offset,
+    Polynomial,
+    Round,
+    Scale,
+    Valid,
+    check_amount,
+    check_scale,
+)
 from pibridge.transforms.windows import MAX_READINGS, Ema, Max, Mean, Median, Min, Window
 
 #: Every filter, by its name in a ``filters`` entry.
@@ -72,11 +84,10 @@ def full_chain(scale: float, offset: float, digits: int | None, threshold: float
 
 def read_value_settings(m: Table, quantity: str, kind: str, unit: str, interval: Any) -> ValueSettings:
     """The value keys of one ``[sensors.metric.<quantity>]`` table, with every problem recorded in *m*."""
-    scale = m.get("scale", number, 1.0, fix="scale = 1.0",
-                  check=lambda v: None if v != 0 else "must not be 0 (every value would be 0)")
-    offset = m.get("offset", number, 0.0, fix="offset = 0.0")
+    scale = m.get("scale", number, 1.0, fix="scale = 1.0", check=check_scale)
+    offset = m.get("offset", number, 0.0, fix="offset = 0.0", check=check_amount)
     digits = m.get("round", integer, None, fix="round = 1 (digits after the point)", check=in_range(-9, 15))
-    threshold = m.get("threshold", number, None, fix="threshold = 0.5", check=positive)
+    threshold = m.get("threshold", number, None, fix="threshold = 0.5", check=check_threshold)
     heartbeat = read_heartbeat(m)
     filters = _read_list(m, quantity, kind, interval)
     if kind not in NUMERIC:

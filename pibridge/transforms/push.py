@@ -12,13 +12,17 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pibridge.settings import BAD, MISSING, Table, number, parse_seconds, positive
+from pibridge.settings import BAD, MISSING, Table, duration_between, number, parse_seconds
+from pibridge.transforms.values import AMOUNT_MAX
 from pibridge.transforms.base import BOOL, JITTER, NUMERIC, Filter, Held, Outcome, Passed, Value, state
 
 #: The heartbeat a threshold gets when the config names none (seconds).  TeamViewer IoT's
 #: cloud marks a metric offline after two minutes without data; a push at least every
 #: 90 s keeps a healthy sensor whose value does not change from looking dead.
 DEFAULT_HEARTBEAT = 90.0
+#: Longest throttle or heartbeat (a day, like the longest sensor interval) and longest debounce.
+DURATION_MAX = 86400.0
+DEBOUNCE_MAX = 3600.0
 
 # Threshold comparisons tolerate float noise: 21.2 - 21.1 is 0.0999999...
 _TOLERANCE = 1e-9
@@ -39,7 +43,7 @@ class Threshold(Filter):
     @classmethod
     def from_table(cls, t: Table) -> "Threshold | None":
         threshold = t.get("threshold", number, fix="threshold = 0.5 (push changes of at least this much)",
-                          check=positive)
+                          check=check_threshold)
         beat = read_heartbeat(t)
         if threshold is BAD or beat is BAD:
             return None
@@ -76,7 +80,8 @@ class Throttle(Filter):
 
     @classmethod
     def from_table(cls, t: Table) -> "Throttle | None":
-        seconds = t.get("throttle", parse_seconds, fix='throttle = "30s" (at most one push per 30 s)', check=positive)
+        seconds = t.get("throttle", parse_seconds, fix='throttle = "30s" (at most one push per 30 s)',
+                        check=duration_between(0.001, DURATION_MAX))
         return None if seconds is BAD else cls(seconds)
 
     def step(self, value: Value, at: float) -> Outcome:
@@ -110,7 +115,7 @@ class Debounce(Filter):
     @classmethod
     def from_table(cls, t: Table) -> "Debounce | None":
         seconds = t.get("debounce", parse_seconds, fix='debounce = "2s" (how long a new state must hold)',
-                        check=positive)
+                        check=duration_between(0.001, DEBOUNCE_MAX))
         return None if seconds is BAD else cls(seconds)
 
     def step(self, value: Value, at: float) -> Outcome:
@@ -136,7 +141,15 @@ def heartbeat_seconds(value) -> float:
     seconds = parse_seconds(value)
     if seconds <= 0:
         raise ValueError(f"must be greater than 0, not {seconds:g} (write heartbeat = false for none)")
+    if seconds > DURATION_MAX:
+        raise ValueError(f"must be at most 1 d, not {seconds:g} s (write heartbeat = false for none)")
     return seconds
+
+
+def check_threshold(v: float) -> str | None:
+    if v <= 0:
+        return f"must be greater than 0, not {v:g}"
+    return None if v <= AMOUNT_MAX else f"must be at most {AMOUNT_MAX:g}, not {v:g}"
 
 
 def read_heartbeat(t: Table):

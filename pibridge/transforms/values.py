@@ -118,6 +118,22 @@ class FilterOut(Filter):
         return Passed(value)
 
 
+#: Largest factor and largest offset or change a metric may name: far beyond any unit
+#: conversion a sensor needs, and small enough that no reading becomes infinite.
+SCALE_MAX = 1e9
+AMOUNT_MAX = 1e12
+
+
+def check_scale(v: float) -> str | None:
+    if v == 0:
+        return "must not be 0 (every value would be 0)"
+    return None if abs(v) <= SCALE_MAX else f"must be between -{SCALE_MAX:g} and {SCALE_MAX:g}, not {v:g}"
+
+
+def check_amount(v: float) -> str | None:
+    return None if abs(v) <= AMOUNT_MAX else f"must be between -{AMOUNT_MAX:g} and {AMOUNT_MAX:g}, not {v:g}"
+
+
 @dataclass
 class Scale(Filter):
     """``{ scale = 1.02 }``: value x scale."""
@@ -128,8 +144,7 @@ class Scale(Filter):
 
     @classmethod
     def from_table(cls, t: Table) -> "Scale | None":
-        found = t.get("scale", number, fix="scale = 1.02",
-                      check=lambda v: None if v != 0 else "must not be 0 (every value would be 0)")
+        found = t.get("scale", number, fix="scale = 1.02", check=check_scale)
         return None if found is BAD else cls(found)
 
     def step(self, value: Value, at: float) -> Outcome:
@@ -146,7 +161,7 @@ class Offset(Filter):
 
     @classmethod
     def from_table(cls, t: Table) -> "Offset | None":
-        found = t.get("offset", number, fix="offset = -0.4")
+        found = t.get("offset", number, fix="offset = -0.4", check=check_amount)
         return None if found is BAD else cls(found)
 
     def step(self, value: Value, at: float) -> Outcome:

@@ -49,7 +49,7 @@ def metric(body: str, quantity: str = "temperature") -> str:
     ("filters = [{ threshold = 1, heartbeat = 5 }]", "filters[1].heartbeat", "shorter than the sensor's interval",
      "at least 10 s"),
     ('filters = [{ mean = "2d" }]', "filters[1].mean", "would hold 17280 readings", "shorten the window"),
-    ("filters = [{ throttle = -1 }]", "filters[1].throttle", "greater than 0", 'throttle = "30s"'),
+    ("filters = [{ throttle = -1 }]", "filters[1].throttle", "at least 1 ms", 'throttle = "30s"'),
     ("filters = [{ polynomial = [] }]", "filters[1].polynomial", "at least one coefficient", "c0 + c1 x"),
     ("round = 1\nfilters = [{ round = 2 }]", "round", "both as a key and as the 1st entry", "keep one"),
     ('heartbeat = "5m"\nfilters = [{ threshold = 1 }]', "heartbeat", "only applies together with a threshold",
@@ -184,3 +184,18 @@ def test_every_filter_and_derived_value_is_documented_with_its_settings():
         assert f"| `{name}` |" in derived, name
         for key in formula.keys:
             assert f"`{key}`" in derived, (name, key)
+
+
+@pytest.mark.parametrize("body, key, words", [
+    ("scale = 1e300", "metric.temperature.scale", "between -1e+09 and 1e+09"),
+    ("offset = -1e300", "metric.temperature.offset", "between -1e+12 and 1e+12"),
+    ("threshold = 1e300", "metric.temperature.threshold", "at most 1e+12"),
+    ('threshold = 1\nheartbeat = "2d"', "metric.temperature.heartbeat", "at most 1 d"),
+    ("filters = [{ throttle = 1e300 }]", "metric.temperature.filters[1].throttle", "at most 1 d"),
+    ("filters = [{ scale = 1e300 }]", "metric.temperature.filters[1].scale", "between -1e+09 and 1e+09"),
+    ('filters = [{ debounce = "2h" }]', "metric.contact.filters[1].debounce", "at most 1 h"),
+])
+def test_every_number_and_duration_of_a_metric_has_an_upper_bound(body, key, words):
+    quantity = "contact" if "debounce" in body else "temperature"
+    found = [(k, message) for k, message, _ in errors(metric(body, quantity)) if k == key]
+    assert found and words in found[0][1], found
