@@ -7,12 +7,30 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from tests.support.waiting import wait_until as wait_for  # noqa: F401  (the bridge tests import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def pull_the_wire(bridge, name: str) -> threading.Event:
+    """Make the in-process *bridge*'s sensor *name* fail every read while the returned event is set."""
+    from pibridge.drivers import ReadFailed
+
+    reader = next(r for r in bridge.readers if r.name == name)
+    real_read = reader.driver.read
+    unplugged = threading.Event()
+
+    def read():
+        if unplugged.is_set():
+            raise ReadFailed(f"sensor {name!r}: no answer (wire pulled)")
+        return real_read()
+
+    reader.driver.read = read
+    return unplugged
 
 
 def _toml(value) -> str:

@@ -9,11 +9,10 @@ import threading
 
 import pytest
 
-from daemon_support import Daemon, pibridge, wait_for
+from daemon_support import Daemon, pibridge, pull_the_wire, wait_for
 from pibridge.bridge.config import parse_config
 from pibridge.bridge.daemon import Bridge
 from pibridge.bridge.logs import JournalFormatter, setup_logging
-from pibridge.drivers import ReadFailed
 
 
 def config_for(sim, storage, sensors: str):
@@ -61,16 +60,7 @@ def test_a_failing_device_marks_its_agent_sensor_offline_and_online_again(runnin
         'metrics = ["temperature"]\n'
         '[[sensors]]\nname = "steady"\ndriver = "mock"\ninterval = 0.1\nmetrics = ["humidity"]\n'
     )
-    loose = next(r for r in bridge.readers if r.name == "loose")
-    real_read = loose.driver.read
-    unplugged = threading.Event()
-
-    def read():
-        if unplugged.is_set():
-            raise ReadFailed("sensor 'loose': no answer (wire pulled)")
-        return real_read()
-
-    loose.driver.read = read
+    unplugged = pull_the_wire(bridge, "loose")
     wait_for(lambda: bridge.connected and bridge.delivery.mode == "live", 20, "a live connection")
     cid = bridge.client_id
 

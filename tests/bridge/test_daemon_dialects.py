@@ -13,10 +13,9 @@ import time
 
 import pytest
 
-from daemon_support import wait_for
+from daemon_support import pull_the_wire, wait_for
 from pibridge.bridge.config import parse_config
 from pibridge.bridge.daemon import Bridge
-from pibridge.drivers import ReadFailed
 from pibridge.outbox import Outbox
 from tests.support.sim import dialect_sim  # noqa: F401  (fixture)
 
@@ -92,16 +91,7 @@ def test_delivery_rename_and_sensor_state_in_every_dialect(dialect_sim, run_brid
     assert sorted(s["name"] for s in sim.store.sensors(cid)) == ["loose", "steady"]
 
     # The sensor offline on the agent while its device fails, online again afterwards.
-    loose = next(r for r in bridge.readers if r.name == "loose")
-    real_read = loose.driver.read
-    unplugged = threading.Event()
-
-    def read():
-        if unplugged.is_set():
-            raise ReadFailed("sensor 'loose': no answer (wire pulled)")
-        return real_read()
-
-    loose.driver.read = read
+    unplugged = pull_the_wire(bridge, "loose")
     unplugged.set()
     wait_for(lambda: sim.store.sensor(cid, loose_id)["state"] == 1, 10, "sensor 'loose' offline on the agent")
     unplugged.clear()

@@ -21,6 +21,26 @@ from tests.support.waiting import wait_until  # noqa: F401  (the fault tests imp
 REPO = Path(__file__).resolve().parents[2]
 
 
+def small_tmpfs(tmp_path: Path, size: str):
+    """Mount a tmpfs of *size* (``"2m"``) standing in for the SD card; yields its path, unmounts it.
+
+    For a fixture: ``yield from small_tmpfs(tmp_path, "2m")``.  Skips the test where mounting is
+    not possible (not root, no mount permission).
+    """
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs as the storage dir needs root")
+    mount_point = tmp_path / "card"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
 def toml_value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections import Counter
 
@@ -25,7 +24,7 @@ import pytest
 
 from pibridge.bridge.config import StorageConfig
 from pibridge.bridge.daemon import PING_INTERVAL
-from tests.faults.bridge import Bridge, mock, wait_until
+from tests.faults.bridge import Bridge, mock, small_tmpfs, wait_until
 from tests.faults.checks import assert_in_order, readings
 
 ACK_WINDOW = StorageConfig().ack_window
@@ -39,16 +38,7 @@ RUNS = [
 @pytest.fixture
 def card(tmp_path):
     """A 2 MiB tmpfs standing in for the SD card."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs as the storage dir needs root")
-    mount_point = tmp_path / "card"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+    yield from small_tmpfs(tmp_path, "2m")
 
 
 def leave_free(directory, keep: int) -> None:

@@ -11,13 +11,12 @@ again: afterwards every sensor's readings arrive without a gap.
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import time
 
 import pytest
 
-from tests.faults.bridge import Bridge, mock, wait_until
+from tests.faults.bridge import Bridge, mock, small_tmpfs, wait_until
 from tests.faults.checks import assert_complete, assert_in_order, assert_no_gaps, readings
 
 INTERVAL = 0.2
@@ -27,16 +26,7 @@ SENSORS = ("attic", "garage", "pond")
 @pytest.fixture
 def card(tmp_path):
     """A 4 MB tmpfs standing in for the SD card."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs as the storage dir needs root")
-    mount_point = tmp_path / "card"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+    yield from small_tmpfs(tmp_path, "4m")
 
 
 def fill(directory) -> int:
