@@ -27,8 +27,8 @@ up here.
 
 Threads: :meth:`start` runs a supervisor thread that connects, and for
 each connection paho runs one network thread that calls every callback
-(``on_connection_change``, ``on_push_error``, live-data callbacks, ``on_ack``
-of :meth:`publish_values`).  Those callbacks must return quickly: while one
+(``on_connection_change``, ``on_push_error``, ``on_push_answered``, live-data
+callbacks, ``on_ack`` of :meth:`publish_values`).  Those callbacks must return quickly: while one
 runs, no answer can arrive.  Request methods may be called from any thread.
 """
 
@@ -39,8 +39,6 @@ import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
-
-import paho.mqtt.client as mqtt
 
 from pibridge.agent import topics
 from pibridge.agent.answers import (  # noqa: F401  (part of this module's interface)
@@ -55,7 +53,7 @@ from pibridge.agent.errors import AgentError
 from pibridge.agent.exchange import Exchange
 from pibridge.agent.identity import Identity, tls_context
 from pibridge.agent.pending import Complaints, MidTable, Waiter
-from pibridge.agent.pushes import Pushes, push_body  # noqa: F401  (push_body: part of this module's interface)
+from pibridge.agent.pushes import PushCounts, Pushes, push_body  # noqa: F401  (push_body: part of this module's interface)
 from pibridge.agent.requests import (  # noqa: F401  (part of this module's interface)
     MetricUpdate,
     Requests,
@@ -96,22 +94,9 @@ class AgentClient(Requests, Pushes, Exchange, Connection):
         self.on_push_error: Callable[[str, AgentError], None] | None = None
         self._backoff = backoff
 
-        self._mqtt = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"pibridge-{self.client_id[:12]}-{secrets.token_hex(3)}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
-            reconnect_on_failure=False,
-        )
-        self._mqtt.suppress_exceptions = True
-        self._mqtt.tls_set_context(tls_context(self.ca_file, identity.cert_file, identity.key_file))
-        self._mqtt.on_connect = self._on_connect
-        self._mqtt.on_disconnect = self._on_disconnect
-        self._mqtt.on_message = self._on_message
-        self._mqtt.on_publish = self._on_publish
-        self._mqtt.on_subscribe = self._on_subscribe
-        self._mqtt.on_log = self._on_log
-        self._mqtt.on_socket_open = self._on_socket_open
+        self._mqtt_id = f"pibridge-{self.client_id[:12]}-{secrets.token_hex(3)}"
+        self._tls = tls_context(self.ca_file, identity.cert_file, identity.key_file)
+        self._mqtt = self._new_mqtt()
 
         self._connected = False
         self._connected_event = threading.Event()
@@ -136,6 +121,12 @@ class AgentClient(Requests, Pushes, Exchange, Connection):
 
         self._client_prefix = f"/{topics.VERSION}/{self.client_id}/"
         self._push_error_topic = topics.push_values(self.client_id, "+").error
+        self._push_answer_topic = topics.push_values(self.client_id, "+").answer
+        self._push_counts = PushCounts()
+        #: Called as ``on_push_answered(counts, sensor_id, n)`` from paho's thread when the agent has
+        #: answered (or refused) the first *n* pushes of *sensor_id* counted in *counts*
+        #: (:meth:`publish_values` returns which count and number each push has).
+        self.on_push_answered: Callable[[PushCounts, str, int], None] | None = None
         self._push_topics: dict[str, str] = {}
         self._livedata: dict[str, Callable[[str, dict], None]] = {}
         # Numbers (as strings) that no earlier run is likely to have used: an agent may turn

@@ -5,7 +5,8 @@ connection lasts and tries again after a :class:`Backoff` delay; it tells a
 broker that cannot be reached from one that refuses our certificate
 (:attr:`Connection.revoked`).  paho's network thread calls every ``_on_*``
 callback here; :meth:`Connection._on_message` hands each message to the
-request that waits for it, to live data or to push errors.
+request that waits for it, to live data, or to the counting of push answers
+and errors.
 
 The state all of this uses is set up in ``AgentClient.__init__``.
 """
@@ -26,6 +27,8 @@ import paho.mqtt.client as mqtt
 
 from pibridge.agent.errors import AgentConnectionLost
 from pibridge.agent.identity import describe_tls_failure
+from pibridge.agent.pending import MidTable
+from pibridge.agent.pushes import PushCounts
 
 # Every part logs as the client, so one logger name still selects all it says.
 log = logging.getLogger("pibridge.agent.client")
@@ -117,8 +120,36 @@ class Connection:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    def _new_mqtt(self) -> mqtt.Client:
+        """A paho client for one connection attempt.
+
+        Each attempt gets a fresh one because paho sends the QoS 1 messages an
+        earlier connection left unacknowledged again, ahead of anything new: the
+        agent's answers to those would then be counted for our new pushes
+        (:class:`~pibridge.agent.pushes.PushCounts`).  What was not confirmed is
+        sent again by its owner instead (the bridge, from its outbox).
+        """
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self._mqtt_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+            reconnect_on_failure=False,
+        )
+        client.suppress_exceptions = True
+        client.tls_set_context(self._tls)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        client.on_log = self._on_log
+        client.on_socket_open = self._on_socket_open
+        return client
+
     def _supervise(self) -> None:
         delays = self._backoff.delays()
+        first = True
         while not self._stopping.is_set():
             self._wake.clear()
             self._attempt_error = None
@@ -128,6 +159,14 @@ class Connection:
             with self._connect_lock:
                 if self._stopping.is_set():
                     break
+                if not first:
+                    # Handlers of the last connection's pushes would never be called, and paho
+                    # numbers messages from 1 again.  Counts and handlers before the client: a
+                    # push that finds the new client then finds the new counts too.
+                    self._push_counts = PushCounts()
+                    self._acks = MidTable()
+                    self._mqtt = self._new_mqtt()
+                first = False
                 try:
                     self._mqtt.connect(self.host, self.port, keepalive=self.keepalive)
                 except (OSError, ValueError) as exc:
@@ -219,7 +258,7 @@ class Connection:
         if self._revoked:
             log.info("the agent accepts our certificate again")
         self._revoked = False
-        persistent = [self._push_error_topic, *self._livedata]
+        persistent = [self._push_error_topic, self._push_answer_topic, *self._livedata]
         client.subscribe([(t, 1) for t in persistent])
         # The broker handles this SUBSCRIBE before any later PUBLISH of ours,
         # so requests may count on these subscriptions without the SUBACK.
@@ -281,6 +320,8 @@ class Connection:
                 waiter.offer(topic, message.payload)
             elif topic.endswith("/livedata"):
                 self._deliver_livedata(topic, message.payload)
+            elif mqtt.topic_matches_sub(self._push_answer_topic, topic):
+                self._count_push_answer(topic, message.payload)
             elif mqtt.topic_matches_sub(self._push_error_topic, topic):
                 self._deliver_push_error(topic, message.payload)
             else:

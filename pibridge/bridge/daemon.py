@@ -379,6 +379,7 @@ class Bridge:
             backoff=Backoff(initial=0.5, maximum=RECONNECT_MAX),
         )
         client.on_push_error = lambda sensor_id, error: self._control.put(("push_error", sensor_id, error))
+        client.on_push_answered = self.delivery.push_answered
         try:
             client.start()
         except PibridgeAgentError as exc:

@@ -9,10 +9,10 @@
     Connected, but the outbox holds readings.  They are sent oldest first,
     with their original timestamps, at most ``replay_window`` unacknowledged
     at a time so a long backlog does not flood the agent.  New readings are
-    appended to the outbox *behind* the backlog, so each sensor's readings
-    arrive in the order they were taken.  A reading leaves the outbox only
-    when it is retired (below): its QoS 1 PUBACK, and with ``confirm`` the
-    agent's answer after it.
+    published at once beside the backlog, as in live mode, so however long
+    the replay takes the newest reading is never held up behind it.  A
+    reading leaves the outbox only when it is retired (below): its QoS 1
+    PUBACK, and with ``confirm`` the agent's answer.
 ``live``
     Connected and the outbox is empty.  Readings are published at once and
     kept in memory until they are retired; nothing touches the disk.  A
@@ -20,6 +20,10 @@
     confirmed when the connection drops) is written to the outbox together
     with every younger one still in memory, and delivery continues in replay
     mode.
+
+So each sensor's backlog arrives in the order it was taken, and so do the
+readings taken since the connection came back; the backlog of a long outage
+arrives *after* the first readings taken when it ended.
 
 So the outbox, not paho's queue, is the record of what still has to be sent.
 A reading acknowledged after it was spilled is sent again from the outbox:
@@ -30,32 +34,43 @@ A PUBACK only says the *broker* has the message.  A broker can acknowledge
 what the agent behind it then throws away (a client deleted on the agent
 keeps its open connection, but its pushes are refused without a word).
 With ``confirm=True`` acknowledged readings are therefore kept (live ones in
-memory, replayed ones in the outbox) until the owner has proven the agent
-saw them: it reads :attr:`delivered`, gets an answer to a ping, and calls
-:meth:`confirm` with the number it read (the agent handles a client's
-messages in order, so the answer covers everything acknowledged before the
-ping went out).  The same confirmations pace a replay to the agent's own
-speed, not just the broker's: at most ``replay_credit`` replayed readings
-may be unconfirmed, and while any are, :attr:`on_confirm_wanted` asks the owner
-for a ping now rather than at its next turn (one at a time).
+memory, replayed ones in the outbox) until the agent has shown it handled
+them, in one of two ways:
+
+* its answer to the push itself: the owner sets the client's
+  ``on_push_answered`` to :meth:`push_answered`, and the *n*-th answer for a
+  sensor retires that sensor's first *n* pushes on the connection
+  (:class:`pibridge.agent.pushes.PushCounts`).  No extra round trip, so a
+  replay runs as a sliding window at the agent's own pace;
+* a ping: the owner reads :attr:`delivered`, gets an answer to a ping, and
+  calls :meth:`confirm` with the number it read (the agent handles a
+  client's messages in order, so the answer covers everything acknowledged
+  before the ping went out).  This covers an agent that does not answer
+  pushes, or leaves some answers out.
+
+The same confirmations pace a replay to the agent's speed, not just the
+broker's: at most ``replay_credit`` replayed readings may be unconfirmed,
+and while any are, :attr:`on_confirm_wanted` asks the owner for a ping now
+rather than at its next turn (one at a time).
 
 What retires a reading, exactly: without ``confirm``, its PUBACK.  With
-``confirm`` (the daemon), a :meth:`confirm` whose mark covers it, that is,
-an answer of the agent to a request sent after the reading's PUBACK came
-back.  Nothing else: a connection that drops, a ping left unanswered, a new
+``confirm`` (the daemon), after its PUBACK, the agent's answer to it (or to
+a later push of the same sensor on the same connection) or a
+:meth:`confirm` whose mark covers it, that is, an answer of the agent to a
+request sent after the reading's PUBACK came back.  Nothing else: a connection that drops, a ping left unanswered, a new
 :meth:`attach` -- each sends every acknowledged but unconfirmed reading
 again (live ones from memory into the outbox, replayed ones from the head
 of the outbox), because the broker may have acknowledged what the agent
 never read.  A repeat is within the at-least-once promise; a loss is not.
 
-Threading: :meth:`submit` (reader threads) and :meth:`attach` /
-:meth:`reroute` / :meth:`detach` (control thread) only put an item on a queue.  The PUBACK
-callbacks run in paho's network thread and only retire the reading from the
-in-flight table (a single dict ``pop``, atomic under the GIL) and count it;
-a live acknowledgement does not even wake the delivery thread, which keeps
-the hot path to one queue hand-over per reading.  Everything else, including
-every outbox call, happens in the delivery thread.  Counters are plain
-integers other threads may read.
+Threading: :meth:`submit` (reader threads), :meth:`attach` / :meth:`reroute`
+/ :meth:`detach` / :meth:`confirm` (control thread) and :meth:`push_answered`
+(paho's network thread) only put an item on a queue.  The PUBACK callbacks
+run in paho's network thread and only move the reading from the in-flight
+table to the unconfirmed one and count it, under a lock no one holds for
+longer than a few dict operations; a live acknowledgement does not even wake
+the delivery thread.  Everything else, including every outbox call, happens
+in the delivery thread.  Counters are plain integers other threads may read.
 """
 
 from __future__ import annotations
@@ -76,7 +91,7 @@ log = logging.getLogger("pibridge.delivery")
 
 OFFLINE, REPLAY, LIVE = "offline", "replay", "live"
 
-_WAKE, _ATTACH, _DETACH, _STOP, _CONFIRM, _REROUTE = range(6)
+_WAKE, _ATTACH, _DETACH, _STOP, _CONFIRM, _REROUTE, _ANSWERED = range(7)
 _WAKE_ITEM = (_WAKE,)
 
 #: Unacknowledged replayed readings are sent again after this long (seconds, on top of 2 x ack_window).
@@ -84,15 +99,10 @@ _REPLAY_GIVE_UP = 10.0
 
 
 def _oldest(table: dict) -> float | None:
-    """Send time of the oldest entry of an in-flight table, or None.
-
-    paho's thread may pop entries meanwhile; a table that changed under the
-    iterator is simply looked at again on the next round.
-    """
-    try:
-        return next(iter(table.values()))[1]
-    except (StopIteration, RuntimeError):
-        return None
+    """Send time of the oldest entry of an in-flight table, or None.  Hold the tables' lock."""
+    for entry in table.values():
+        return entry[1]
+    return None
 
 
 class Delivery:
@@ -143,9 +153,14 @@ class Delivery:
         self._replay: dict[int, tuple[int, float]] = {}
         self._replay_after = 0
         self._acked_ids: collections.deque[int] = collections.deque()
-        # Acknowledged, not yet confirmed (confirm=True): (delivered count, reading or outbox id).
-        self._unconfirmed_live: collections.deque[tuple[int, Reading]] = collections.deque()
-        self._unconfirmed_ids: collections.deque[tuple[int, int]] = collections.deque()
+        # Acknowledged, not yet confirmed (confirm=True): seq -> (delivered count, reading or outbox id),
+        # in acknowledgement order; and how many of them are outbox ids.
+        self._unconfirmed: dict[int, tuple[int, Reading | int]] = {}
+        self._unconfirmed_replayed = 0
+        # The tables above change in paho's thread and in this one; compound changes take this lock.
+        self._lock = threading.Lock()
+        # Per agent sensor ID, in publish order: (PushCounts, number of the push there, seq).
+        self._pushes: dict[str, collections.deque[tuple[Any, int, int]]] = {}
         self._pending: list[Reading] = []
         self._warned_routes: set[str] = set()
         self._waiting: frozenset = frozenset()
@@ -188,13 +203,23 @@ class Delivery:
         """The agent has handled every reading acknowledged until :attr:`delivered` was *mark*."""
         self._events.put((_CONFIRM, mark))
 
+    def push_answered(self, counts: Any, sensor_id: str, answered: int) -> None:
+        """The agent has handled the first *answered* pushes of *sensor_id* in *counts*
+        (the client's ``on_push_answered``; called from paho's thread)."""
+        self._events.put((_ANSWERED, counts, sensor_id, answered))
+
     @property
     def in_flight(self) -> int:
         return len(self._live) + len(self._replay)
 
     @property
+    def replaying(self) -> int:
+        """Readings replayed from the outbox and not acknowledged yet (at most ``replay_window``)."""
+        return len(self._replay)
+
+    @property
     def unconfirmed(self) -> int:
-        return len(self._unconfirmed_live) + len(self._unconfirmed_ids)
+        return len(self._unconfirmed)
 
     def stop(self, drain_timeout: float = 2.0, timeout: float = 30.0) -> bool:
         """Finish: wait up to *drain_timeout* for outstanding acknowledgements, put every
@@ -212,23 +237,29 @@ class Delivery:
     # -- paho's network thread ----------------------------------------------------
 
     def _live_acked(self, seq: int) -> None:
-        entry = self._live.pop(seq, None)
-        if entry is not None:
+        with self._lock:
+            entry = self._live.pop(seq, None)
+            if entry is None:
+                return
             self.delivered += 1
             if self.confirm_by_owner:
-                self._unconfirmed_live.append((self.delivered, entry[0]))
+                self._unconfirmed[seq] = (self.delivered, entry[0])
 
     def _replay_acked(self, seq: int) -> None:
-        entry = self._replay.pop(seq, None)
-        if entry is not None:
+        with self._lock:
+            entry = self._replay.pop(seq, None)
+            if entry is None:
+                return
             self.delivered += 1
             self.replayed += 1
             if self.confirm_by_owner:
-                self._unconfirmed_ids.append((self.delivered, entry[0]))
+                self._unconfirmed[seq] = (self.delivered, entry[0])
+                self._unconfirmed_replayed += 1
             else:
                 self._acked_ids.append(entry[0])
-            if len(self._replay) <= self.replay_window // 2:
-                self._events.put(_WAKE_ITEM)
+            wake = len(self._replay) <= self.replay_window // 2
+        if wake:
+            self._events.put(_WAKE_ITEM)
 
     # -- delivery thread ----------------------------------------------------------
 
@@ -261,10 +292,10 @@ class Delivery:
             batch = 0
             while item is not None:
                 if item.__class__ is Reading:
-                    if self.mode is LIVE:
-                        self._publish_live(item)
-                    else:
+                    if self.mode is OFFLINE:
                         self._pending.append(item)
+                    else:
+                        self._publish_live(item)
                 else:
                     kind = item[0]
                     if kind == _STOP:
@@ -274,6 +305,8 @@ class Delivery:
                         self._attached(item[1], item[2], item[3])
                     elif kind == _DETACH:
                         self._go_offline("the connection to the agent is down")
+                    elif kind == _ANSWERED:
+                        self._answered(item[1], item[2], item[3])
                     elif kind == _CONFIRM:
                         self._confirmed(item[1])
                     elif kind == _REROUTE:
@@ -290,22 +323,65 @@ class Delivery:
 
     def _wait_time(self) -> float:
         wait = 1.0
-        oldest = _oldest(self._live)
+        with self._lock:
+            oldest = _oldest(self._live)
         if oldest is not None:
             wait = min(wait, oldest + self.ack_window - time.monotonic())
         return max(wait, 0.001)
 
     def _confirmed(self, mark: float) -> None:
         self._confirm_asked = False
-        live, ids = self._unconfirmed_live, self._unconfirmed_ids
-        while live and live[0][0] <= mark:
-            live.popleft()
-        while ids and ids[0][0] <= mark:
-            self._acked_ids.append(ids.popleft()[1])
+        with self._lock:
+            unconfirmed = self._unconfirmed
+            covered = []
+            for seq, (delivered, _) in unconfirmed.items():
+                if delivered > mark:
+                    break
+                covered.append(seq)
+            for seq in covered:
+                self._retire(unconfirmed.pop(seq)[1])
+            self._forget_retired_pushes()
+
+    def _answered(self, counts: Any, sensor_id: str, answered: int) -> None:
+        pushes = self._pushes.get(sensor_id)
+        if not pushes:
+            return
+        handled = []
+        while pushes:
+            push_counts, number, seq = pushes[0]
+            if push_counts is counts:
+                if number >= answered:
+                    break
+                handled.append(seq)
+            # else: a push of an earlier connection, settled by attach or a ping
+            pushes.popleft()
+        with self._lock:
+            for seq in handled:
+                entry = self._unconfirmed.pop(seq, None)
+                # Not there: retired already, or spilled; or (a broker that answers before it
+                # acknowledges) not acknowledged yet, and left to the next ping.
+                if entry is not None:
+                    self._retire(entry[1])
+
+    def _retire(self, item: Reading | int) -> None:
+        """The agent has *item* (a live reading, or a replayed reading's outbox id).  Hold the lock."""
+        if item.__class__ is not Reading:
+            self._unconfirmed_replayed -= 1
+            self._acked_ids.append(item)
+
+    def _forget_retired_pushes(self) -> None:
+        """Drop the numbers of pushes settled otherwise than by an answer (an agent that does not
+        answer pushes would otherwise make them pile up).  Hold the lock."""
+        pending = (self._unconfirmed, self._live, self._replay)
+        for sensor_id in list(self._pushes):
+            pushes = self._pushes[sensor_id]
+            while pushes and not any(pushes[0][2] in table for table in pending):
+                pushes.popleft()
+            if not pushes:
+                del self._pushes[sensor_id]
 
     def _attached(self, client: Any, routes: dict, waiting: frozenset) -> None:
         # Unconfirmed replayed readings are still in the outbox and go again from its head.
-        self._unconfirmed_ids.clear()
         self._spill_live()
         self._client, self._routes, self._waiting = client, routes, waiting
         self._warned_routes.clear()
@@ -323,7 +399,6 @@ class Delivery:
     def _go_offline(self, why: str) -> None:
         # The broker's acknowledgement is no proof the agent read them: unconfirmed live readings
         # go to the outbox, replayed ones stay there and go again from its head.
-        self._unconfirmed_ids.clear()
         spilled = self._spill_live()
         if self.mode is OFFLINE:
             return
@@ -337,16 +412,16 @@ class Delivery:
 
     def _spill_live(self) -> int:
         """Move every unconfirmed and every unacknowledged live reading, oldest first, in front of
-        the pending ones."""
-        if not self._live and not self._unconfirmed_live:
+        the pending ones; forget the unconfirmed replayed ones (they are still in the outbox)."""
+        with self._lock:
+            unconfirmed = [item for _, item in self._unconfirmed.values() if item.__class__ is Reading]
+            self._unconfirmed.clear()
+            self._unconfirmed_replayed = 0
+            entries = [reading for reading, _ in self._live.values()]
+            self._live.clear()
+        if not unconfirmed and not entries:
             return 0
-        # One C-level call takes each snapshot, so paho's thread cannot interleave with it; a
-        # reading acknowledged right after is spilled anyway and sent twice (at-least-once).
-        unconfirmed = list(self._unconfirmed_live)
-        self._unconfirmed_live.clear()
-        entries = list(self._live.values())
-        self._live.clear()
-        spilled = [reading for _, reading in unconfirmed] + [reading for reading, _ in entries]
+        spilled = unconfirmed + entries
         self._pending[:0] = spilled
         self.spilled += len(spilled)
         return len(spilled)
@@ -385,9 +460,9 @@ class Delivery:
         # In the table before publishing: the PUBACK may come back before publish returns.
         self._live[seq] = (reading, time.monotonic())
         try:
-            self._client.publish_values(
+            self._count_push(target[0], seq, self._client.publish_values(
                 target[0], target[1], reading.timestamp_ms, on_ack=functools.partial(self._live_acked, seq)
-            )
+            ))
         except AgentConnectionLost:
             self._go_offline("lost the connection to the agent")
             return
@@ -396,9 +471,19 @@ class Delivery:
             self.unroutable += 1
             log.error("reading of sensor %r at %d cannot be sent and is dropped: %s", reading.sensor, reading.timestamp_ms, exc)
 
+    def _count_push(self, sensor_id: str, seq: int, ticket: Any) -> None:
+        """Remember which of the connection's pushes *seq* is, for the agent's answers to retire it."""
+        if self.confirm_by_owner and ticket is not None:
+            counts, number = ticket
+            pushes = self._pushes.get(sensor_id)
+            if pushes is None:
+                pushes = self._pushes[sensor_id] = collections.deque()
+            pushes.append((counts, number, seq))
+
     def _housekeeping(self) -> None:
         now = time.monotonic()
-        oldest = _oldest(self._live)
+        with self._lock:
+            oldest = _oldest(self._live)
         if oldest is not None and now - oldest > self.ack_window:
             n = self._spill_live()
             log.warning(
@@ -416,7 +501,7 @@ class Delivery:
         # Replayed readings stay in the outbox until confirmed.  Keeping one confirmation
         # in flight while any wait paces a replay to the agent without stalling its tail
         # (the last readings of a backlog) until the owner's next periodic ping.
-        if (self.confirm_by_owner and self._client is not None and self._unconfirmed_ids
+        if (self.confirm_by_owner and self._client is not None and self._unconfirmed_replayed
                 and not self._confirm_asked):
             self._confirm_asked = True
             if self.on_confirm_wanted is not None:
@@ -435,17 +520,19 @@ class Delivery:
 
     def _forget_replay(self) -> None:
         """Resend from the head of the outbox: outstanding replays will not be acknowledged now."""
-        self._replay.clear()
+        with self._lock:
+            self._replay.clear()
         self._replay_after = 0
 
     def _replay_some(self, now: float) -> None:
-        oldest = _oldest(self._replay)
+        with self._lock:
+            oldest = _oldest(self._replay)
         if oldest is not None and now - oldest > 2 * self.ack_window + _REPLAY_GIVE_UP:
             # Acknowledgements lost: send the window again (at-least-once).
             self._forget_replay()
         room = self.replay_window - len(self._replay)
         if self.confirm_by_owner:
-            unconfirmed = len(self._unconfirmed_ids) + len(self._replay)
+            unconfirmed = self._unconfirmed_replayed + len(self._replay)
             room = min(room, self.replay_credit - unconfirmed)
             if room <= 0:
                 return
@@ -468,10 +555,10 @@ class Delivery:
                 self._seq = seq = self._seq + 1
                 self._replay[seq] = (entry.id, now)
                 try:
-                    self._client.publish_values(
+                    self._count_push(target[0], seq, self._client.publish_values(
                         target[0], target[1], entry.reading.timestamp_ms,
                         on_ack=functools.partial(self._replay_acked, seq),
-                    )
+                    ))
                 except AgentConnectionLost:
                     self._go_offline("lost the connection to the agent")
                     return

@@ -94,10 +94,21 @@ class Rig:
             out[r.sensor].append((r.timestamp_ms, r.values["temperature"]))
         return out
 
-    def wait_all_arrived(self, timeout=20):
+    def wait_all_arrived(self, timeout=20, runs=None):
+        """Wait until every reading submitted has arrived, each in the order of its run.
+
+        *runs* splits :attr:`sent` into the stretches whose order must hold (a backlog, the readings
+        taken since it): readings of different runs may arrive interleaved.  By default all one run.
+        """
         want = sum(len(v) for v in self.expected().values())
         wait_for(lambda: sum(len(v) for v in self.arrived().values()) >= want, timeout, f"{want} readings")
-        assert self.arrived() == self.expected()
+        arrived, expected = self.arrived(), self.expected()
+        assert {s: sorted(v) for s, v in arrived.items()} == {s: sorted(v) for s, v in expected.items()}
+        for run in runs or [self.sent]:
+            for sensor in SENSORS:
+                stamps = [r.timestamp_ms for r in run if r.sensor == sensor]
+                members = set(stamps)
+                assert [ts for ts, _ in arrived[sensor] if ts in members] == stamps, f"{sensor}: a run out of order"
 
     def close(self):
         self.delivery.stop(drain_timeout=0.5)
@@ -140,8 +151,9 @@ def test_every_reading_of_an_outage_arrives_afterwards_in_order(rig_factory, sim
     rig.submit(150)
     wait_for(lambda: rig.outbox.stats().depth >= 300, 5, "the gap buffered in the outbox")
     sim.start_broker()
+    backlog = list(rig.sent)
     rig.submit(20)
-    rig.wait_all_arrived()
+    rig.wait_all_arrived(runs=[backlog, rig.sent[len(backlog):]])
     wait_for(lambda: rig.outbox.stats().depth == 0, 5, "an empty outbox")
     wait_for(lambda: rig.delivery.mode is LIVE, 5, "live mode again")
 
@@ -154,13 +166,13 @@ def test_readings_not_acknowledged_within_the_ack_window_are_spilled_then_delive
     wait_for(lambda: rig.delivery.spilled >= 60, 5, "unacknowledged readings spilled")
     wait_for(lambda: rig.outbox.stats().depth >= 60, 5, "the spilled readings in the outbox")
     assert rig.delivery.mode is not LIVE
-    rig.submit(10)  # new readings queue behind the spilled ones
+    rig.submit(10)  # published at once, beside the spilled ones (and not acknowledged either)
     os.kill(sim.broker.pid, signal.SIGCONT)
     rig.wait_all_arrived()
     wait_for(lambda: rig.outbox.stats().depth == 0, 10, "an empty outbox")
 
 
-def test_replay_keeps_a_bounded_window_and_new_readings_queue_behind(rig_factory, tmp_path):
+def test_replay_keeps_a_bounded_window_and_new_readings_go_out_beside_it(rig_factory, tmp_path):
     rig = rig_factory(replay_window=8, attach=False)
     backlog = []
     for i in range(300):
@@ -176,7 +188,7 @@ def test_replay_keeps_a_bounded_window_and_new_readings_queue_behind(rig_factory
     def sample():
         nonlocal most
         while not done.is_set():
-            most = max(most, rig.delivery.in_flight)
+            most = max(most, rig.delivery.replaying)
             time.sleep(0.0005)
 
     sampler = threading.Thread(target=sample)
@@ -184,7 +196,7 @@ def test_replay_keeps_a_bounded_window_and_new_readings_queue_behind(rig_factory
     rig.delivery.attach(rig.client, rig.routes)
     rig.submit(40)  # while the backlog replays
     try:
-        rig.wait_all_arrived()
+        rig.wait_all_arrived(runs=[backlog, rig.sent[len(backlog):]])
     finally:
         done.set()
         sampler.join()
@@ -301,7 +313,76 @@ def test_readings_of_a_sensor_not_set_up_yet_wait_in_the_outbox_in_order(rig_fac
     wait_for(lambda: rig.outbox.stats().depth == 30, 5, "sensor b's readings kept in the outbox")
     assert rig.delivery.unroutable == 0
     rig.delivery.attach(rig.client, rig.routes)  # b is set up now
+    held = list(rig.sent)
     rig.submit(5)
+    rig.wait_all_arrived(runs=[held, rig.sent[len(held):]])
+    assert len(rig.arrived()["b"]) == 35
+
+
+def old_backlog(rig, count):
+    """*count* readings in the outbox, taken before anything the rig submits."""
+    rig.next_ts -= 1_000_000
+    backlog = [Reading(SENSORS[i % 2], rig.next_ts + 10 * i, {"temperature": float(i)}) for i in range(count)]
+    rig.next_ts += 10 * count
+    rig.outbox.append(backlog)
+    rig.sent.extend(backlog)
+    return backlog
+
+
+def test_new_readings_reach_the_agent_while_a_replay_waits(rig_factory):
+    """However long a backlog takes, the newest readings are not held up behind it: here the replay
+    has used its credit and waits for a confirmation that does not come."""
+    rig = rig_factory(confirm=True, replay_window=16, replay_credit=64, attach=False)
+    backlog = old_backlog(rig, 400)
+    rig._attach = True
+    rig.delivery.attach(rig.client, rig.routes)
+    wait_for(lambda: rig.delivery.delivered == 64 and rig.delivery.in_flight == 0, 10,
+             "the replay to stop at the credit")
+    rig.submit(10)
+    fresh = rig.sent[len(backlog):]
+    wait_for(lambda: sum(len(v) for v in rig.arrived().values()) == 64 + len(fresh), 10, "the new readings")
+    arrived = {(name, ts) for name, stamps in rig.arrived().items() for ts, _ in stamps}
+    assert {(r.sensor, r.timestamp_ms) for r in fresh} <= arrived
+    assert rig.outbox.stats().depth == 400, "the backlog is still waiting"
+    assert rig.delivery.mode is not LIVE
+    while rig.outbox.stats().depth:
+        rig.delivery.confirm(rig.delivery.delivered)
+        time.sleep(0.02)
+    rig.wait_all_arrived(runs=[backlog, fresh])
+
+
+def test_the_agents_answers_to_pushes_pace_a_replay_without_pings(rig_factory):
+    """With the client's push answers wired in, the credit refills as the agent answers each push."""
+    rig = rig_factory(confirm=True, replay_window=16, replay_credit=64, attach=False)
+    rig.client.on_push_answered = rig.delivery.push_answered
+    asked = []
+    rig.delivery.on_confirm_wanted = lambda: asked.append(rig.delivery.delivered)
+    backlog = old_backlog(rig, 1000)
+    rig._attach = True
+    rig.delivery.attach(rig.client, rig.routes)
+    rig.submit(20)
+    rig.wait_all_arrived(runs=[backlog, rig.sent[len(backlog):]])
+    wait_for(lambda: rig.outbox.stats().depth == 0, 10, "the answered backlog removed from the outbox")
+    wait_for(lambda: rig.delivery.unconfirmed == 0, 5, "every live reading answered too")
+    assert asked, "the owner is still asked for pings (an agent may not answer pushes)"
+    assert set(copies(rig).values()) == {1}, "nothing was sent twice"
+
+
+def test_answers_left_out_by_the_agent_leave_those_readings_to_the_next_ping(rig_factory):
+    """Only as many pushes as the agent answered are retired; the rest wait for a ping's answer."""
+    rig = rig_factory(confirm=True, ack_window=5.0)
+    wait_for(lambda: rig.delivery.mode is LIVE, 5, "live mode")
+    answered = []
+
+    def every_other(counts, sensor_id, n):
+        answered.append(n)
+        if n % 2 == 0:
+            rig.delivery.push_answered(counts, sensor_id, n // 2)
+
+    rig.client.on_push_answered = every_other
+    rig.submit(10)
     rig.wait_all_arrived()
-    b = [ts for ts, _ in rig.arrived()["b"]]
-    assert b == sorted(b) and len(b) == 35
+    wait_for(lambda: len(answered) == 20, 5, "the agent's answers")
+    wait_for(lambda: rig.delivery.unconfirmed == 10, 5, "half of them retired")
+    rig.delivery.confirm(rig.delivery.delivered)
+    wait_for(lambda: rig.delivery.unconfirmed == 0, 5, "the ping to retire the rest")
