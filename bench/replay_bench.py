@@ -69,7 +69,7 @@ def daemon_replay(sim, workdir: Path, readings: int, sensors: int) -> dict:
     from pibridge.readings import Reading
 
     from _common import mock_sensors, pibridge_cmd, proc_cpu_seconds, spawn, stop, wait_for, write_config
-    from _observe import arrivals, next_grid, percentile
+    from _observe import arrivals, next_grid, percentile, wait_arrived
 
     storage = workdir / "daemon-storage"
     config = write_config(workdir / "daemon.toml", sim, storage,
@@ -108,13 +108,13 @@ def daemon_replay(sim, workdir: Path, readings: int, sensors: int) -> dict:
 
         wait_for(drained, 3600, "the daemon to empty its outbox", 0.2)
         seconds, cpu, unix1 = time.monotonic() - t0, proc_cpu_seconds(daemon.pid) - c0, time.time()
-        # Give the last live readings of the window time to arrive before counting them.
-        time.sleep(2.0)
+        start, end = next_grid(1.0, unix0), float(int(unix1))
+        client_id = next(c["client_id"] for c in sim.store.clients() if c["name"] == "replaydaemon")
+        if end > start:
+            wait_arrived(sim, client_id, int(end - start) * sensors * len(DAEMON_QUANTITIES), start, end, 30)
     finally:
         stop(daemon)
     left = read_stats(storage / "outbox.db")
-    start, end = next_grid(1.0, unix0), float(int(unix1))
-    client_id = next(c["client_id"] for c in sim.store.clients() if c["name"] == "replaydaemon")
     live = arrivals(sim, client_id, sensors, len(DAEMON_QUANTITIES), 1.0, start, end) \
         if end > start else None
     return {"seconds": seconds, "cpu": cpu, "left": left.depth if left else 0,
@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  outbox depth after the replay: {left_depth}")
         daemon_n = args.daemon_readings if args.daemon_readings is not None else (5_000 if args.quick else 20_000)
         if daemon_n:
+            # The simulator is far behind the broker after the runs above; the daemon's replay waits
+            # for its answers, so it starts once the simulator has caught up.
+            wait_stored(sim, identity.client_id, 2 * total * args.metrics, timeout=600)
             d = daemon_replay(sim, tmp, daemon_n, 20)
             d_seconds, d_cpu, d_left = d["seconds"], d["cpu"], d["left"]
             print(f"  pibridge run replayed {daemon_n / d_seconds:10,.0f} readings/s  ({d_seconds:.1f} s, "
