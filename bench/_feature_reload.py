@@ -79,12 +79,15 @@ class ReloadRun:
     seconds: list[float]
     what: list[str]
     rss_before_mb: float
+    rss_first_mb: float
     rss_after_mb: float
     threads_before: int
     threads_after: int
     unchanged: Arrivals
     changed_back: int
     changed: int
+    #: WARNING and ERROR lines the daemon logged while it reloaded
+    complaints: list[str]
 
     @property
     def lost_values(self) -> int:
@@ -98,7 +101,8 @@ def reload_many(sim: object, proc: subprocess.Popen, notify: NotifySocket, log: 
     rss_before, threads_before = proc_status_kb(proc.pid, "VmRSS") / 1024, threads(proc.pid)
     seconds, what = [], []
     interval_changed = filter_changed = False
-    first = last_applied = math.nan
+    first = last_applied = rss_first = math.nan
+    complaints: list[str] = []
     for turn in range(reloads):
         if turn % 2 == 0:
             interval_changed = not interval_changed
@@ -116,7 +120,9 @@ def reload_many(sim: object, proc: subprocess.Popen, notify: NotifySocket, log: 
         notify.wait_for("RELOADING=1", timeout)
         seconds.append(notify.wait_for("READY=1", timeout) - sent)
         last_applied = time.time()
-        _check_applied(log, marker, turn + 1)
+        if turn == 0:
+            rss_first = proc_status_kb(proc.pid, "VmRSS") / 1024
+        complaints += _check_applied(log, marker, turn + 1)
         # The next reload once the data path has carried a reading taken after this one.
         since = int(last_applied * 1000)
         wait_for(lambda: count_in(sim, client_id, since, 2**62, sensors=unchanged[:1]) > 0, timeout,
@@ -136,12 +142,12 @@ def reload_many(sim: object, proc: subprocess.Popen, notify: NotifySocket, log: 
             wait_for(lambda n=name: count_in(sim, client_id, since, 2**62, sensors=[n]) > 0, timeout,
                      f"a value of {name} after the last reload", 0.2)
             back += 1
-    return ReloadRun(seconds, what, rss_before, proc_status_kb(proc.pid, "VmRSS") / 1024, threads_before,
-                     threads_after, got, back, len(changed))
+    return ReloadRun(seconds, what, rss_before, rss_first, proc_status_kb(proc.pid, "VmRSS") / 1024, threads_before,
+                     threads_after, got, back, len(changed), complaints)
 
 
-def _check_applied(log: Path, marker: int, turn: int) -> None:
-    """Raise unless the log, from ``marker`` on, says the reload was applied with one sensor changed."""
+def _check_applied(log: Path, marker: int, turn: int) -> list[str]:
+    """The WARNING and ERROR lines of the log from ``marker`` on; raise unless it says the reload was applied."""
     with log.open("rb") as f:
         f.seek(marker)
         lines = f.read().decode("utf-8", "replace").splitlines()
@@ -149,3 +155,4 @@ def _check_applied(log: Path, marker: int, turn: int) -> None:
     if not done or " 1 changed" not in done[-1]:
         said = "\n".join(lines[-20:])
         raise RuntimeError(f"reload {turn} was not applied with one sensor changed; the daemon said:\n{said}")
+    return [line for line in lines if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]

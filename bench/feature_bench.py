@@ -220,16 +220,18 @@ def reload_figures(run: ReloadRun) -> list[Figure]:
     got = run.unchanged
     print(f"reloads: {len(run.seconds)} ({', '.join(run.what)}); SIGHUP to done "
           + ", ".join(f"{s * 1000:.0f}" for s in run.seconds) + " ms")
-    kinds = " and ".join(dict.fromkeys(w.split(" ", 1)[1] for w in run.what))
-    note = f"{len(run.seconds)} SIGHUPs, each changing one sensor's {kinds} in turn"
+    for line in run.complaints:
+        print(f"  the daemon during the reloads: {line}")
+    note = f"{len(run.seconds)} SIGHUPs, each changing one sensor: {' / '.join(dict.fromkeys(run.what))} in turn"
     return [
         Figure("features", "reload: SIGHUP to the daemon's READY=1, median", statistics.median(run.seconds) * 1000, "ms",
                None, "-", None, note),
         Figure("features", "reload: SIGHUP to READY=1, max", max(run.seconds) * 1000, "ms", None, "-", None, "the same"),
         Figure("features", "reload: RSS after the reloads", run.rss_after_mb, "MB", run.rss_before_mb, "-", None,
-               "baseline: the same daemon before the first"),
+               f"baseline: the same daemon before the first; {run.rss_first_mb:.1f} MB after the first, "
+               f"{(run.rss_after_mb - run.rss_first_mb) / max(1, len(run.seconds) - 1) * 1024:+.0f} kB a reload since"),
         Figure("features", "reload: threads after the reloads", run.threads_after, "threads", run.threads_before, "-",
-               None, "baseline: before the first"),
+               None, f"baseline: before the first; the daemon logged {len(run.complaints)} warnings or errors meanwhile"),
         Figure("features", "reload: readings of the unchanged sensors lost", run.lost_values, "values", None, "= 0",
                run.lost_values == 0,
                f"{got.values:,} of {got.expected_values:,} values due from {got.sensors} sensors x {got.metrics} "
