@@ -237,6 +237,10 @@ def reload_figures(run: ReloadRun) -> list[Figure]:
                f"{got.values:,} of {got.expected_values:,} values due from {got.sensors} sensors x {got.metrics} "
                f"metrics over {got.slots} s around the reloads; the {run.changed} changed ones delivered again: "
                f"{run.changed_back} of {run.changed}"),
+        Figure("features", "reload: values of the sensor whose filter changed", run.refiltered.values, "values",
+               run.refiltered.expected_values, "-", None,
+               f"baseline: due from it over the same {run.refiltered.slots} s; each reload that changes it starts "
+               "its filters empty"),
     ]
 
 
