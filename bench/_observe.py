@@ -17,7 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 from _common import proc_cpu_seconds, proc_status_kb, stop
 
@@ -115,12 +115,28 @@ def _db(sim: object) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{sim.store.path}?mode=ro", uri=True, timeout=30)
 
 
-def count_in(sim: object, client_id: str, start_ms: int, end_ms: int) -> int:
-    """Values stored for the client whose timestamp lies in [start_ms, end_ms)."""
+def _only(client_id: str, sensors: Collection[str] | None, metrics: Collection[str] | None) -> tuple[str, list]:
+    """SQL narrowing ``pushed_values`` to sensors and metrics named so in the config (None: all of them)."""
+    sql, args = "", []
+    if sensors is not None:
+        sql += (" AND sensor_id IN (SELECT sensor_id FROM sensors WHERE client_id = ? AND name IN"
+                f" ({', '.join('?' * len(sensors))}))")
+        args += [client_id, *sensors]
+    if metrics is not None:
+        sql += (" AND (sensor_id, metric_id) IN (SELECT sensor_id, metric_id FROM metrics WHERE client_id = ?"
+                f" AND name IN ({', '.join('?' * len(metrics))}))")
+        args += [client_id, *metrics]
+    return sql, args
+
+
+def count_in(sim: object, client_id: str, start_ms: int, end_ms: int, *,
+             sensors: Collection[str] | None = None, metrics: Collection[str] | None = None) -> int:
+    """Values stored for the client whose timestamp lies in [start_ms, end_ms), of the named sensors and metrics only if given."""
+    only, args = _only(client_id, sensors, metrics)
     with contextlib.closing(_db(sim)) as db:
         return db.execute(
-            "SELECT count(*) FROM pushed_values WHERE client_id = ? AND timestamp_ms >= ? AND timestamp_ms < ?",
-            (client_id, start_ms, end_ms)).fetchone()[0]
+            "SELECT count(*) FROM pushed_values WHERE client_id = ? AND timestamp_ms >= ? AND timestamp_ms < ?" + only,
+            (client_id, start_ms, end_ms, *args)).fetchone()[0]
 
 
 def sensors_seen(sim: object, client_id: str) -> int:
@@ -131,31 +147,35 @@ def sensors_seen(sim: object, client_id: str) -> int:
 
 
 def arrivals(sim: object, client_id: str, sensors: int, metrics: int, interval: float,
-             start: float, end: float) -> Arrivals:
+             start: float, end: float, *, names: Collection[str] | None = None) -> Arrivals:
     """What arrived of the readings due on the grid slots from ``start`` to ``end`` (Unix seconds, on the grid).
 
     A reading's jitter is its read time minus the grid slot it belongs to
     (the latest multiple of ``interval`` at or before it); its delay is the
     simulator's ``received_at`` minus its read time.  One reading = one
     (sensor, timestamp) pair; its first stored value counts for the delay.
+    With ``names`` only those sensors (by their config names) count.
     """
     step = int(round(interval * 1000))
     start_ms, end_ms = int(round(start * 1000)), int(round(end * 1000))
+    only, args = _only(client_id, names, None)
     with contextlib.closing(_db(sim)) as db:
         rows = db.execute(
             "SELECT sensor_id, timestamp_ms, count(*), min(received_at) FROM pushed_values"
-            " WHERE client_id = ? AND timestamp_ms >= ? AND timestamp_ms < ? GROUP BY sensor_id, timestamp_ms",
-            (client_id, start_ms, end_ms)).fetchall()
+            " WHERE client_id = ? AND timestamp_ms >= ? AND timestamp_ms < ?" + only + " GROUP BY sensor_id, timestamp_ms",
+            (client_id, start_ms, end_ms, *args)).fetchall()
     jitter = [float(ts % step) for _sensor, ts, _n, _r in rows]
     delay = [received * 1000 - ts for _sensor, ts, _n, received in rows]
     return Arrivals(sensors, metrics, (end_ms - start_ms) // step, sum(r[2] for r in rows), len(rows), jitter, delay)
 
 
-def wait_arrived(sim: object, client_id: str, expected: int, start: float, end: float, timeout: float) -> int:
-    """Wait (at most ``timeout`` s) until ``expected`` values with read times in [start, end) are stored."""
+def wait_arrived(sim: object, client_id: str, expected: int, start: float, end: float, timeout: float, *,
+                 sensors: Collection[str] | None = None, metrics: Collection[str] | None = None) -> int:
+    """Wait (at most ``timeout`` s) until ``expected`` values with read times in [start, end) are stored (see :func:`count_in`)."""
     deadline = time.monotonic() + timeout
     start_ms, end_ms = int(start * 1000), int(end * 1000)
-    while (n := count_in(sim, client_id, start_ms, end_ms)) < expected and time.monotonic() < deadline:
+    while ((n := count_in(sim, client_id, start_ms, end_ms, sensors=sensors, metrics=metrics)) < expected
+           and time.monotonic() < deadline):
         time.sleep(0.5)
     return n
 
