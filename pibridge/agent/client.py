@@ -120,8 +120,9 @@ class AgentClient(Requests, Pushes, Exchange, Connection):
         self._waiters_lock = threading.Lock()
 
         self._client_prefix = f"/{topics.VERSION}/{self.client_id}/"
-        self._push_error_topic = topics.push_values(self.client_id, "+").error
-        self._push_answer_topic = topics.push_values(self.client_id, "+").answer
+        any_sensor = topics.push_values(self.client_id, "+")
+        self._push_reply_topics = (any_sensor.answer, any_sensor.error)
+        self._sensors_prefix = f"{self._client_prefix}sensor/"
         self._push_counts = PushCounts()
         #: Called as ``on_push_answered(counts, sensor_id, n)`` from paho's thread when the agent has
         #: answered (or refused) the first *n* pushes of *sensor_id* counted in *counts*

@@ -258,7 +258,7 @@ class Connection:
         if self._revoked:
             log.info("the agent accepts our certificate again")
         self._revoked = False
-        persistent = [self._push_error_topic, self._push_answer_topic, *self._livedata]
+        persistent = [*self._push_reply_topics, *self._livedata]
         client.subscribe([(t, 1) for t in persistent])
         # The broker handles this SUBSCRIBE before any later PUBLISH of ours,
         # so requests may count on these subscriptions without the SUBACK.
@@ -320,12 +320,19 @@ class Connection:
                 waiter.offer(topic, message.payload)
             elif topic.endswith("/livedata"):
                 self._deliver_livedata(topic, message.payload)
-            elif mqtt.topic_matches_sub(self._push_answer_topic, topic):
-                self._count_push_answer(topic, message.payload)
-            elif mqtt.topic_matches_sub(self._push_error_topic, topic):
-                self._deliver_push_error(topic, message.payload)
             else:
-                self._unexpected(topic, message.payload)
+                # One message per push comes here: plain string tests, not paho's topic matcher.
+                sensor_id, tail = "", ""
+                if topic.startswith(self._sensors_prefix):
+                    sensor_id, _, tail = topic[len(self._sensors_prefix):].partition("/")
+                if not sensor_id:
+                    self._unexpected(topic, message.payload)
+                elif tail == "info/inbox":
+                    self._count_push_answer(sensor_id, topic, message.payload)
+                elif tail == "error/inbox":
+                    self._deliver_push_error(sensor_id, topic, message.payload)
+                else:
+                    self._unexpected(topic, message.payload)
         except Exception:
             log.exception("could not handle a message from the agent; ignored")
 

@@ -157,13 +157,13 @@ class Pushes:
                 except Exception:
                     log.exception("a live-data callback raised; ignored")
 
-    def _count_push_answer(self, topic: str, payload: bytes) -> None:
+    def _count_push_answer(self, sensor_id: str, topic: str, payload: bytes) -> None:
         try:
             answers.decode_text(payload, topic)
         except ProtocolError as exc:
             self._complaints(topic, f"not counted as the answer to a push: {exc}")
             return
-        self._push_answered(topic[len(self._client_prefix):].split("/")[1])
+        self._push_answered(sensor_id)
 
     def _push_answered(self, sensor_id: str) -> None:
         counts = self._push_counts
@@ -178,8 +178,7 @@ class Pushes:
             except Exception:
                 log.exception("on_push_answered raised; ignored")
 
-    def _deliver_push_error(self, topic: str, payload: bytes) -> None:
-        sensor_id = topic[len(self._client_prefix):].split("/")[1]
+    def _deliver_push_error(self, sensor_id: str, topic: str, payload: bytes) -> None:
         try:
             error = answers.error_answer(payload, topic)
         except ProtocolError as exc:

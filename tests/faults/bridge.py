@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tests.faults.checks import readings
 from tests.support.waiting import wait_until  # noqa: F401  (the fault tests import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -212,6 +213,21 @@ class Bridge:
                 seen.add(r["timestamp_ms"])
                 out.append(r["timestamp_ms"])
         return out
+
+    def wait_caught_up(self, names, after_ms: int, timeout: float, what: str) -> None:
+        """Wait until every sensor in *names* has readings taken after *after_ms* at the agent and
+        the outbox is empty.  New readings go out beside a replay, so their arrival alone does not
+        say the backlog has arrived too."""
+
+        def caught_up():
+            self.assert_running()
+            got = readings(self.values())
+            if not all(max(got.get(s, {0: 0})) > after_ms for s in names):
+                return False
+            done = self.status("--json")
+            return done.returncode == 0 and json.loads(done.stdout)["outbox"]["depth"] == 0
+
+        wait_until(caught_up, timeout, what)
 
     def wait_values(self, count: int, timeout: float, client_id: str | None = None) -> list[dict]:
         """Wait until the simulator holds at least ``count`` values from this bridge."""

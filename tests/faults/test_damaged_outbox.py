@@ -76,8 +76,7 @@ def test_readings_of_a_damaged_outbox_arrive_or_are_counted(tmp_path, sim, damag
     sim.start_broker()
     bridge.start()
     restart_ms = max(ts for _, ts in held)
-    wait_until(lambda: all(max(readings(bridge.values()).get(s, {0: 0})) > restart_ms + 3000 for s in SENSORS),
-               90, "readings from after the restart")
+    bridge.wait_caught_up(SENSORS, restart_ms + 3000, 90, "readings from after the restart, the backlog too")
     assert bridge.stop() == 0
     values = bridge.values()
     assert_in_order(values)

@@ -62,8 +62,7 @@ def offline_bridge(tmp_path, sim, card) -> Bridge:
 def back_online_without_gaps(bridge: Bridge, sim, fault_ms: tuple[int, int], since_ms: int = 0) -> None:
     """The agent comes back: readings from ``since_ms`` on, the fault included, arrive without a gap."""
     sim.start_broker()
-    wait_until(lambda: all(max(readings(bridge.values()).get(s, {0: 0})) > fault_ms[1] + 2000 for s in SENSORS),
-               60, "readings from after the fault to arrive")
+    bridge.wait_caught_up(SENSORS, fault_ms[1] + 2000, 60, "readings from after the fault, the backlog too")
     bridge.assert_running()
     assert bridge.stop() == 0
     values = bridge.values()
@@ -140,8 +139,8 @@ def test_disk_full_for_long_drops_the_oldest_in_memory_then_recovers(tmp_path, s
     dropped = int(line.split(", ")[-1].split()[0])
     assert dropped > 0, line
     sim.start_broker()
-    wait_until(lambda: all(max(readings(bridge.values()).get(s["name"], {0: 0})) > full_to + 2000 for s in sensors),
-               120, "readings from after the fault to arrive")
+    bridge.wait_caught_up([s["name"] for s in sensors], full_to + 2000, 120,
+                          "readings from after the fault, the backlog too")
     assert bridge.stop() == 0
     got = readings(bridge.values())
     # Drop-oldest: what is missing is the start of the full period; its end and everything after are there.
