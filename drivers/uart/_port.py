@@ -121,6 +121,9 @@ class SerialDriver(Driver):
     def resources(self) -> list[str]:
         return [f"serial:{os.path.realpath(self.port)}"]
 
+    def bus(self) -> str:
+        return f"serial:{os.path.realpath(self.port)}"
+
     def open(self) -> None:
         self.close()
         console = console_on(self.port)
