@@ -62,6 +62,8 @@ log = logging.getLogger("pibridge.read_pool")
 POOL_SIZE = 4
 #: A read running this long (or two intervals, if longer) is taken as hung (seconds).
 STUCK_AFTER = 5.0
+#: Pause of the scheduler after a bug in one of its turns (seconds).
+_AFTER_A_CRASH = 0.1
 
 # What a queued turn is for.
 _READ, _RETRY, _FINISH = "read", "retry", "finish"
@@ -371,7 +373,7 @@ class ReadPool:
                 except Exception as exc:
                     if not self._crashes.record(exc):
                         return
-                    timeout = self.stuck_after
+                    timeout = _AFTER_A_CRASH
                 self._changed.wait(timeout)
 
     def _tick(self, now: float) -> float:
@@ -400,6 +402,8 @@ class ReadPool:
 
     def _slot_due(self, entry: _Entry, late: float, now: float) -> None:
         job = entry.job
+        # The next slot first: whatever goes wrong below, the sensor stays in the schedule.
+        self._push_slot(entry, now)
         # Slots the scheduler itself slept through (a starved CPU) were not read either.
         skipped = int(late // job.interval)
         if entry.state == _IDLE:
@@ -408,7 +412,6 @@ class ReadPool:
             skipped += 1  # still being read: never queued twice
         if skipped:
             job.count_missed(skipped)
-        self._push_slot(entry, now)
 
     def _replace_hung(self, now: float) -> None:
         for queue in self._queues.values():
