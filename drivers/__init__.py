@@ -179,7 +179,7 @@ class Driver:
         """Take the bridge's look-up of other sensors' latest values (see :data:`Latest`).
 
         Called once, before :meth:`open`, by the thread that builds the
-        bridge.  ``latest`` is then called from this driver's reader thread
+        bridge.  ``latest`` is then called from the thread reading this driver
         (inside :meth:`read`); it returns a copy and never blocks.  The
         default ignores it.
         """

@@ -4,8 +4,8 @@ What it does, in order:
 
 1. reads the config (a bad config stops it here, with every problem listed);
 2. opens the outbox, starts reading the sensors (the read pool) and the
-   delivery thread, and tells systemd it is ready: from here on no reading is lost,
-   whether the agent answers or not;
+   delivery thread, and tells systemd it is ready: from here on no reading
+   is lost, whether the agent answers or not;
 3. gets a client certificate if it has none (``provision``), connects to the
    agent and makes the agent's sensors and metrics match the config
    (:mod:`pibridge.bridge.reconcile`), then delivers buffered and live
@@ -517,7 +517,7 @@ class Bridge:
     # -- sensor state ---------------------------------------------------------------
 
     def _online_changed(self, name: str, online: bool) -> None:
-        """Reader thread: a sensor went offline or recovered."""
+        """A read worker: a sensor went offline or recovered."""
         self._control.put(("online", name))
 
     def _report_online(self, name: str) -> None:
