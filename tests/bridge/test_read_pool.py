@@ -226,6 +226,20 @@ def test_readings_stay_on_the_clock_grid(pool):
             (sensor, times)
 
 
+@pytest.mark.parametrize("step", [-3600.0, 3600.0])
+def test_a_clock_step_never_stalls_the_schedule(pool, step):
+    """NTP setting the clock an hour back (or on) after a Pi booted without a real-time clock."""
+    offset = [0.0]
+    made = pool(clock=lambda: time.time() + offset[0])
+    driver = Gate("steady", hang_from=math.inf)
+    reader_on(made, "steady", driver, 0.1)
+    wait_until(lambda: driver.reads >= 3, 5, "reads before the step")
+    offset[0] = step
+    stepped_at, reads = time.monotonic(), driver.reads
+    wait_until(lambda: driver.reads >= reads + 5, 5, "reads after the step")
+    assert time.monotonic() - stepped_at < 2.0
+
+
 def test_stop_during_a_hung_read_returns_and_the_device_is_closed_once_the_read_ends(pool):
     made = pool()
     gate = Gate("wedged", bus="i2c:1")
