@@ -370,7 +370,8 @@ def test_a_scheduler_that_crashes_on_every_turn_gives_up_and_the_daemon_notices(
     ("max31865", {"bus": 1}, "spi:1"),
     ("pms5003", {"port": "/dev/ttyUSB0"}, f"serial:{os.path.realpath('/dev/ttyUSB0')}"),
     ("mock", {}, None),
-    ("ds18b20", {}, None),
+    ("ds18b20", {}, "w1"),
+    ("dht22", {"pin": 4}, None),
 ])
 def test_drivers_name_the_bus_they_share(driver, options, bus):
     assert create(driver, "s", options).bus() == bus
