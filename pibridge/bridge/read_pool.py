@@ -18,7 +18,7 @@ must delay only itself.  The :class:`ReadPool` does both:
   once.
 * **A shared pool** (``read-pool-1`` ...; :data:`POOL_SIZE` threads at most,
   started as they are needed) reads the sensors whose device has a line of
-  its own (a GPIO pin, a 1-Wire file, the mock).
+  its own (a GPIO pin, the CPU temperature, the mock).
 
 A sensor that is still being read (or waits for its worker) when its next
 slot comes is not queued again: the slot is counted as missed
