@@ -179,8 +179,9 @@ class ReadPool:
     """Schedules every sensor's reads and runs them in a few threads (see the module's description).
 
     *pool_size* is the number of shared workers, *stuck_after* the shortest
-    time a read may take before its worker is replaced.  Threads start when
-    the first sensor is added; :meth:`stop` ends them.
+    time a read may take before its worker is replaced, *clock* the wall
+    clock the grid is laid on.  Threads start when the first sensor is
+    added; :meth:`stop` ends them.
     """
 
     def __init__(self, *, pool_size: int = POOL_SIZE, stuck_after: float = STUCK_AFTER,
