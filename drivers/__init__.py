@@ -77,8 +77,10 @@ class Driver:
     touched in :meth:`open`.  ``read`` returns one value per quantity, in the
     quantity's canonical unit, or raises a :class:`DriverError`.
 
-    Threading: the bridge calls ``open``, ``read`` and ``close`` from one
-    worker thread per sensor, never concurrently for the same driver.
+    Threading: the bridge calls ``open``, ``read`` and ``close`` from a
+    worker thread of its read pool, one call at a time for a driver (never
+    two at once, though not always from the same thread).  Drivers whose
+    :meth:`bus` names the same bus are never called at the same time either.
     """
 
     name: ClassVar[str] = ""
@@ -143,6 +145,16 @@ class Driver:
         sensors configured on the same pin or address are caught before start."""
         return []
 
+    def bus(self) -> str | None:
+        """The bus this device shares with others (``"i2c:1"``, ``"spi:0"``, ``"serial:/dev/ttyAMA0"``), or None.
+
+        The bridge reads the devices of one bus one after the other, in one
+        thread, so two drivers never talk over the same wires at once.  The
+        default, None, means a line of its own (a GPIO pin, a file): such
+        devices are read side by side.
+        """
+        return None
+
     def open(self) -> None:
         """Acquire the hardware.  Raise :class:`DeviceNotFound` if it is not there."""
 
@@ -167,7 +179,7 @@ class Driver:
         """Take the bridge's look-up of other sensors' latest values (see :data:`Latest`).
 
         Called once, before :meth:`open`, by the thread that builds the
-        bridge.  ``latest`` is then called from this driver's reader thread
+        bridge.  ``latest`` is then called from the thread reading this driver
         (inside :meth:`read`); it returns a copy and never blocks.  The
         default ignores it.
         """

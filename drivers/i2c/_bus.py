@@ -179,6 +179,9 @@ class I2CDriver(Driver):
     def resources(self) -> list[str]:
         return [f"i2c:{self.bus_number}:0x{self.address:02x}"]
 
+    def bus(self) -> str:
+        return f"i2c:{self.bus_number}"
+
     def open(self) -> None:
         self.close()
         self._bus = open_bus_for(self.bus_number, self.where())

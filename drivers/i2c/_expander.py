@@ -8,7 +8,7 @@ every accepted change makes the bridge read and push at once, and changes that c
 the bridge reads are kept and reported in order, one snapshot of all pins per change.
 
 Threading: the poller thread (``expander-<sensor>``) is the only one that touches the bus after
-``open``; the bridge's reader thread only takes snapshots from it under a lock.  ``notify`` is
+``open``; the bridge's read worker only takes snapshots from it under a lock.  ``notify`` is
 called from the poller thread and never blocks.
 """
 

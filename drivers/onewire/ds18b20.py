@@ -80,6 +80,11 @@ class DS18B20(Driver):
     def resources(self) -> list[str]:
         return [f"w1:{self.config['device_id'] or 'auto'}"]
 
+    def bus(self) -> str:
+        # The kernel runs one conversion (750 ms) on the 1-Wire bus at a time anyway: several probes
+        # read by one thread wait there instead of holding up the threads of the other sensors.
+        return "w1"
+
     def present_ids(self) -> list[str]:
         """Thermometer ids the kernel lists, from every bus master's w1_master_slaves (or the folder)."""
         ids: list[str] = []

@@ -135,6 +135,10 @@ class SPIDriver(Driver):
     def resources(self) -> list[str]:
         return [f"spi:{self.bus_number}.{self.device}"]
 
+    def bus(self) -> str:
+        # The chips behind the chip selects of one controller share its clock and data lines.
+        return f"spi:{self.bus_number}"
+
     def open(self) -> None:
         self.close()
         self._spi = open_device_for(self.bus_number, self.device, self.where())

@@ -104,9 +104,10 @@ class MockDriver(Driver):
     flip on their own that often and the mock calls the bridge's ``notify``
     callback, as an edge-triggered GPIO input would.
 
-    Threading: ``read`` runs in the bridge's reader thread; the event timer
-    (if any) is a daemon thread that only flips flags and calls ``notify``.
-    ``close`` may be called from another thread to end a hang early.
+    Threading: ``read`` runs in a worker of the bridge's read pool; the event
+    timer (if any) is a daemon thread that only flips flags and calls
+    ``notify``.  ``close`` may be called from another thread to end a hang
+    early (``pibridge check`` does, giving up on a hung read).
     """
 
     name = "mock"

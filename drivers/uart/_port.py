@@ -15,7 +15,7 @@ from .. import DeviceNotFound, Driver, DriverError, Option, OptionError
 
 #: Where the kernel's command line says which port carries the serial console.
 CMDLINE = "/proc/cmdline"
-#: How long one read of the port waits for the first byte; bounds how fast a reader thread stops.
+#: How long one read of the port waits for the first byte; bounds how fast a read of it ends.
 READ_TIMEOUT = 0.1
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 DEFAULT_PORT = "/dev/serial0"
@@ -120,6 +120,9 @@ class SerialDriver(Driver):
 
     def resources(self) -> list[str]:
         return [f"serial:{os.path.realpath(self.port)}"]
+
+    def bus(self) -> str:
+        return f"serial:{os.path.realpath(self.port)}"
 
     def open(self) -> None:
         self.close()

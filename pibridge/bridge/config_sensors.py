@@ -39,7 +39,7 @@ from pibridge.transforms.parse import full_chain, read_value_settings
 NAME_MAX = 64
 
 #: Shortest and longest sensor interval.  The floor holds for every driver, on top of its own
-#: (``Driver.min_interval``): below 10 ms the reader thread alone takes a large part of a
+#: (``Driver.min_interval``): below 10 ms the reads alone take a large part of a
 #: Pi's core.  The ceiling keeps the next slot on the clock grid computable and sane.
 INTERVAL_BOUNDS = (0.01, 86400.0)
 #: offline_after: failed reads in a row before the sensor is reported offline.

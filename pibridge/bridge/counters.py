@@ -19,8 +19,8 @@ last one pushed, because the state is written before its reading is handed
 to delivery.  A clean stop (SIGTERM, ``systemctl restart``) writes the state
 at stop, so only pulses while no daemon runs go uncounted.
 
-Threading: each sensor's reader thread calls :meth:`CounterStore.save` for
-its own sensor; a lock keeps the writes of several counting sensors apart.
+Threading: the read pool's workers call :meth:`CounterStore.save`, each for
+the sensor it reads; a lock keeps the writes of several counting sensors apart.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 What it does, in order:
 
 1. reads the config (a bad config stops it here, with every problem listed);
-2. opens the outbox, starts one reader thread per sensor and the delivery
-   thread, and tells systemd it is ready: from here on no reading is lost,
-   whether the agent answers or not;
+2. opens the outbox, starts reading the sensors (the read pool) and the
+   delivery thread, and tells systemd it is ready: from here on no reading
+   is lost, whether the agent answers or not;
 3. gets a client certificate if it has none (``provision``), connects to the
    agent and makes the agent's sensors and metrics match the config
    (:mod:`pibridge.bridge.reconcile`), then delivers buffered and live
@@ -17,7 +17,8 @@ What it does, in order:
 
 Threads: the main thread is the *control thread* (connection events,
 reconciliation, provisioning, sensor online/offline updates, the state file
-for ``pibridge status``, the systemd watchdog); one reader thread per sensor;
+for ``pibridge status``, the systemd watchdog); the read pool's scheduler and
+workers (:mod:`pibridge.bridge.read_pool`: one per shared bus and a few more);
 the delivery thread; paho's network thread; with ``[http]`` the web page's
 threads (:mod:`pibridge.web.bridge_view`, read-only).  Paho's callbacks only
 put events on the control queue.
@@ -44,6 +45,7 @@ from pibridge.bridge.counters import CounterStore
 from pibridge.bridge.delivery import Delivery
 from pibridge.bridge.mapping import SensorMapping
 from pibridge.bridge.peers import LatestValues
+from pibridge.bridge.read_pool import ReadPool
 from pibridge.bridge.registry import FILE_NAME as REGISTRY_FILE
 from pibridge.bridge.registry import Registry, RegistryError
 from pibridge.bridge import state
@@ -109,6 +111,8 @@ class Bridge:
         self.revoked = False
         self.started_at = time.time()
         self.readers: list[SensorReader] = []
+        #: Reads every sensor: one scheduler thread, one worker per bus, a few shared ones.
+        self.pool = ReadPool()
         self.mappings: dict[str, Any] = {}
         self.push_errors = 0
         self._control: queue.SimpleQueue = queue.SimpleQueue()
@@ -208,6 +212,7 @@ class Bridge:
             offline_after=sensor.offline_after,
             on_online_change=self._online_changed,
             keep_state=self.counters.save,
+            pool=self.pool,
         )
         return reader, mapping
 
@@ -297,6 +302,7 @@ class Bridge:
     def _check_threads(self) -> None:
         """A daemon with a dead thread would look alive and do nothing: exit instead (status 1)."""
         dead = [f"reader-{r.name}" for r in self.readers if r.ended_unasked()]
+        dead += self.pool.dead()
         if self.delivery is not None and not self.delivery.is_alive():
             dead.append("delivery")
         if self.outbox is not None and not self.outbox.is_alive():
@@ -512,7 +518,7 @@ class Bridge:
     # -- sensor state ---------------------------------------------------------------
 
     def _online_changed(self, name: str, online: bool) -> None:
-        """Reader thread: a sensor went offline or recovered."""
+        """A read worker: a sensor went offline or recovered."""
         self._control.put(("online", name))
 
     def _report_online(self, name: str) -> None:
@@ -570,6 +576,7 @@ class Bridge:
         deadline = time.monotonic() + 3.0
         for reader in self.readers:
             reader.join(max(0.1, deadline - time.monotonic()))
+        self.pool.stop(max(0.1, deadline - time.monotonic()))
         if self.delivery is not None:
             drain = min(self.config.storage.ack_window, 2.0) if self.connected else 0.0
             if self.connected:

@@ -19,8 +19,8 @@ pushed values in this order:
 5. convert to the agent's unit (hPa -> Pa is x100).
 
 It does no I/O and keeps only the filters' own state, so it is cheap and
-easy to test.  Not thread-safe: one thread at a time uses it (the sensor's
-reader thread); :meth:`counts` may be read from any thread.
+easy to test.  Not thread-safe: one thread at a time uses it (the read
+pool's worker reading the sensor); :meth:`counts` may be read from any thread.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class LatestValues:
     no such sensor runs.  Threading: readers are added by the thread that
     builds the bridge before any reader starts, and added (replacing one of
     the same name) or removed by a config reload in the control thread;
-    calls come from any reader thread and only copy a dict the owning reader
+    calls come from any read worker and only copy a dict the owning reader
     replaces whole, so they never block.
     """
 

@@ -10,8 +10,12 @@ and :class:`Reloader` applies the difference to a running
   tables) gets a new driver, mapping and reader.  An old reader is stopped and
   waited for before its replacement starts, so its last readings are queued
   for delivery ahead of the new reader's first one; the new reader carries on
-  the old one's counts (reads, failures, online).  A sensor that did not
-  change keeps its reader, thread and open device untouched.
+  the old one's counts (reads, failures, online).  Stopping only takes the
+  old reader out of the schedule: a read it is in the middle of (a hung
+  device) is left to finish, and its device is closed when that read
+  returns; after ``STOP_TIMEOUT`` the replacement starts anyway.  A sensor
+  that did not change keeps its reader, its place in the schedule and its
+  open device untouched.
 * **Metrics on the agent.**  Metrics added or renamed are set up
   (:mod:`pibridge.bridge.reconcile`, as at start-up) over the connection that
   is already open, before the new readers start.  If the agent refuses or is
@@ -231,7 +235,8 @@ class Reloader:
         bridge = self.bridge
         by_name = {reader.name: reader for reader in bridge.readers}
         for name in diff.unchanged:
-            log.debug("reload: sensor %r unchanged; its reader thread %s keeps running", name, by_name[name].native_id)
+            log.debug("reload: sensor %r unchanged; its reader #%d keeps its schedule (read by %s)",
+                      name, by_name[name].number, by_name[name].read_by)
         if not diff.sensors_changed:
             return
         gone = {s.name for s in diff.removed}
@@ -261,7 +266,7 @@ class Reloader:
             bridge.latest.add(reader)
             bridge.restore_state(reader)
             reader.start()
-            log.debug("reload: sensor %r reads in thread %s", name, reader.native_id)
+            log.debug("reload: sensor %r has a new reader #%d (read by %s)", name, reader.number, reader.read_by)
             # The agent may still show it offline from before it was removed or changed.
             bridge._online_changed(name, reader.health.online)
 
@@ -323,7 +328,7 @@ class Reloader:
 
 
 def _stop_all(readers: list[SensorReader]) -> dict[str, bool]:
-    """Stop readers together and wait for them; name -> whether the thread ended."""
+    """Stop readers together and wait for them; name -> whether the reader ended (its device closed)."""
     for reader in readers:
         reader.stop()
     deadline = time.monotonic() + STOP_TIMEOUT

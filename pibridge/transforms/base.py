@@ -18,7 +18,7 @@ comparison.  :meth:`Filter.fresh` gives an unused copy, so one config can
 feed several independent chains (the daemon, ``pibridge check``).
 
 Nothing here does I/O or knows about the bridge; not thread-safe (one
-reader thread drives one chain).
+sensor's reads, one at a time, drive one chain).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def kind_of(quantity: Quantity) -> str:
 
 
 #: How late a reading may be taken after its slot on the clock grid and still count as on
-#: time (a reader thread wakes a few milliseconds after the slot; a busy Pi a little later).
+#: time (a read starts a few milliseconds after the slot; a busy Pi a little later).
 JITTER = 0.25
 
 

@@ -7,7 +7,7 @@ filling, a change below the threshold, a throttle: by design) and *dropped*
 ones (outside ``valid``, listed in ``filter_out``: refused), and logs the
 first drop of each cause, naming the metric.
 
-Threading: a chain belongs to one sensor's reader thread.  Its counters
+Threading: a chain belongs to one sensor, whose reads run one at a time.  Its counters
 (:class:`Tally`) may be copied by another thread (the status file) at any
 time.
 """

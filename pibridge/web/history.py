@@ -12,7 +12,7 @@ take about 420 KiB, and nothing of it is ever written to the SD card.
 Only numbers and true/false (as 1/0) are charted; text metrics keep their last
 value only.
 
-Threading: :meth:`History.add` is called from the sensors' reader threads,
+Threading: :meth:`History.add` is called from the read pool's workers,
 :meth:`History.since` and :meth:`History.last` from the web server's threads;
 one lock, held for a few microseconds, keeps them apart.
 """
