@@ -63,7 +63,7 @@ again (live ones from memory into the outbox, replayed ones from the head
 of the outbox), because the broker may have acknowledged what the agent
 never read.  A repeat is within the at-least-once promise; a loss is not.
 
-Threading: :meth:`submit` (reader threads), :meth:`attach` / :meth:`reroute`
+Threading: :meth:`submit` (the read pool's workers), :meth:`attach` / :meth:`reroute`
 / :meth:`detach` / :meth:`confirm` (control thread) and :meth:`push_answered`
 (paho's network thread) only put an item on a queue.  The PUBACK callbacks
 run in paho's network thread and only move the reading from the in-flight
