@@ -259,7 +259,9 @@ class Connection:
             log.info("the agent accepts our certificate again")
         self._revoked = False
         persistent = [*self._push_reply_topics, *self._livedata]
-        client.subscribe([(t, 1) for t in persistent])
+        # The agent's replies to pushes come at QoS 0: one a push, and each at QoS 1 would cost a
+        # PUBACK back.  Only a connection that drops loses one, and then the pushes go again anyway.
+        client.subscribe([(t, 0 if t in self._push_reply_topics else 1) for t in persistent])
         # The broker handles this SUBSCRIBE before any later PUBLISH of ours,
         # so requests may count on these subscriptions without the SUBACK.
         with self._sub_lock:
