@@ -497,14 +497,24 @@ PY
 # developer's tree holds besides the sources.  Removed when install.sh exits.
 SCRATCH=""
 remove_scratch() {
-    [[ -z $SCRATCH ]] || rm -rf -- "$SCRATCH"
+    [[ -z $SCRATCH ]] || rm -rf -- "$SCRATCH" "$SCRATCH.tar"
 }
 trap remove_scratch EXIT
 copy_checkout() {
     SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/pibridge-build.XXXXXX")
-    tar -C "$SOURCE" -cf - --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
-        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis . |
-        tar -C "$SCRATCH" -xf -
+    local archive="$SCRATCH.tar" status=0
+    # GNU tar exits 1 when something changed while it read the tree (a test run or an editor
+    # writing next to the sources: a new cache directory makes "." itself change); every file
+    # it did copy is whole.  2 is a real failure.
+    tar -C "$SOURCE" -cf "$archive" --warning=no-file-changed --exclude=./.git --exclude=./.venv \
+        --exclude=./build --exclude=./dist --exclude='*.egg-info' --exclude=__pycache__ \
+        --exclude=.pytest_cache --exclude=.hypothesis . || status=$?
+    if ((status > 1)); then
+        rm -f -- "$archive"
+        die "cannot copy the checkout $SOURCE (tar exit status $status)"
+    fi
+    tar -C "$SCRATCH" -xf "$archive"
+    rm -f -- "$archive"
 }
 
 # pip_install COMMAND...: a change like any other, with a hint where pip fails.
