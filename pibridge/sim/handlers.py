@@ -21,7 +21,9 @@ dropping good readings for one bad one would lose data.
 
 Threading: every handler runs in the worker thread of
 :class:`~pibridge.sim.agent.AgentLogic`, one request at a time, so it may
-write SQLite; none runs in paho's network loop.
+write SQLite; none runs in paho's network loop.  A push runs inside the
+worker's open batch (:meth:`pibridge.sim.store.Store.batch`), and what it
+publishes is held back until that batch is committed.
 """
 
 from __future__ import annotations
@@ -389,8 +391,8 @@ class RequestHandlers:
 
     def _push_values(self, req: Request) -> bytes:
         body = _json_object(req.payload)
-        sensor = self.store.sensor(req.client_id, req.sensor_id)
-        if sensor is None and not PUSH_ID.fullmatch(req.sensor_id):
+        known = self.store.value_types(req.client_id, req.sensor_id)
+        if known is None and not PUSH_ID.fullmatch(req.sensor_id):
             raise Refusal(ErrorCode.UNKNOWN_SENSOR_ID,
                           f"Sensor: {req.sensor_id!r} does not exist and is not a valid new ID "
                           "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
@@ -401,32 +403,27 @@ class RequestHandlers:
                 raise Refusal(ErrorCode.PARAMETER_IS_NOT_AN_INTEGER, "Key: timestamp.")
         else:
             timestamp = int(time.time() * 1000)
-        known = {m["metric_id"]: m for m in self.store.metrics(req.client_id, req.sensor_id)}
-        new_metrics: dict[str, dict] = {}
+        types = dict(known or {})
+        new_metrics: list[dict] = []
 
         def value_of(entry: dict, where: str) -> tuple:
             metric_id = _string(entry, "metricId", where)
             value = _required(entry, "value", where)
-            if metric_id in known:
-                metric = known[metric_id]
-                _check_value(value, "double" if metric["value_unit"] else metric["value_type"], where)
-            elif metric_id in new_metrics:
-                _check_value(value, new_metrics[metric_id]["value_type"], where)
+            if metric_id in types:
+                _check_value(value, types[metric_id], where)
             else:
                 if not PUSH_ID.fullmatch(metric_id):
                     raise Refusal(ErrorCode.UNKNOWN_METRIC_ID,
                                   f"Metric: {metric_id!r} does not exist and is not a valid new ID "
                                   "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
-                new_metrics[metric_id] = {"metric_id": metric_id, "name": metric_id,
-                                          "value_type": _detect_type(value, where)}
+                types[metric_id] = _detect_type(value, where)
+                new_metrics.append({"metric_id": metric_id, "name": metric_id, "value_type": types[metric_id]})
             return metric_id, value
 
         accepted, failures = _each_entry(items, "metricId", value_of)
         if accepted:
-            self.store.push(req.client_id, req.sensor_id,
-                            None if sensor is not None else req.sensor_id,
-                            list(new_metrics.values()),
-                            accepted, timestamp)
+            self.store.push(req.client_id, req.sensor_id, None if known is not None else req.sensor_id,
+                            new_metrics, accepted, timestamp)
             live = {"metrics": [{"metricId": m, "value": v} for m, v in accepted], "timestamp": timestamp}
             self._publish([topics.livedata(req.client_id, req.sensor_id)], json.dumps(live).encode())
         if failures:
