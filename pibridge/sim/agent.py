@@ -94,6 +94,9 @@ class AgentLogic(RequestHandlers):
         self._client.username_pw_set(username, password)
         self._client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)
         self._client.max_queued_messages_set(0)
+        # No window of unacknowledged answers: a batch's answers go to the broker at once, and
+        # paho does not look through its queue for the next one to send at every PUBACK.
+        self._client.max_inflight_messages_set(0)
         # What handlers publish while a batch is open, per request: held until the batch is committed.
         self._held: list[_Held] | None = None
         self._client.on_connect = self._on_connect

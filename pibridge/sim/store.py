@@ -168,7 +168,8 @@ class Store:
                 self._db.executemany("INSERT INTO pushed_values (client_id, sensor_id, metric_id, value,"
                                      " timestamp_ms, received_at) VALUES (?, ?, ?, ?, ?, ?)", batch.values)
                 self._db.executemany("UPDATE metrics SET last_value = ?, last_updated_us = ?"
-                                     " WHERE client_id = ? AND sensor_id = ? AND metric_id = ?", batch.last_values)
+                                     " WHERE client_id = ? AND sensor_id = ? AND metric_id = ?",
+                                     [(text, updated_us, *key) for key, (text, updated_us) in batch.last_values.items()])
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -341,10 +342,11 @@ class Store:
             # Later pushes of the batch must see what this one creates before it is written.
             self._targets[(client_id, sensor_id)] = types
         updated_us = timestamp_ms * 1000
+        rows, last_values = batch.values, batch.last_values
         for metric_id, value in values:
             text = json.dumps(value)
-            batch.values.append((client_id, sensor_id, metric_id, text, timestamp_ms, now))
-            batch.last_values.append((text, updated_us, client_id, sensor_id, metric_id))
+            rows.append((client_id, sensor_id, metric_id, text, timestamp_ms, now))
+            last_values[(client_id, sensor_id, metric_id)] = (text, updated_us)
         batch.pushes += 1
 
     def values(self, client_id: str, sensor_id: str | None = None, metric_id: str | None = None) -> list[dict]:
@@ -413,11 +415,15 @@ class Store:
 
 
 class Batch:
-    """What :meth:`Store.batch` yields: ``pushes``, how many pushes it holds, and their rows, in arrival order."""
+    """What :meth:`Store.batch` yields: ``pushes``, how many pushes it holds, and their rows, in arrival order.
+
+    ``last_values`` keeps only the newest value of each metric: the ones
+    before it would be overwritten in the same transaction anyway.
+    """
 
     def __init__(self):
         self.pushes = 0
         self.sensors: list[tuple] = []
         self.metrics: list[tuple] = []
         self.values: list[tuple] = []
-        self.last_values: list[tuple] = []
+        self.last_values: dict[tuple[str, str, str], tuple[str, int]] = {}
