@@ -258,12 +258,14 @@ class AgentLogic(RequestHandlers):
                         log.exception("request on %s could not be handled", req.topic)
                     held[-1].stored = batch.pushes > before
         except Exception as exc:
-            log.exception("%d push(es) could not be committed", len(held))
-            # Nothing of the batch is stored: what stored values is refused instead.
+            log.exception("%d push(es) could not be stored", len(held))
+            # Nothing of the batch is stored: a push that would have stored values is refused instead.
             failed = Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload()
             for h in held:
                 if h.stored:
                     h.publications = [(h.req.error_topics, failed)]
+        else:
+            log.debug("batch of %d push(es): %d stored in one transaction", len(pushes), batch.pushes)
         finally:
             self._held = None
         for h in held:
