@@ -83,7 +83,9 @@ class AgentLogic(RequestHandlers):
         self.verbose = verbose
         self._on_revoke = on_revoke
         self._socket_path = socket_path
-        self._queue: queue.Queue = queue.Queue()
+        # SimpleQueue: put() is a C call without the Python-level locking of queue.Queue,
+        # and it runs in the network loop once per request.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.ready = threading.Event()
         self.disconnected = threading.Event()
         self._subscribe_mid: int | None = None
