@@ -102,7 +102,7 @@ class Store:
         self._batch: Batch | None = None
         # The writer's memory of what pushes look up (see the module's docstring).
         self._active: dict[str, bool] = {}
-        self._targets: dict[tuple[str, str], dict[str, str]] = {}
+        self._value_types: dict[tuple[str, str], dict[str, str]] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -127,7 +127,7 @@ class Store:
 
     def _forget(self) -> None:
         self._active.clear()
-        self._targets.clear()
+        self._value_types.clear()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator["Batch"]:
@@ -291,15 +291,15 @@ class Store:
         """The type each metric of the sensor takes (``double`` for a metric with a unit); None: no such sensor."""
         key = (client_id, sensor_id)
         with self._lock:
-            if key in self._targets:
-                return self._targets[key]
+            if key in self._value_types:
+                return self._value_types[key]
             if self.sensor(client_id, sensor_id) is None:
                 return None  # not remembered: a client could make up any number of IDs
             types = {r["metric_id"]: "double" if r["value_unit"] else r["value_type"]
                      for r in self._rows("SELECT metric_id, value_unit, value_type FROM metrics"
                                          " WHERE client_id = ? AND sensor_id = ?", key)}
             if not self.read_only:
-                self._targets[key] = types
+                self._value_types[key] = types
             return types
 
     def update_metrics(self, client_id: str, sensor_id: str, changes: list[dict]) -> None:
@@ -341,7 +341,7 @@ class Store:
                 batch.metrics.append((client_id, sensor_id, m["metric_id"], m["name"], m["value_type"], now))
                 types[m["metric_id"]] = m["value_type"]
             # Later pushes of the batch must see what this one creates before it is written.
-            self._targets[(client_id, sensor_id)] = types
+            self._value_types[(client_id, sensor_id)] = types
         updated_us = timestamp_ms * 1000
         rows, last_values = batch.values, batch.last_values
         for metric_id, value in values:
