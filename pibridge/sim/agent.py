@@ -16,6 +16,15 @@ Threading: paho's network thread runs :meth:`AgentLogic._on_message`, which
 only puts the message on a queue.  One worker thread takes requests off the
 queue in arrival order, validates them, writes SQLite and publishes the
 answers (QoS 1), so nothing slow ever runs in the network loop.
+
+Pushes are committed in groups: the worker takes every request already
+waiting (up to :data:`BATCH_LIMIT`), handles the pushes among them one by
+one inside one transaction (:meth:`pibridge.sim.store.Store.batch`), and
+publishes their live data and answers, in request order, only once that
+transaction is committed, so a client that sees an answer finds the values
+in the store.  Any other request ends the group: what came before it is
+committed and answered, then it is handled alone, as it would be without
+grouping.  Faults are looked at for each request as it is handled.
 """
 
 from __future__ import annotations
@@ -37,12 +46,14 @@ from .handlers import (  # noqa: F401  (NEVER_UPDATED_US: part of this module's 
     RequestHandlers,
 )
 from .pki import Authority
-from .routing import DIALECTS, REQUEST_TOPICS, TEXT_ANSWERS, is_answer_topic, parse_topic
+from .routing import DIALECTS, REQUEST_TOPICS, TEXT_ANSWERS, Request, is_answer_topic, parse_topic
 from .store import Store
 
 log = logging.getLogger("pibridge.sim")
 
 AGENT_CLIENT_ID = "pibridge-sim-agent"
+#: At most this many pushes go into one transaction (and wait for its commit to be answered).
+BATCH_LIMIT = 500
 
 
 class AgentLogic(RequestHandlers):
@@ -72,7 +83,9 @@ class AgentLogic(RequestHandlers):
         self.verbose = verbose
         self._on_revoke = on_revoke
         self._socket_path = socket_path
-        self._queue: queue.Queue = queue.Queue()
+        # SimpleQueue: put() is a C call without the Python-level locking of queue.Queue,
+        # and it runs in the network loop once per request.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.ready = threading.Event()
         self.disconnected = threading.Event()
         self._subscribe_mid: int | None = None
@@ -83,6 +96,11 @@ class AgentLogic(RequestHandlers):
         self._client.username_pw_set(username, password)
         self._client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)
         self._client.max_queued_messages_set(0)
+        # No window of unacknowledged answers: a batch's answers go to the broker at once, and
+        # paho does not look through its queue for the next one to send at every PUBACK.
+        self._client.max_inflight_messages_set(0)
+        # What handlers publish while a batch is open, per request: held until the batch is committed.
+        self._held: list[_Held] | None = None
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
@@ -151,11 +169,34 @@ class AgentLogic(RequestHandlers):
             if self._stopping.is_set():
                 self._abandon_queue(taken=1)
                 return
-            topic, payload = item
+            items, last = self._take_waiting(item)
+            pushes: list[Request] = []
+            for topic, payload in items:
+                req = self._parse(topic, payload)
+                if req is None:
+                    continue
+                if req.kind == "push_values":
+                    pushes.append(req)
+                    continue
+                self._serve_batch(pushes)
+                pushes = []
+                self._serve_alone(req)
+            self._serve_batch(pushes)
+            if last:
+                return
+
+    def _take_waiting(self, first) -> tuple[list, bool]:
+        """*first* and the requests already queued behind it (up to BATCH_LIMIT); True if stop() came too."""
+        items = [first]
+        while len(items) < BATCH_LIMIT:
             try:
-                self.handle(topic, payload)
-            except Exception:
-                log.exception("request on %s could not be handled", topic)
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return items, True
+            items.append(item)
+        return items, False
 
     def _abandon_queue(self, taken: int) -> None:
         # Called when the worker is still far behind the broker (a flood of pushes) after
@@ -170,6 +211,9 @@ class AgentLogic(RequestHandlers):
         log.warning("stopped with %d request(s) not yet handled; they get no answer and are not stored", left)
 
     def _publish(self, topic_names: list[str], payload: bytes) -> None:
+        if self._held is not None:
+            self._held[-1].publications.append((topic_names, payload))
+            return
         verbose = log.isEnabledFor(logging.INFO)
         for t in topic_names:
             if verbose:
@@ -178,12 +222,63 @@ class AgentLogic(RequestHandlers):
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Apply one request and publish its answer or error (worker thread)."""
-        req = parse_topic(topic, payload, self.dialect)
+        req = self._parse(topic, payload)
+        if req is not None:
+            self._serve_alone(req)
+
+    def _parse(self, topic: str, payload: bytes) -> Request | None:
+        """The request on *topic*, or None (logged) if this dialect does not serve it."""
+        try:
+            req = parse_topic(topic, payload, self.dialect)
+        except Exception:
+            log.exception("request on %s could not be read", topic)
+            return None
         if req is None or (req.vendor_form and self.dialect == "reference"):
             log.info("not served (dialect %s): a message on %s: %s", self.dialect, topic, _snippet(payload))
+            return None
+        return req
+
+    def _serve_alone(self, req: Request) -> None:
+        try:
+            self._serve(req)
+        except Exception:
+            log.exception("request on %s could not be handled", req.topic)
+
+    def _serve_batch(self, pushes: list[Request]) -> None:
+        """Handle *pushes* in one transaction, then publish what each published, in order."""
+        if not pushes:
             return
+        self._held = held = []
+        try:
+            with self.store.batch() as batch:
+                for req in pushes:
+                    before = batch.pushes
+                    held.append(_Held(req))
+                    try:
+                        self._serve(req)
+                    except Exception:
+                        log.exception("request on %s could not be handled", req.topic)
+                    held[-1].stored = batch.pushes > before
+        except Exception as exc:
+            log.exception("%d push(es) could not be stored", len(held))
+            # Nothing of the batch is stored: a push that would have stored values is refused instead.
+            failed = Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload()
+            for h in held:
+                if h.stored:
+                    h.publications = [(h.req.error_topics, failed)]
+        else:
+            log.debug("batch of %d push(es): %d stored in one transaction", len(pushes), batch.pushes)
+        finally:
+            self._held = None
+        for h in held:
+            for topic_names, payload in h.publications:
+                self._publish(topic_names, payload)
+
+    def _serve(self, req: Request) -> None:
+        """Apply one parsed request and publish its answer or error."""
+        topic = req.topic
         if log.isEnabledFor(logging.INFO):
-            log.info("request %s on %s: %s", req.kind, topic, _snippet(payload))
+            log.info("request %s on %s: %s", req.kind, topic, _snippet(req.payload))
         if req.kind != "create_client" and not self.store.is_active(req.client_id):
             # Unknown or deleted clients get no answer: as far as the agent knows, they do not exist.
             log.info("ignored %s from unknown or deleted client %s", req.kind, req.client_id)
@@ -207,6 +302,17 @@ class AgentLogic(RequestHandlers):
             return
         if answer is not None:
             self._publish(req.answer_topics, answer)
+
+
+class _Held:
+    """One request of an open batch: what it published (held back) and whether it stored values."""
+
+    __slots__ = ("req", "publications", "stored")
+
+    def __init__(self, req: Request):
+        self.req = req
+        self.publications: list[tuple[list[str], bytes]] = []
+        self.stored = False
 
 
 def _snippet(payload: bytes, size: int = 200) -> str:

@@ -21,7 +21,9 @@ dropping good readings for one bad one would lose data.
 
 Threading: every handler runs in the worker thread of
 :class:`~pibridge.sim.agent.AgentLogic`, one request at a time, so it may
-write SQLite; none runs in paho's network loop.
+write SQLite; none runs in paho's network loop.  A push runs inside the
+worker's open batch (:meth:`pibridge.sim.store.Store.batch`), and what it
+publishes is held back until that batch is committed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ PUSH_ID = re.compile(r"[a-zA-Z0-9 _-]{1,32}")
 #: The reference's describe example shows this for a metric that never got a value.
 NEVER_UPDATED_US = 9223372036854775
 _DEFAULT_VALUE = {"double": 0.0, "integer": 0, "bool": False, "string": ""}
+#: Values of these Python types always fit a metric of the type (others go through :func:`_check_value`).
+_PLAIN_TYPES = {"double": (int, float), "integer": (int,), "bool": (bool,), "string": (str,)}
 
 
 class Refusal(Exception):
@@ -124,14 +128,22 @@ def _entry(item, index: int) -> dict:
     return item
 
 
-def _each_entry(items: list, ident_key: str, check: Callable[[dict, str], object]) -> tuple[list, list]:
+def _each_entry(items: list, ident_key: str, check: Callable[[dict, str], object],
+                quick: Callable[[object], object] | None = None) -> tuple[list, list]:
     """Run ``check(entry, where)`` on every element of a ``metrics`` array.
 
     Returns what the checks returned, in order, and ``(identifier, Refusal)`` for each
     element refused, so one bad element does not hide what is wrong with the others.
+    *quick*, if given, is tried first on each element: what it returns (if not None)
+    is taken as the result, so plainly good elements skip the full checks.
     """
     results, failures = [], []
     for i, item in enumerate(items):
+        if quick is not None:
+            result = quick(item)
+            if result is not None:
+                results.append(result)
+                continue
         ident: object = i
         try:
             entry = _entry(item, i)
@@ -389,8 +401,8 @@ class RequestHandlers:
 
     def _push_values(self, req: Request) -> bytes:
         body = _json_object(req.payload)
-        sensor = self.store.sensor(req.client_id, req.sensor_id)
-        if sensor is None and not PUSH_ID.fullmatch(req.sensor_id):
+        known = self.store.value_types(req.client_id, req.sensor_id)
+        if known is None and not PUSH_ID.fullmatch(req.sensor_id):
             raise Refusal(ErrorCode.UNKNOWN_SENSOR_ID,
                           f"Sensor: {req.sensor_id!r} does not exist and is not a valid new ID "
                           "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
@@ -401,32 +413,35 @@ class RequestHandlers:
                 raise Refusal(ErrorCode.PARAMETER_IS_NOT_AN_INTEGER, "Key: timestamp.")
         else:
             timestamp = int(time.time() * 1000)
-        known = {m["metric_id"]: m for m in self.store.metrics(req.client_id, req.sensor_id)}
-        new_metrics: dict[str, dict] = {}
+        types = dict(known or {})
+        new_metrics: list[dict] = []
 
         def value_of(entry: dict, where: str) -> tuple:
             metric_id = _string(entry, "metricId", where)
             value = _required(entry, "value", where)
-            if metric_id in known:
-                metric = known[metric_id]
-                _check_value(value, "double" if metric["value_unit"] else metric["value_type"], where)
-            elif metric_id in new_metrics:
-                _check_value(value, new_metrics[metric_id]["value_type"], where)
+            if metric_id in types:
+                _check_value(value, types[metric_id], where)
             else:
                 if not PUSH_ID.fullmatch(metric_id):
                     raise Refusal(ErrorCode.UNKNOWN_METRIC_ID,
                                   f"Metric: {metric_id!r} does not exist and is not a valid new ID "
                                   "(a-z, A-Z, 0-9, space, _ and -, at most 32 characters).")
-                new_metrics[metric_id] = {"metric_id": metric_id, "name": metric_id,
-                                          "value_type": _detect_type(value, where)}
+                types[metric_id] = _detect_type(value, where)
+                new_metrics.append({"metric_id": metric_id, "name": metric_id, "value_type": types[metric_id]})
             return metric_id, value
 
-        accepted, failures = _each_entry(items, "metricId", value_of)
+        def known_value(item) -> tuple | None:
+            # A known metric with a value of its own type, as nearly every entry is.
+            if type(item) is dict:
+                metric_id, value = item.get("metricId"), item.get("value")
+                if type(metric_id) is str and type(value) in _PLAIN_TYPES.get(types.get(metric_id), ()):
+                    return metric_id, value
+            return None
+
+        accepted, failures = _each_entry(items, "metricId", value_of, quick=known_value)
         if accepted:
-            self.store.push(req.client_id, req.sensor_id,
-                            None if sensor is not None else req.sensor_id,
-                            list(new_metrics.values()),
-                            accepted, timestamp)
+            self.store.push(req.client_id, req.sensor_id, None if known is not None else req.sensor_id,
+                            new_metrics, accepted, timestamp)
             live = {"metrics": [{"metricId": m, "value": v} for m, v in accepted], "timestamp": timestamp}
             self._publish([topics.livedata(req.client_id, req.sensor_id)], json.dumps(live).encode())
         if failures:

@@ -6,20 +6,36 @@ values) plus a log of every pushed value with its timestamp and the time it
 arrived, in arrival order, so a test or a user can check exactly what the
 simulator received (``pibridge sim --dump``).
 
+Pushes are written in groups: the request worker opens :meth:`Store.batch`,
+hands it every push it has checked, and the batch stores them all in one
+transaction (one ``executemany`` per table) when it closes, because one
+commit per push, not the rows, is what costs the time.  Other writes
+(clients, sensors, metrics) are a transaction each.
+
+The writer keeps two things in memory that every push needs and that only
+it changes: whether a client is active and which metrics (with the type a
+value must fit) a sensor has.  Every write that could change them forgets
+them; a read-only store (``--dump``, while another process writes) keeps
+nothing.
+
 Threading: one connection shared under a lock.  All writes come from the
 simulator's request worker thread (never from paho's network thread, which
 only queues messages), so SQLite's fsyncs never stall the MQTT loop.  Reads
-may come from any thread; :meth:`Store.wait_for_values` sleeps on a
-condition the writer signals after each push.
+may come from any thread and see only what is committed: a batch writes
+nothing until it closes.  :meth:`Store.wait_for_values` sleeps on a
+condition the writer signals after each commit that stored values.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
@@ -83,6 +99,10 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._pushed = threading.Condition(self._lock)
+        self._batch: Batch | None = None
+        # The writer's memory of what pushes look up (see the module's docstring).
+        self._active: dict[str, bool] = {}
+        self._value_types: dict[tuple[str, str], dict[str, str]] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -93,8 +113,9 @@ class Store:
             return [dict(r) for r in self._db.execute(sql, args)]
 
     def _write(self, statements) -> None:
-        """Run (sql, args) pairs in one transaction."""
+        """Run (sql, args) pairs in one transaction; what the writer remembers is forgotten."""
         with self._lock:
+            self._forget()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for sql, args in statements:
@@ -103,6 +124,59 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _forget(self) -> None:
+        self._active.clear()
+        self._value_types.clear()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator["Batch"]:
+        """Collect the :meth:`push` calls inside the ``with`` and store them in one transaction when it ends.
+
+        ::
+
+            with store.batch() as batch:
+                store.push(...)          # checked by the caller, held in the batch
+                store.push(...)
+            # all stored (and committed) here; batch.pushes says how many
+
+        If the write or the commit fails, none of the batch's pushes is
+        stored and the error is raised.  Only the writer thread pushes, and
+        only pushes may be made inside a batch.
+        """
+        if self._batch is not None:
+            raise RuntimeError("a batch is already open")
+        batch = self._batch = Batch()
+        try:
+            yield batch
+            if batch.pushes:
+                self._store_batch(batch)
+        except BaseException:
+            self._forget()  # it may remember sensors and metrics the batch would have created
+            raise
+        finally:
+            self._batch = None
+
+    def _store_batch(self, batch: "Batch") -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT INTO sensors (client_id, sensor_id, name, created_at)"
+                                     " VALUES (?, ?, ?, ?)", batch.sensors)
+                self._db.executemany("INSERT INTO metrics (client_id, sensor_id, metric_id, name, value_unit,"
+                                     " value_type, value_annotation, created_at) VALUES (?, ?, ?, ?, NULL, ?, '', ?)",
+                                     batch.metrics)
+                self._db.executemany("INSERT INTO pushed_values (client_id, sensor_id, metric_id, value,"
+                                     " timestamp_ms, received_at) VALUES (?, ?, ?, ?, ?, ?)", batch.values)
+                self._db.executemany("UPDATE metrics SET last_value = ?, last_updated_us = ?"
+                                     " WHERE client_id = ? AND sensor_id = ? AND metric_id = ?",
+                                     [(text, updated_us, *key) for key, (text, updated_us) in batch.last_values.items()])
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._pushed.notify_all()
 
     # -- clients -------------------------------------------------------------
 
@@ -122,8 +196,15 @@ class Store:
         ])
 
     def is_active(self, client_id: str) -> bool:
-        rows = self._rows("SELECT revoked FROM clients WHERE client_id = ?", (client_id,))
-        return bool(rows) and not rows[0]["revoked"]
+        """True for a client that was signed and has not deleted itself."""
+        with self._lock:
+            active = self._active.get(client_id)
+            if active is None:
+                rows = self._rows("SELECT revoked FROM clients WHERE client_id = ?", (client_id,))
+                active = bool(rows) and not rows[0]["revoked"]
+                if not self.read_only:
+                    self._active[client_id] = active
+            return active
 
     def clients(self) -> list[dict]:
         """Every client ever signed: ``client_id``, ``name``, ``revoked`` (bool), ``created_at``."""
@@ -206,6 +287,21 @@ class Store:
             r["last_value"] = None if r["last_value"] is None else json.loads(r["last_value"])
         return rows
 
+    def value_types(self, client_id: str, sensor_id: str) -> dict[str, str] | None:
+        """The type each metric of the sensor takes (``double`` for a metric with a unit); None: no such sensor."""
+        key = (client_id, sensor_id)
+        with self._lock:
+            if key in self._value_types:
+                return self._value_types[key]
+            if self.sensor(client_id, sensor_id) is None:
+                return None  # not remembered: a client could make up any number of IDs
+            types = {r["metric_id"]: "double" if r["value_unit"] else r["value_type"]
+                     for r in self._rows("SELECT metric_id, value_unit, value_type FROM metrics"
+                                         " WHERE client_id = ? AND sensor_id = ?", key)}
+            if not self.read_only:
+                self._value_types[key] = types
+            return types
+
     def update_metrics(self, client_id: str, sensor_id: str, changes: list[dict]) -> None:
         """Apply dicts with metric_id and optional name / value_annotation in one transaction."""
         statements = []
@@ -226,28 +322,33 @@ class Store:
 
     def push(self, client_id: str, sensor_id: str, new_sensor: str | None, new_metrics: list[dict],
              values: list[tuple[str, object]], timestamp_ms: int) -> None:
-        """Record one accepted push atomically: sensor/metrics created on the fly, the values, the last values."""
+        """Record one accepted push atomically: sensor/metrics created on the fly, the values, the last values.
+
+        *new_sensor* is the name of a sensor to create (None: it exists),
+        *new_metrics* dicts with metric_id, name and value_type.  Inside a
+        :meth:`batch` the push is stored with the batch; outside, at once.
+        """
+        batch = self._batch
+        if batch is None:
+            with self.batch():
+                return self.push(client_id, sensor_id, new_sensor, new_metrics, values, timestamp_ms)
         now = time.time()
-        statements = []
         if new_sensor is not None:
-            statements.append(("INSERT INTO sensors (client_id, sensor_id, name, created_at) VALUES (?, ?, ?, ?)",
-                               (client_id, sensor_id, new_sensor, now)))
-        for m in new_metrics:
-            statements.append((
-                "INSERT INTO metrics (client_id, sensor_id, metric_id, name, value_unit, value_type, value_annotation,"
-                " created_at) VALUES (?, ?, ?, ?, NULL, ?, '', ?)",
-                (client_id, sensor_id, m["metric_id"], m["name"], m["value_type"], now)))
+            batch.sensors.append((client_id, sensor_id, new_sensor, now))
+        if new_sensor is not None or new_metrics:
+            types = dict(self.value_types(client_id, sensor_id) or {})
+            for m in new_metrics:
+                batch.metrics.append((client_id, sensor_id, m["metric_id"], m["name"], m["value_type"], now))
+                types[m["metric_id"]] = m["value_type"]
+            # Later pushes of the batch must see what this one creates before it is written.
+            self._value_types[(client_id, sensor_id)] = types
+        updated_us = timestamp_ms * 1000
+        rows, last_values = batch.values, batch.last_values
         for metric_id, value in values:
-            text = json.dumps(value)
-            statements.append((
-                "INSERT INTO pushed_values (client_id, sensor_id, metric_id, value, timestamp_ms, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", (client_id, sensor_id, metric_id, text, timestamp_ms, now)))
-            statements.append((
-                "UPDATE metrics SET last_value = ?, last_updated_us = ? WHERE client_id = ? AND sensor_id = ?"
-                " AND metric_id = ?", (text, timestamp_ms * 1000, client_id, sensor_id, metric_id)))
-        with self._lock:
-            self._write(statements)
-            self._pushed.notify_all()
+            text = _as_json(value)
+            rows.append((client_id, sensor_id, metric_id, text, timestamp_ms, now))
+            last_values[(client_id, sensor_id, metric_id)] = (text, updated_us)
+        batch.pushes += 1
 
     def values(self, client_id: str, sensor_id: str | None = None, metric_id: str | None = None) -> list[dict]:
         """Every value the client pushed, in arrival order.
@@ -255,7 +356,7 @@ class Store:
         Each row: ``id`` (arrival order), ``sensor_id``, ``metric_id``,
         ``value`` (as the client sent it: number, string or bool),
         ``timestamp_ms`` (the push's timestamp) and ``received_at``
-        (Unix seconds when the simulator stored it).
+        (Unix seconds when the simulator handled the push; it is committed within milliseconds).
         """
         sql = ("SELECT id, sensor_id, metric_id, value, timestamp_ms, received_at FROM pushed_values"
                " WHERE client_id = ?")
@@ -312,3 +413,26 @@ class Store:
                     raise TimeoutError(
                         f"waited {timeout:g} s for {count} values from client {client_id}, got {len(rows)}")
                 self._pushed.wait(left)
+
+
+def _as_json(value) -> str:
+    """``json.dumps(value)``, quicker for the plain numbers nearly every push carries."""
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # exactly what json.dumps writes for them
+    return json.dumps(value)
+
+
+class Batch:
+    """What :meth:`Store.batch` yields: ``pushes``, how many pushes it holds, and their rows, in arrival order.
+
+    ``last_values`` keeps only the newest value of each metric: the ones
+    before it would be overwritten in the same transaction anyway.
+    """
+
+    def __init__(self):
+        self.pushes = 0
+        self.sensors: list[tuple] = []
+        self.metrics: list[tuple] = []
+        self.values: list[tuple] = []
+        self.last_values: dict[tuple[str, str, str], tuple[str, int]] = {}
