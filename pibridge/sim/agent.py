@@ -210,15 +210,15 @@ class AgentLogic(RequestHandlers):
                 break
         log.warning("stopped with %d request(s) not yet handled; they get no answer and are not stored", left)
 
-    def _publish(self, topic_names: list[str], payload: bytes) -> None:
+    def _publish(self, topic_names: list[str], payload: bytes, qos: int = 1) -> None:
         if self._held is not None:
-            self._held[-1].publications.append((topic_names, payload))
+            self._held[-1].publications.append((topic_names, payload, qos))
             return
         verbose = log.isEnabledFor(logging.INFO)
         for t in topic_names:
             if verbose:
                 log.info("answer on %s: %s", t, _snippet(payload))
-            self._client.publish(t, payload, qos=1)
+            self._client.publish(t, payload, qos=qos)
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Apply one request and publish its answer or error (worker thread)."""
@@ -265,14 +265,14 @@ class AgentLogic(RequestHandlers):
             failed = Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload()
             for h in held:
                 if h.stored:
-                    h.publications = [(h.req.error_topics, failed)]
+                    h.publications = [(h.req.error_topics, failed, 1)]
         else:
             log.debug("batch of %d push(es): %d stored in one transaction", len(pushes), batch.pushes)
         finally:
             self._held = None
         for h in held:
-            for topic_names, payload in h.publications:
-                self._publish(topic_names, payload)
+            for topic_names, payload, qos in h.publications:
+                self._publish(topic_names, payload, qos)
 
     def _serve(self, req: Request) -> None:
         """Apply one parsed request and publish its answer or error."""
@@ -311,7 +311,7 @@ class _Held:
 
     def __init__(self, req: Request):
         self.req = req
-        self.publications: list[tuple[list[str], bytes]] = []
+        self.publications: list[tuple[list[str], bytes, int]] = []
         self.stored = False
 
 
