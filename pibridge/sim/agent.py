@@ -265,7 +265,7 @@ class AgentLogic(RequestHandlers):
             failed = Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload()
             for h in held:
                 if h.stored:
-                    h.publications = [(h.req.error_topics, failed, 1)]
+                    h.publications = [(h.req.error_topics, failed, 0)]
         else:
             log.debug("batch of %d push(es): %d stored in one transaction", len(pushes), batch.pushes)
         finally:
@@ -286,22 +286,25 @@ class AgentLogic(RequestHandlers):
         if self.faults.silent or req.kind in self.faults.ignored:
             log.info("fault: dropped %s on %s", req.kind, topic)
             return
+        # A push's answer, like its live data, goes at QoS 0: one a push, and a client that counts
+        # them (pibridge) subscribes at QoS 0 anyway.  Every other answer stays QoS 1.
+        qos = 0 if req.kind == "push_values" else 1
         code = self.faults.error_code
         if code is not None:
-            self._publish(req.error_topics, Refusal(code, metrics=[]).payload())
+            self._publish(req.error_topics, Refusal(code, metrics=[]).payload(), qos)
             return
         try:
             answer = getattr(self, "_" + req.kind)(req)
         except Refusal as refusal:
             log.info("%s on %s refused: %s", req.kind, topic, refusal.message)
-            self._publish(req.error_topics, refusal.payload())
+            self._publish(req.error_topics, refusal.payload(), qos)
             return
         except Exception as exc:
             log.exception("%s on %s failed", req.kind, topic)
-            self._publish(req.error_topics, Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload())
+            self._publish(req.error_topics, Refusal(ErrorCode.INTERNAL_ERROR, f"({exc})").payload(), qos)
             return
         if answer is not None:
-            self._publish(req.answer_topics, answer)
+            self._publish(req.answer_topics, answer, qos)
 
 
 class _Held:
