@@ -1,6 +1,6 @@
 """Outbox end to end: 1,000,000 readings buffered while the agent is down, then replayed.
 
-Run:  .venv/bin/python bench/replay_bench.py [--quick] [--readings 1000000] [--sensors 200] [--metrics 5]
+Run:  .venv/bin/python bench/replay_bench.py [--quick] [--readings 1000000] [--sensors 200] [--metrics 5] [--repeat 3]
 
 The daemon's own path, with the daemon's settings (bench/_contenders.py):
 
@@ -19,10 +19,11 @@ The daemon's own path, with the daemon's settings (bench/_contenders.py):
    answers (a replayed reading counts as delivered once the agent answered
    its push, "Sensor was updated."; at most 512 unanswered), until the
    outbox is empty, while its 20 sensors go on reading every second.
-   Figures: its replay rate against the bare publisher at the broker's pace
-   (4.) and against the bare publisher held to the agent's answers the same
-   way, and the delay from read time to the agent of the readings taken
-   during the replay.
+   Figures: its replay rate against the bare publisher sending as many
+   pushes at the broker's pace (4.) and against the bare publisher held to
+   the agent's answers the same way, and the delay from read time to the
+   agent of the readings taken during the replay.  The three run in turn
+   ``--repeat`` times (3), each once the simulator is idle; the medians count.
 4. **baseline**: a bare paho QoS 1 publisher sends the same pushes from
    memory, over its own mutual-TLS connection with the same certificate,
    at most two rounds of pushes ahead of its PUBACKs.
@@ -123,6 +124,48 @@ def daemon_replay(sim, workdir: Path, readings: int, sensors: int) -> dict:
             "live": live.readings if live else 0, "live_due": live.expected_readings if live else 0}
 
 
+def wait_quiet(sim, client_id: str, settle: float = 1.0, timeout: float = 600) -> int:
+    """Wait until the simulator has stored nothing new for the client for *settle* s (it works off
+    what the broker queued for it at its own pace; the broker drops beyond 100,000 queued)."""
+    from _common import stored_count
+
+    deadline = time.monotonic() + timeout
+    last, since = stored_count(sim, client_id), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = stored_count(sim, client_id)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= settle:
+            break
+    return last
+
+
+def versus_bare(sim, workdir: Path, job: dict, identity, readings: int, n_sensors: int, repeat: int) -> dict:
+    """``pibridge run`` replaying *readings*, the bare publisher sending as many at the broker's pace and
+    the bare publisher held to the agent's answers, *repeat* times in turn; the median run of each."""
+    rounds = max(1, readings // n_sensors)
+    runs: dict[str, list[dict]] = {"bare": [], "daemon": [], "confirmed": []}
+    for _ in range(repeat):
+        # Each waits for the agent, or is compared with what does: none starts while the
+        # simulator still works off an earlier run.
+        wait_quiet(sim, identity.client_id)
+        runs["bare"].append(contend("bare", job | {"rounds": rounds, "window": 2 * n_sensors}, workdir)
+                            | {"pushes": rounds * n_sensors})
+        wait_quiet(sim, identity.client_id)
+        runs["daemon"].append(daemon_replay(sim, workdir, readings, 20))
+        wait_quiet(sim, identity.client_id)
+        runs["confirmed"].append(contend("bare_confirmed", job | {"rounds": rounds, "credit": 512}, workdir)
+                                 | {"pushes": rounds * n_sensors})
+        b, d, c = runs["bare"][-1], runs["daemon"][-1], runs["confirmed"][-1]
+        print(f"  pibridge run replayed {readings / d['seconds']:10,.0f} readings/s  ({d['seconds']:.1f} s, "
+              f"{d['cpu']:.1f} s CPU); depth left {d['left']}; live readings meanwhile: delay p50 "
+              f"{d['live50']:.0f} ms, p99 {d['live99']:.0f} ms ({d['live']} of {d['live_due']} arrived); "
+              f"bare {b['pushes'] / b['seconds']:,.0f} pushes/s at the broker's pace, "
+              f"{c['pushes'] / c['seconds']:,.0f} held to the agent's answers")
+    return {name: sorted(got, key=lambda r: r["seconds"])[len(got) // 2] for name, got in runs.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, help="readings to buffer (default 1,000,000; 50,000 with --quick)")
@@ -130,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", type=int, default=5)
     parser.add_argument("--dir", help="where the outbox goes (a real disk; default: the system temp dir)")
     parser.add_argument("--profile", metavar="PATH", help="write a cProfile (all threads) of the replay to PATH")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of pibridge run and of the bare publishers beside it, alternating (medians)")
     parser.add_argument("--daemon-readings", type=int,
                         help="readings replayed by `pibridge run` itself (default 20,000; 5,000 with --quick; 0: skip)")
     args = parser.parse_args(argv)
@@ -173,23 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  outbox depth after the replay: {left_depth}")
         daemon_n = args.daemon_readings if args.daemon_readings is not None else (5_000 if args.quick else 20_000)
         if daemon_n:
-            # The simulator is far behind the broker after the runs above; the daemon's replay waits
-            # for its answers, so it starts once the simulator has caught up.
-            wait_stored(sim, identity.client_id, 2 * total * args.metrics, timeout=600)
-            d = daemon_replay(sim, tmp, daemon_n, 20)
+            runs = versus_bare(sim, tmp, job, identity, daemon_n, n_sensors, args.repeat)
+            d, b_daemon, confirmed = runs["daemon"], runs["bare"], runs["confirmed"]
             d_seconds, d_cpu, d_left = d["seconds"], d["cpu"], d["left"]
-            print(f"  pibridge run replayed {daemon_n / d_seconds:10,.0f} readings/s  ({d_seconds:.1f} s, "
-                  f"{d_cpu:.1f} s CPU); depth left {d_left}; live readings meanwhile: delay p50 "
-                  f"{d['live50']:.0f} ms, p99 {d['live99']:.0f} ms ({d['live']} of {d['live_due']} arrived)")
-            # The same number of pushes from the bare publisher, held to the agent's answers as the
-            # daemon is (at most replay_credit = 512 unanswered).
-            confirmed = contend("bare_confirmed", job | {"rounds": max(1, daemon_n // n_sensors), "credit": 512}, tmp)
-            c_total = max(1, daemon_n // n_sensors) * n_sensors
-            print(f"  bare, paced by the agent's answers {c_total / confirmed['seconds']:10,.0f} pushes/s  "
-                  f"({confirmed['seconds']:.1f} s, {confirmed['cpu']:.1f} s CPU)")
+            c_total = confirmed["pushes"]
         # The simulator stores what the broker hands it at its own pace, far behind a million
         # pushes (and the broker keeps at most 100,000 queued for it): an indication, not a check.
-        expected = (2 * total + (daemon_n + c_total if daemon_n else 0)) * args.metrics
+        expected = (2 * total + (args.repeat * (daemon_n + 2 * c_total) if daemon_n else 0)) * args.metrics
         stored = wait_stored(sim, identity.client_id, expected, timeout=60)
         print(f"  values stored by the simulator so far: {stored:,} of {expected:,}")
 
@@ -205,17 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     if daemon_n:
         d_rate = daemon_n / d_seconds
         c_rate = c_total / confirmed["seconds"]
+        db_rate = b_daemon["pushes"] / b_daemon["seconds"]
+        each = f"median of {args.repeat} runs each, alternating"
         figures += [
-            Figure("outbox", "replay readings/s, pibridge run", d_rate, "readings/s", c_rate,
-                   ">= 0.5x bare (agent-paced)", d_rate >= 0.5 * c_rate,
-                   f"{daemon_n:,} readings; both wait for the agent, at most 512 unanswered"),
-            Figure("outbox", "replay readings/s, pibridge run vs bare at broker pace", d_rate, "readings/s", b_rate,
-                   ">= 0.6x bare", d_rate >= 0.6 * b_rate, "the bare publisher does not wait for the agent"),
+            Figure("outbox", "replay readings/s, pibridge run vs bare at broker pace", d_rate, "readings/s", db_rate,
+                   ">= 0.6x bare", d_rate >= 0.6 * db_rate,
+                   f"{daemon_n:,} readings; the bare publisher does not wait for the agent; {each}"),
+            Figure("outbox", "replay readings/s, pibridge run vs bare held to the agent's answers", d_rate, "readings/s",
+                   c_rate, "-", None, f"both wait for the agent, at most 512 unanswered; {each}"),
             Figure("outbox", "live readings' delay to the agent during the replay, p99", d["live99"], "ms", None,
                    "<= 3,000 ms", d["live99"] <= 3000,
                    f"p50 {d['live50']:.0f} ms; 20 sensors x 5 at 1 s; {d['live']} of {d['live_due']} readings arrived"),
             Figure("outbox", "replay CPU per reading, pibridge run", d_cpu / daemon_n * 1e6, "µs",
-                   bare["cpu"] / total * 1e6, "-", None, f"{daemon_n:,} readings"),
+                   b_daemon["cpu"] / b_daemon["pushes"] * 1e6, "-", None,
+                   f"{daemon_n:,} readings, its 20 sensors reading meanwhile"),
         ]
     if depth != total or left_depth not in (0, None) or (daemon_n and d_left):
         figures.append(Figure("outbox", "readings lost or left over", abs(total - (depth or 0)) + (left_depth or 0),

@@ -33,6 +33,9 @@ from pibridge.agent.pushes import PushCounts
 # Every part logs as the client, so one logger name still selects all it says.
 log = logging.getLogger("pibridge.agent.client")
 
+#: QoS 1 messages paho keeps unacknowledged on the wire at once (the bridge's replay window is below it).
+MAX_INFLIGHT = 512
+
 # TLS alerts by which a broker says "your certificate is not acceptable",
 # as opposed to "you cannot reach me".
 _CERT_REFUSED_ALERTS = (
@@ -137,6 +140,9 @@ class Connection:
             reconnect_on_failure=False,
         )
         client.suppress_exceptions = True
+        # paho's default of 20 unacknowledged messages on the wire, not the bridge's own windows,
+        # would set the pace of a replay.
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         client.tls_set_context(self._tls)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -119,7 +119,7 @@ class Delivery:
         outbox: Any,
         *,
         ack_window: float = 2.0,
-        replay_window: int = 64,
+        replay_window: int = 256,
         confirm: bool = False,
         replay_credit: int = 512,
     ):
