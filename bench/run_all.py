@@ -38,6 +38,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "scaling": ("scaling_bench.py", [], ["--quick"]),
     "pi": ("pi_class_bench.py", [], ["--quick"]),
     "features": ("feature_bench.py", [], ["--quick"]),
+    "sim": ("sim_bench.py", [], ["--quick"]),
 }
 
 BEGIN, END = "<!-- figures -->", "<!-- /figures -->"

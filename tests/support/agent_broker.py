@@ -35,14 +35,11 @@ from cryptography.x509.oid import NameOID
 
 from pibridge.agent.identity import Identity, write_private
 
+from tests.support.ports import free_port
+
 
 CLIENT_ID = "0123456789abcdef0123456789abcdef"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

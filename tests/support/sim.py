@@ -15,22 +15,17 @@
     runs once per way (ids ``json``, ``bare``, ``vendor-bare``, ``both-json``);
     import it into the test module.
 ``free_port()``
-    A TCP port on 127.0.0.1 that nothing listens on right now.
+    A TCP port on 127.0.0.1 that nothing listens on right now, below the
+    ephemeral range (:mod:`tests.support.ports`).
 """
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from pibridge.sim import Simulator, SimulatorError
+from tests.support.ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
