@@ -25,7 +25,9 @@ Each figure is measured twice in the same run, with and without the quota
   read time (delay), from the simulator's store, and whether all arrived;
 * a backlog of ``--backlog`` readings left in the outbox as after an
   outage: seconds from exec until the outbox is empty, while the 20 sensors
-  keep reading, and the delay of those live readings during the replay.
+  keep reading, and the delay of the readings they take from the moment the
+  daemon delivers to the agent until the outbox is empty (target: a few
+  seconds at most, however long the backlog).
 """
 
 from __future__ import annotations
@@ -321,13 +323,17 @@ def drain(sim, limit, config: Path, storage: Path, log: Path, client_id: str, ba
     fill_outbox(storage, backlog)
     t0 = time.monotonic()
     unix0 = time.time()
+    marker = log.stat().st_size if log.exists() else 0
     proc = limit.spawn(pibridge_cmd("run", "--config", str(config)), log)
     left = backlog
+    attached = None
     with stopping(proc):
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"pibridge run exited with {proc.returncode} during the replay; see {log}")
+            if attached is None and b"delivering to the agent" in log.read_bytes()[marker:]:
+                attached = time.time()
             stats = read_stats(storage / "outbox.db")
             left = stats.depth if stats is not None else left
             if left == 0:
@@ -335,8 +341,9 @@ def drain(sim, limit, config: Path, storage: Path, log: Path, client_id: str, ba
             time.sleep(0.2)
         seconds = time.monotonic() - t0
         unix1 = time.time()
-        # Live readings: read after the daemon started (the backlog is older than that).
-        start, end = next_grid(1.0, unix0), float(int(unix1))
+        # Live readings: read once the daemon delivers to the agent.  What it read before (while it
+        # started and connected) was buffered like the rest of the outage and belongs to the backlog.
+        start, end = next_grid(1.0, attached or unix0), float(int(unix1))
         got = arrivals(sim, client_id, SENSORS, len(METRICS), 1.0, start, end) if end > start else None
         throttled = limit.throttled()
     return {"seconds": seconds, "left": left, "rate": (backlog - left) / seconds,
@@ -411,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         Figure("pi-class", f"drain of a {backlog:,}-reading backlog", dq["seconds"], "s", db["seconds"], "drains",
                dq["left"] == 0, f"{dq['rate']:,.0f} readings/s, {dq['left']:,} left; exec to empty outbox"),
         Figure("pi-class", "live readings' delay to the agent during the drain, p99", dq["live_delay99"], "ms",
-               db["live_delay99"], "-", None, f"p50 {fmt_ms(dq['live_delay50'])}"),
+               db["live_delay99"], "<= 3,000 ms", dq["live_delay99"] <= 3000,
+               f"p50 {fmt_ms(dq['live_delay50'])}; read once the daemon delivers to the agent"),
         Figure("pi-class", "`pibridge --help` wall time", s["quota"]["help"], "s", s["quota"]["python"], "-", None,
                f"baseline: python -c pass, same limit; without the limit {s['baseline']['help']:.3f} s"),
         Figure("pi-class", "`pibridge check` wall time (20 mock sensors)", s["quota"]["check"], "s",
