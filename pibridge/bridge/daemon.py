@@ -301,14 +301,15 @@ class Bridge:
 
     def _check_threads(self) -> None:
         """A daemon with a dead thread would look alive and do nothing: exit instead (status 1)."""
-        dead = [f"reader-{r.name}" for r in self.readers if r.ended_unasked()]
-        dead += self.pool.dead()
+        dead = [f"the reader of sensor {r.name!r}" for r in self.readers if r.ended_unasked()]
+        threads = list(self.pool.dead())
         if self.delivery is not None and not self.delivery.is_alive():
-            dead.append("delivery")
+            threads.append("delivery")
         if self.outbox is not None and not self.outbox.is_alive():
-            dead.append("pibridge-outbox")
+            threads.append("pibridge-outbox")
+        dead += [f"thread {name}" for name in threads]
         if dead and self.failed is None:
-            self.failed = f"thread {', '.join(dead)} ended"
+            self.failed = f"{', '.join(dead)} ended"
             log.critical("%s; stopping with exit status 1 so that systemd restarts pibridge", self.failed)
 
     def _handle(self, event: tuple) -> None:

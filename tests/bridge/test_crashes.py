@@ -120,5 +120,5 @@ def test_the_daemon_exits_1_when_a_thread_died(tmp_path):
     done = subprocess.run([sys.executable, "-c", bug, str(config)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("Traceback") == 1, done.stderr
-    assert "thread reader-cellar ended" in done.stderr
+    assert "the reader of sensor 'cellar' ended" in done.stderr
     assert "exit status 1" in done.stderr
