@@ -263,6 +263,28 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
 # -- the daemon ---------------------------------------------------------------------------------
 
 
+def run_until_first_push(sim: object, client_id: str, config: Path, log: Path, timeout: float,
+                         start: Callable[[list[str], Path], subprocess.Popen] = spawn) -> tuple[subprocess.Popen, float]:
+    """Start ``pibridge run --config CONFIG`` with *start* (``spawn``, or one that applies a CPU limit)
+    and wait for its first value at the simulator: (the running process, seconds from exec)."""
+    before = stored_count(sim, client_id)
+    started = time.monotonic()
+    proc = start(pibridge_cmd("run", "--config", str(config)), log)
+
+    def pushed():
+        if proc.poll() is not None:
+            raise RuntimeError(f"pibridge run exited with {proc.returncode} before its first push; see {log}")
+        return stored_count(sim, client_id) > before
+
+    try:
+        wait_for(pushed, timeout, "pibridge's first push", 0.005)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, time.monotonic() - started
+
+
+
 def client_ids(sim: object) -> set[str]:
     """The client IDs the simulator knows (its store may list IDs or records)."""
     out = set()

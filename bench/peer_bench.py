@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Figure, base_parser, free_port, mock_sensors, pibridge_cmd, report, simulator, spawn, stop, stored_count, wait_for, write_config  # noqa: E402
+from _common import Figure, base_parser, free_port, mock_sensors, report, run_until_first_push, simulator, stop, stored_count, wait_for, write_config  # noqa: E402
 from _observe import Sampler, provision_client, sensors_seen, stopping  # noqa: E402
 
 
@@ -168,21 +168,7 @@ def start_mqtt_io(python: Path, config: Path, log: Path, sub: Subscriber) -> tup
 
 
 def start_pibridge(sim, config: Path, log: Path, client_id: str) -> tuple[subprocess.Popen, float]:
-    before = stored_count(sim, client_id)
-    started = time.monotonic()
-    proc = spawn(pibridge_cmd("run", "--config", str(config)), log)
-
-    def first():
-        if proc.poll() is not None:
-            raise RuntimeError(f"pibridge run exited with {proc.returncode} before its first push; see {log}")
-        return stored_count(sim, client_id) > before
-
-    try:
-        wait_for(first, 60, "pibridge's first push", 0.005)
-    except BaseException:
-        stop(proc)
-        raise
-    return proc, time.monotonic() - started
+    return run_until_first_push(sim, client_id, config, log, 60)
 
 
 def compare(sim, broker: Broker, python: Path | None, tmp: Path, n: int, interval: float, window: float,

@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, Figure, base_parser, mock_sensors, pibridge_cmd, report, simulator, spawn, stop, wait_for, write_config  # noqa: E402
+from _common import REPO, Figure, base_parser, mock_sensors, pibridge_cmd, report, run_until_first_push, simulator, spawn, stop, write_config  # noqa: E402
 from _observe import arrivals, fmt_ms, next_grid, percentile, provision_client, sleep_until, stopping, wait_arrived  # noqa: E402
 
 METRICS = ["temperature", "humidity", "pressure"]
@@ -263,23 +263,7 @@ def startup(limits: dict, workdir: Path, config: Path, repeat: int) -> dict:
 
 
 def first_push(sim, limit, config: Path, log: Path, client_id: str) -> tuple[subprocess.Popen, float]:
-    from _common import stored_count
-
-    before = stored_count(sim, client_id)
-    t0 = time.monotonic()
-    proc = limit.spawn(pibridge_cmd("run", "--config", str(config)), log)
-
-    def pushed():
-        if proc.poll() is not None:
-            raise RuntimeError(f"pibridge run exited with {proc.returncode} before its first push; see {log}")
-        return stored_count(sim, client_id) > before
-
-    try:
-        wait_for(pushed, 120, "the first push", 0.005)
-    except BaseException:
-        stop(proc)
-        raise
-    return proc, time.monotonic() - t0
+    return run_until_first_push(sim, client_id, config, log, 120, start=limit.spawn)
 
 
 def live(sim, limit, config: Path, log: Path, client_id: str, window: int) -> dict:
